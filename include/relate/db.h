@@ -1,0 +1,84 @@
+// relate::DB: a database of collections of records, searched by relatedness.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "relate/options.h"
+#include "relate/status.h"
+#include "relate/types.h"
+
+namespace relate {
+
+// Stores records durably and answers nearest-neighbour queries over them.
+//
+// A database is a directory. RocksDB inside it is the source of truth; each
+// collection's FAISS index is derived from it (a checkpoint file plus the
+// changes after it, replayed on open).
+//
+// Thread-safety: every method may be called concurrently from many threads.
+// Writes are applied one at a time; searches run concurrently with each other
+// and with a writer, waiting only while a write changes the in-memory index.
+// One process at a time may open a database for writing; a second one gets Busy.
+class DB {
+ public:
+  // Opens the database in `dir`. NotFound if it is missing and
+  // !options.create_if_missing; InvalidArgument if `dir` is not a relate database;
+  // Busy if another process (or handle) has it open for writing.
+  static Result<std::unique_ptr<DB>> Open(const std::filesystem::path& dir,
+                                          const Options& options);
+
+  // Closes the database, writing index checkpoints for collections that changed.
+  virtual ~DB() = default;
+
+  // Creates a collection. AlreadyExists if one has the name; InvalidArgument for an
+  // empty or over-long name, a zero dimension or an index spec FAISS cannot build.
+  virtual Status CreateCollection(const CollectionSpec& spec) = 0;
+  // Every collection, ordered by name.
+  virtual Result<std::vector<CollectionInfo>> ListCollections() = 0;
+  // NotFound if there is no such collection.
+  virtual Result<CollectionInfo> DescribeCollection(std::string_view name) = 0;
+  // Removes a collection with all its records and its index. NotFound if missing.
+  virtual Status DropCollection(std::string_view name) = 0;
+
+  // Creates or replaces each record; all of them or none. Within one call the
+  // records are applied in order, so a key given twice ends with its last record.
+  // InvalidArgument names the first record whose key is empty, whose vector has
+  // the wrong size, is empty, holds a NaN or infinity, or (cosine) has zero norm.
+  virtual Status Upsert(std::string_view collection, std::span<const Record> records,
+                        const WriteOptions& options = {}) = 0;
+  // Deletes the records with these keys, all in one write; keys that are not
+  // stored are skipped. Returns how many records were deleted.
+  virtual Result<size_t> Delete(std::string_view collection, std::span<const std::string> keys,
+                                const WriteOptions& options = {}) = 0;
+  // The record with this key; NotFound if the collection or the key is missing.
+  virtual Result<StoredRecord> Get(std::string_view collection, std::string_view key) = 0;
+  // Number of records in the collection.
+  virtual Result<uint64_t> Count(std::string_view collection) = 0;
+
+  // The k records most related to `query`, best first. InvalidArgument if the
+  // query has the wrong dimension or is not finite.
+  virtual Result<std::vector<Hit>> Search(std::string_view collection,
+                                          std::span<const float> query,
+                                          const SearchOptions& options = {}) = 0;
+  // Searches `queries.size() / dimension` queries laid end to end; one hit list each.
+  virtual Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,
+                                                            std::span<const float> queries,
+                                                            const SearchOptions& options = {}) = 0;
+  // More like this: the k records most related to the stored record `key`,
+  // excluding that record itself. NotFound if the key is missing.
+  virtual Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,
+                                               const SearchOptions& options = {}) = 0;
+
+  // Checks that storage and the collection's index agree: the same ids, and for
+  // indexes that keep vectors exactly, the same (normalised) vectors.
+  virtual Result<VerifyReport> Verify(std::string_view collection) = 0;
+  // Writes the index checkpoint of every collection that changed since its last one.
+  virtual Status Checkpoint() = 0;
+};
+
+}  // namespace relate

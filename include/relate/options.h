@@ -1,0 +1,41 @@
+// Options for opening a database, writing and searching.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string_view>
+
+namespace relate {
+
+// A sink for the database's informational log lines ("index checkpoint of
+// collection "x" is damaged, rebuilding from storage"). Called from any thread.
+using LogFunction = std::function<void(std::string_view line)>;
+
+struct Options {
+  // Create the database directory if it does not exist. Default: false.
+  bool create_if_missing = false;
+  // Fail with AlreadyExists if the database exists. Default: false.
+  bool error_if_exists = false;
+  // Open without taking the writer lock: every write fails with FailedPrecondition,
+  // and several read-only handles may share a database with one writer. Default: false.
+  bool read_only = false;
+  // Where log lines go. Default: none set, lines go to standard error prefixed "relate: ".
+  LogFunction log;
+  // Write an index checkpoint after this many changes to a collection since the last
+  // one, so that opening replays at most that many. 0 writes them only on close.
+  // Default: 200000.
+  size_t checkpoint_every_changes = 200000;
+};
+
+struct WriteOptions {
+  // fsync the write-ahead log before returning. Without it a write survives a process
+  // crash (kill -9) but may be lost if the machine loses power. Default: false.
+  bool sync = false;
+};
+
+struct SearchOptions {
+  // How many hits to return at most. Default: 10.
+  size_t k = 10;
+};
+
+}  // namespace relate

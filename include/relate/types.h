@@ -1,0 +1,115 @@
+// The values that cross the public API: records, collections, search hits.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "relate/status.h"
+
+namespace relate {
+
+// How relatedness between two vectors is measured.
+enum class Metric {
+  // Vectors are L2-normalised on the way in; score = cosine similarity (1 = same
+  // direction), distance = 1 - cosine. A zero vector has no direction and is refused.
+  kCosine,
+  // score = inner product, distance = -inner product. Vectors are used as given.
+  kInnerProduct,
+  // score = distance = Euclidean distance (lower is more related).
+  kL2,
+};
+
+// "cosine", "ip" or "l2".
+inline std::string_view MetricName(Metric metric) {
+  switch (metric) {
+    case Metric::kCosine: return "cosine";
+    case Metric::kInnerProduct: return "ip";
+    case Metric::kL2: return "l2";
+  }
+  return "unknown";
+}
+
+// Parses "cosine", "ip" (or "inner_product") or "l2"; InvalidArgument otherwise.
+inline Result<Metric> ParseMetric(std::string_view name) {
+  if (name == "cosine") return Metric::kCosine;
+  if (name == "ip" || name == "inner_product") return Metric::kInnerProduct;
+  if (name == "l2") return Metric::kL2;
+  return Status::InvalidArgument("unknown metric \"" + std::string(name) +
+                                 "\"; expected cosine, ip or l2");
+}
+
+// A typed metadata value: string, int64, double, bool or a list of strings.
+using MetadataValue = std::variant<std::string, int64_t, double, bool, std::vector<std::string>>;
+using Metadata = std::map<std::string, MetadataValue, std::less<>>;
+
+// What a caller writes: a key unique within its collection, the text the vector
+// came from, metadata and the vector itself.
+struct Record {
+  std::string key;
+  std::string text;
+  Metadata metadata;
+  std::vector<float> vector;
+};
+
+// A record as stored: the written fields plus the internal id (the FAISS id) and
+// a version that counts the upserts of this key (1 for the first).
+struct StoredRecord {
+  std::string key;
+  uint64_t id = 0;
+  std::string text;
+  Metadata metadata;
+  std::vector<float> vector;
+  uint64_t version = 0;
+};
+
+// One answer to a search, best first.
+struct Hit {
+  std::string key;
+  uint64_t id = 0;
+  // Cosine similarity, inner product or Euclidean distance, by metric (see Metric).
+  float score = 0;
+  // 1 - cosine, -inner product or Euclidean distance: lower is more related.
+  float distance = 0;
+  std::string text;
+  Metadata metadata;
+};
+
+// What a collection is made with.
+struct CollectionSpec {
+  std::string name;
+  // Number of values in every vector of the collection. Required (> 0).
+  uint32_t dimension = 0;
+  // Default: cosine.
+  Metric metric = Metric::kCosine;
+  // A FAISS index_factory string ("Flat", "HNSW32", "IVF256,Flat" ...) or "auto".
+  // Default: "Flat" (exact search).
+  std::string index_spec = "Flat";
+};
+
+// A collection as it stands.
+struct CollectionInfo {
+  CollectionSpec spec;
+  uint32_t id = 0;               // internal, unique for the life of the database
+  int64_t created_unix_ms = 0;   // when it was created
+  uint64_t count = 0;            // records stored
+  uint64_t last_change = 0;      // sequence number of its newest change
+  uint64_t index_size = 0;       // vectors in its index
+  uint64_t index_checkpoint = 0; // newest change the index checkpoint on disk holds
+};
+
+// What `Verify` found when it compared storage with the index.
+struct VerifyReport {
+  uint64_t records = 0;          // records in storage
+  uint64_t indexed = 0;          // vectors in the index
+  uint64_t vectors_checked = 0;  // records whose index vector was compared value by value
+  // Human-readable findings, at most a few dozen; empty when storage and index agree.
+  std::vector<std::string> problems;
+  bool ok() const { return problems.empty(); }
+};
+
+}  // namespace relate

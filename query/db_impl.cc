@@ -1,0 +1,657 @@
+#include "query/db_impl.h"
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace relate::query {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kMarkerName = "RELATE";
+constexpr const char* kMarkerText = "relate database\nformat 1\n";
+constexpr size_t kMaxNameBytes = 200;
+constexpr uint32_t kMaxDimension = 65536;
+constexpr size_t kRebuildChunk = 4096;
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status WriteMarker(const fs::path& dir) {
+  const fs::path tmp = dir / "RELATE.tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << kMarkerText;
+    out.flush();
+    if (!out) return Status::IOError("writing " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, dir / kMarkerName, ec);
+  if (ec) return Status::IOError("renaming " + tmp.string() + ": " + ec.message());
+  return Status::OK();
+}
+
+Status CheckMarker(const fs::path& marker) {
+  std::ifstream in(marker, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.rfind("relate database\n", 0) != 0) {
+    return Status::InvalidArgument(marker.string() + " is not a relate marker file");
+  }
+  if (text != kMarkerText) {
+    return Status::FailedPrecondition(marker.parent_path().string() +
+                                      " was written by another version of relate (" +
+                                      marker.string() + " says a format this one cannot read)");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+DBImpl::DBImpl(fs::path dir, Options options, std::unique_ptr<storage::Store> store)
+    : dir_(std::move(dir)), options_(std::move(options)), store_(std::move(store)) {}
+
+Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& options) {
+  std::error_code ec;
+  const fs::path marker = dir / kMarkerName;
+  bool fresh = false;
+  if (!fs::exists(dir, ec)) {
+    if (!options.create_if_missing) {
+      return Status::NotFound("no database at " + dir.string() +
+                              " (create one with create_if_missing, or --create in the CLI)");
+    }
+    if (options.read_only) {
+      return Status::InvalidArgument("cannot create database " + dir.string() + " read-only");
+    }
+    fs::create_directories(dir, ec);
+    if (ec) return Status::IOError("creating " + dir.string() + ": " + ec.message());
+    fresh = true;
+  } else if (!fs::is_directory(dir, ec)) {
+    return Status::InvalidArgument(dir.string() + " is not a relate database (not a directory)");
+  } else if (!fs::exists(marker, ec)) {
+    if (!(options.create_if_missing && !options.read_only && fs::is_empty(dir, ec))) {
+      return Status::InvalidArgument(dir.string() +
+                                     " is not a relate database (it has no RELATE file)");
+    }
+    fresh = true;
+  } else {
+    if (options.error_if_exists) {
+      return Status::AlreadyExists("database " + dir.string() + " exists");
+    }
+    RELATE_RETURN_IF_ERROR(CheckMarker(marker));
+  }
+
+  RELATE_ASSIGN_OR_RETURN(auto store, storage::Store::Open(dir / "store", fresh, options.read_only));
+  if (fresh) RELATE_RETURN_IF_ERROR(WriteMarker(dir));
+  if (!options.read_only) {
+    fs::create_directories(dir / "index", ec);
+    if (ec) return Status::IOError("creating " + (dir / "index").string() + ": " + ec.message());
+  }
+
+  std::unique_ptr<DBImpl> db(new DBImpl(dir, options, std::move(store)));
+  RELATE_ASSIGN_OR_RETURN(auto metas, db->store_->LoadCatalog());
+  std::unordered_set<std::string> wanted_files;
+  for (auto& meta : metas) {
+    auto c = std::make_shared<Collection>();
+    c->meta = std::move(meta);
+    RELATE_RETURN_IF_ERROR(db->LoadIndex(*c).WithContext("collection " + Quote(c->meta.spec.name)));
+    wanted_files.insert(db->CheckpointPath(c->meta.id).filename().string());
+    db->collections_.emplace(c->meta.spec.name, std::move(c));
+  }
+  // Checkpoints of dropped collections and temporary files of interrupted saves.
+  if (!options.read_only) {
+    for (const auto& entry : fs::directory_iterator(dir / "index", ec)) {
+      if (!wanted_files.count(entry.path().filename().string())) fs::remove(entry.path(), ec);
+    }
+  }
+  return std::unique_ptr<DB>(std::move(db));
+}
+
+DBImpl::~DBImpl() {
+  if (store_->read_only()) return;
+  Status s = Checkpoint();
+  if (!s.ok()) Log("closing: " + s.ToString() + "; the index will be rebuilt on open");
+}
+
+void DBImpl::Log(const std::string& line) const {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    std::cerr << "relate: " << line << "\n";
+  }
+}
+
+fs::path DBImpl::CheckpointPath(uint32_t collection_id) const {
+  return dir_ / "index" / ("collection-" + std::to_string(collection_id) + ".faiss");
+}
+
+Result<std::shared_ptr<Collection>> DBImpl::Find(std::string_view name) const {
+  std::shared_lock lock(catalog_mu_);
+  auto it = collections_.find(name);
+  if (it == collections_.end()) return Status::NotFound("no collection named " + Quote(name));
+  return it->second;
+}
+
+CollectionInfo DBImpl::Info(const Collection& c) const {
+  storage::CollectionMeta meta = c.Meta();
+  CollectionInfo info;
+  info.spec = meta.spec;
+  info.id = meta.id;
+  info.created_unix_ms = meta.created_unix_ms;
+  info.count = meta.count;
+  info.last_change = meta.last_change;
+  info.index_checkpoint = c.checkpoint_change.load();
+  std::shared_lock lock(c.index_mu);
+  info.index_size = c.index->size();
+  return info;
+}
+
+Status DBImpl::RebuildIndex(Collection& c, const std::string& why) {
+  const auto& spec = c.meta.spec;
+  Log("collection " + Quote(spec.name) + ": " + why + "; rebuilding its index from storage (" +
+      std::to_string(c.meta.count) + " records)");
+  RELATE_ASSIGN_OR_RETURN(auto index,
+                          index::VectorIndex::Create(spec.dimension, spec.metric, spec.index_spec));
+  std::vector<uint64_t> ids;
+  std::vector<float> vectors;
+  auto flush = [&]() -> Status {
+    index::PrepareVectors(spec.metric, spec.dimension, vectors);
+    RELATE_RETURN_IF_ERROR(index->Add(ids, vectors));
+    ids.clear();
+    vectors.clear();
+    return Status::OK();
+  };
+  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c.meta.id, [&](StoredRecord&& r) -> Status {
+    if (r.vector.size() != spec.dimension) {
+      return Status::Corruption("record " + Quote(r.key) + " has " +
+                                std::to_string(r.vector.size()) + " values, expected " +
+                                std::to_string(spec.dimension));
+    }
+    ids.push_back(r.id);
+    vectors.insert(vectors.end(), r.vector.begin(), r.vector.end());
+    return ids.size() >= kRebuildChunk ? flush() : Status::OK();
+  }));
+  RELATE_RETURN_IF_ERROR(flush());
+  std::unique_lock lock(c.index_mu);
+  c.index = std::move(index);
+  c.checkpoint_change = 0;
+  return Status::OK();
+}
+
+Status DBImpl::LoadIndex(Collection& c) {
+  const auto& spec = c.meta.spec;
+  const fs::path path = CheckpointPath(c.meta.id);
+  auto loaded = index::VectorIndex::Load(path, c.meta.id, spec.dimension, spec.metric,
+                                         spec.index_spec);
+  if (!loaded) {
+    if (loaded.error().code() == Status::Code::kNotFound) {
+      if (c.meta.last_change == 0) {
+        RELATE_ASSIGN_OR_RETURN(c.index, index::VectorIndex::Create(spec.dimension, spec.metric,
+                                                                    spec.index_spec));
+        return Status::OK();
+      }
+      return RebuildIndex(c, "its index checkpoint is missing");
+    }
+    return RebuildIndex(c, std::string(loaded.error().message()));
+  }
+  if (loaded->last_change > c.meta.last_change) {
+    return RebuildIndex(c, "its index checkpoint is newer than storage");
+  }
+  c.index = std::move(loaded->index);
+  c.checkpoint_change = loaded->last_change;
+
+  // Replay: every id changed after the checkpoint takes its stored vector, or
+  // leaves the index if its record is gone.
+  std::vector<uint64_t> touched;
+  std::unordered_set<uint64_t> seen;
+  RELATE_RETURN_IF_ERROR(store_->ScanChanges(c.meta.id, loaded->last_change,
+                                             [&](uint64_t, uint64_t id) {
+                                               if (seen.insert(id).second) touched.push_back(id);
+                                               return Status::OK();
+                                             }));
+  if (!touched.empty()) {
+    if (!c.index->supports_remove()) {
+      for (uint64_t id : touched) {
+        if (c.index->Contains(id)) return RebuildIndex(c, "its index cannot replay a removal");
+      }
+    }
+    RELATE_RETURN_IF_ERROR(c.index->Remove(touched).error());
+    for (size_t start = 0; start < touched.size(); start += kRebuildChunk) {
+      std::span<const uint64_t> chunk(touched.data() + start,
+                                      std::min(kRebuildChunk, touched.size() - start));
+      RELATE_ASSIGN_OR_RETURN(auto records, store_->GetRecords(c.meta.id, chunk, true));
+      std::vector<uint64_t> ids;
+      std::vector<float> vectors;
+      for (auto& r : records) {
+        if (!r) continue;
+        if (r->vector.size() != spec.dimension) {
+          return RebuildIndex(c, "a replayed record has the wrong dimension");
+        }
+        ids.push_back(r->id);
+        vectors.insert(vectors.end(), r->vector.begin(), r->vector.end());
+      }
+      index::PrepareVectors(spec.metric, spec.dimension, vectors);
+      RELATE_RETURN_IF_ERROR(c.index->Add(ids, vectors));
+    }
+  }
+  if (c.index->size() != c.meta.count) {
+    return RebuildIndex(c, "its index holds " + std::to_string(c.index->size()) +
+                               " vectors but storage has " + std::to_string(c.meta.count) +
+                               " records");
+  }
+  return Status::OK();
+}
+
+Status DBImpl::CheckpointLocked(Collection& c) {
+  const storage::CollectionMeta meta = c.Meta();
+  {
+    std::shared_lock lock(c.index_mu);
+    RELATE_RETURN_IF_ERROR(c.index->Save(CheckpointPath(meta.id), meta.id, meta.last_change));
+  }
+  c.checkpoint_change = meta.last_change;
+  return store_->TruncateChanges(meta.id, meta.last_change);
+}
+
+Status DBImpl::MaybeCheckpointLocked(Collection& c) {
+  if (options_.checkpoint_every_changes == 0) return Status::OK();
+  if (c.Meta().last_change - c.checkpoint_change < options_.checkpoint_every_changes) {
+    return Status::OK();
+  }
+  Status s = CheckpointLocked(c);
+  // The write itself succeeded; a failed checkpoint only costs replay time on open.
+  if (!s.ok()) Log("collection " + Quote(c.meta.spec.name) + ": checkpoint failed: " + s.ToString());
+  return Status::OK();
+}
+
+Status DBImpl::Checkpoint() {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  std::lock_guard write(write_mu_);
+  std::vector<std::shared_ptr<Collection>> all;
+  {
+    std::shared_lock lock(catalog_mu_);
+    for (auto& [_, c] : collections_) all.push_back(c);
+  }
+  for (auto& c : all) {
+    if (c->Meta().last_change == c->checkpoint_change) continue;
+    RELATE_RETURN_IF_ERROR(CheckpointLocked(*c).WithContext("collection " + Quote(c->meta.spec.name)));
+  }
+  return Status::OK();
+}
+
+Status DBImpl::CreateCollection(const CollectionSpec& spec) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  if (spec.name.empty() || spec.name.size() > kMaxNameBytes) {
+    return Status::InvalidArgument("collection name must have 1 to " +
+                                   std::to_string(kMaxNameBytes) + " bytes");
+  }
+  if (spec.dimension == 0 || spec.dimension > kMaxDimension) {
+    return Status::InvalidArgument("collection " + Quote(spec.name) + ": dimension must be 1 to " +
+                                   std::to_string(kMaxDimension) + ", not " +
+                                   std::to_string(spec.dimension));
+  }
+  auto index = index::VectorIndex::Create(spec.dimension, spec.metric, spec.index_spec);
+  if (!index) return index.error().WithContext("collection " + Quote(spec.name));
+
+  std::lock_guard write(write_mu_);
+  if (Find(spec.name)) return Status::AlreadyExists("collection " + Quote(spec.name) + " exists");
+  RELATE_ASSIGN_OR_RETURN(uint32_t id, store_->NextCollectionId());
+  auto c = std::make_shared<Collection>();
+  c->meta.spec = spec;
+  c->meta.spec.index_spec = (*index)->spec();
+  c->meta.id = id;
+  c->meta.created_unix_ms = NowUnixMs();
+  c->index = std::move(*index);
+  storage::Batch batch(*store_);
+  batch.PutCollection(c->meta);
+  batch.PutNextCollectionId(id + 1);
+  RELATE_RETURN_IF_ERROR(store_->Write(batch, true));
+  std::unique_lock lock(catalog_mu_);
+  collections_.emplace(spec.name, std::move(c));
+  return Status::OK();
+}
+
+Result<std::vector<CollectionInfo>> DBImpl::ListCollections() {
+  std::vector<std::shared_ptr<Collection>> all;
+  {
+    std::shared_lock lock(catalog_mu_);
+    for (auto& [_, c] : collections_) all.push_back(c);
+  }
+  std::vector<CollectionInfo> out;
+  for (auto& c : all) out.push_back(Info(*c));
+  return out;
+}
+
+Result<CollectionInfo> DBImpl::DescribeCollection(std::string_view name) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(name));
+  return Info(*c);
+}
+
+Status DBImpl::DropCollection(std::string_view name) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  std::lock_guard write(write_mu_);
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(name));
+  storage::Batch batch(*store_);
+  batch.DeleteCollection(c->Meta());
+  RELATE_RETURN_IF_ERROR(store_->Write(batch, true));
+  c->dropped = true;
+  {
+    std::unique_lock lock(catalog_mu_);
+    collections_.erase(collections_.find(name));
+  }
+  std::error_code ec;
+  fs::remove(CheckpointPath(c->meta.id), ec);  // an orphan is removed on the next open anyway
+  return Status::OK();
+}
+
+Status DBImpl::Upsert(std::string_view collection, std::span<const Record> records,
+                      const WriteOptions& options) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const CollectionSpec spec = c->Meta().spec;
+  const std::string where = "upsert into " + Quote(collection);
+
+  // Validate and prepare outside the write lock. A key given twice keeps its last record.
+  std::unordered_map<std::string_view, size_t> last;
+  last.reserve(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const Record& r = records[i];
+    if (r.key.empty()) {
+      return Status::InvalidArgument(where + ": record " + std::to_string(i) + " has an empty key");
+    }
+    Status s = index::CheckVector(r.vector, spec.dimension, spec.metric);
+    if (!s.ok()) {
+      return Status::InvalidArgument(where + ": record " + std::to_string(i) + " (key " +
+                                     Quote(r.key) + "): " + std::string(s.message()) +
+                                     (s.message().find("expected") != std::string_view::npos
+                                          ? " by the collection"
+                                          : ""));
+    }
+    last[r.key] = i;
+  }
+  std::vector<size_t> order;
+  order.reserve(last.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (last[records[i].key] == i) order.push_back(i);
+  }
+  std::vector<float> prepared(order.size() * spec.dimension);
+  for (size_t j = 0; j < order.size(); ++j) {
+    std::copy(records[order[j]].vector.begin(), records[order[j]].vector.end(),
+              prepared.begin() + static_cast<ptrdiff_t>(j * spec.dimension));
+  }
+  index::PrepareVectors(spec.metric, spec.dimension, prepared);
+  std::vector<std::string_view> keys;
+  keys.reserve(order.size());
+  for (size_t i : order) keys.push_back(records[i].key);
+
+  std::lock_guard write(write_mu_);
+  if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
+  storage::CollectionMeta meta = c->Meta();
+  RELATE_ASSIGN_OR_RETURN(auto existing, store_->LookupKeys(meta.id, keys));
+  storage::Batch batch(*store_);
+  std::vector<uint64_t> ids(order.size());
+  std::vector<uint64_t> replaced;
+  StoredRecord row;
+  for (size_t j = 0; j < order.size(); ++j) {
+    const Record& r = records[order[j]];
+    if (existing[j]) {
+      row.id = existing[j]->id;
+      row.version = existing[j]->version + 1;
+      replaced.push_back(row.id);
+    } else {
+      row.id = meta.next_record_id++;
+      row.version = 1;
+      ++meta.count;
+    }
+    ids[j] = row.id;
+    row.key = r.key;
+    row.text = r.text;
+    row.metadata = r.metadata;
+    row.vector = r.vector;
+    batch.PutRecord(meta.id, row);
+    batch.PutChange(meta.id, ++meta.last_change, row.id);
+  }
+  if (!replaced.empty() && !c->index->supports_remove()) {
+    return Status::FailedPrecondition(where + ": index \"" + spec.index_spec +
+                                      "\" cannot replace vectors; key " +
+                                      Quote(records[order[0]].key) + " or another exists");
+  }
+  batch.PutCollection(meta);
+  RELATE_RETURN_IF_ERROR(store_->Write(batch, options.sync).WithContext(where));
+  {
+    std::lock_guard lock(c->meta_mu);
+    c->meta = meta;
+  }
+  Status applied;
+  {
+    std::unique_lock lock(c->index_mu);
+    applied = c->index->Remove(replaced).error();
+    if (applied.ok()) applied = c->index->Add(ids, prepared);
+  }
+  if (!applied.ok()) {
+    // Storage has the write; make the index agree with it again.
+    RELATE_RETURN_IF_ERROR(RebuildIndex(*c, "updating its index failed (" + applied.ToString() + ")"));
+  }
+  return MaybeCheckpointLocked(*c);
+}
+
+Result<size_t> DBImpl::Delete(std::string_view collection, std::span<const std::string> keys,
+                              const WriteOptions& options) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const std::string where = "delete from " + Quote(collection);
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+
+  std::lock_guard write(write_mu_);
+  if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
+  storage::CollectionMeta meta = c->Meta();
+  RELATE_ASSIGN_OR_RETURN(auto existing, store_->LookupKeys(meta.id, views));
+  if (!c->index->supports_remove()) {
+    return Status::FailedPrecondition(where + ": index \"" + meta.spec.index_spec +
+                                      "\" cannot remove vectors");
+  }
+  storage::Batch batch(*store_);
+  std::vector<uint64_t> removed;
+  std::unordered_set<uint64_t> seen;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!existing[i] || !seen.insert(existing[i]->id).second) continue;
+    removed.push_back(existing[i]->id);
+    batch.DeleteRecord(meta.id, existing[i]->id, keys[i]);
+    batch.PutChange(meta.id, ++meta.last_change, existing[i]->id);
+    --meta.count;
+  }
+  if (removed.empty()) return size_t{0};
+  batch.PutCollection(meta);
+  RELATE_RETURN_IF_ERROR(store_->Write(batch, options.sync).WithContext(where));
+  {
+    std::lock_guard lock(c->meta_mu);
+    c->meta = meta;
+  }
+  Status applied;
+  {
+    std::unique_lock lock(c->index_mu);
+    applied = c->index->Remove(removed).error();
+  }
+  if (!applied.ok()) {
+    RELATE_RETURN_IF_ERROR(RebuildIndex(*c, "updating its index failed (" + applied.ToString() + ")"));
+  }
+  RELATE_RETURN_IF_ERROR(MaybeCheckpointLocked(*c));
+  return removed.size();
+}
+
+Result<StoredRecord> DBImpl::Get(std::string_view collection, std::string_view key) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const uint32_t id = c->meta.id;
+  RELATE_ASSIGN_OR_RETURN(auto entries, store_->LookupKeys(id, std::span(&key, 1)));
+  if (entries[0]) {
+    uint64_t rid = entries[0]->id;
+    RELATE_ASSIGN_OR_RETURN(auto records, store_->GetRecords(id, std::span(&rid, 1), true));
+    if (records[0]) return std::move(*records[0]);
+  }
+  return Status::NotFound("no record with key " + Quote(key) + " in collection " +
+                          Quote(collection));
+}
+
+Result<uint64_t> DBImpl::Count(std::string_view collection) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  return c->Meta().count;
+}
+
+Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(const Collection& c,
+                                                             std::span<const float> queries,
+                                                             size_t k,
+                                                             std::optional<uint64_t> exclude_id) {
+  const size_t want = k + (exclude_id ? 1 : 0);
+  Result<index::Neighbours> found = Status::Internal("unset");
+  {
+    std::shared_lock lock(c.index_mu);
+    found = c.index->Search(queries, want);
+  }
+  if (!found) return found.error();
+  const index::Neighbours& nb = *found;
+  const size_t n = want == 0 ? 0 : nb.ids.size() / want;
+  std::vector<uint64_t> ids;
+  ids.reserve(nb.ids.size());
+  for (int64_t id : nb.ids) {
+    if (id >= 0) ids.push_back(static_cast<uint64_t>(id));
+  }
+  RELATE_ASSIGN_OR_RETURN(auto records, store_->GetRecords(c.meta.id, ids, false));
+  std::vector<std::vector<Hit>> out(n);
+  size_t r = 0;
+  for (size_t q = 0; q < n; ++q) {
+    out[q].reserve(k);
+    for (size_t j = 0; j < want; ++j) {
+      const size_t slot = q * want + j;
+      if (nb.ids[slot] < 0) continue;
+      auto& rec = records[r++];
+      // A record deleted after the index answered is left out.
+      if (!rec || (exclude_id && rec->id == *exclude_id) || out[q].size() == k) continue;
+      out[q].push_back(Hit{.key = std::move(rec->key),
+                           .id = rec->id,
+                           .score = nb.scores[slot],
+                           .distance = nb.distances[slot],
+                           .text = std::move(rec->text),
+                           .metadata = std::move(rec->metadata)});
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view collection,
+                                                          std::span<const float> queries,
+                                                          const SearchOptions& options) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const CollectionSpec& spec = c->meta.spec;
+  const std::string where = "search in " + Quote(collection);
+  if (queries.empty() || queries.size() % spec.dimension != 0) {
+    return Status::InvalidArgument(where + ": queries hold " + std::to_string(queries.size()) +
+                                   " values, not a positive multiple of the dimension " +
+                                   std::to_string(spec.dimension));
+  }
+  const size_t n = queries.size() / spec.dimension;
+  for (size_t q = 0; q < n; ++q) {
+    Status s = index::CheckVector(queries.subspan(q * spec.dimension, spec.dimension),
+                                  spec.dimension, spec.metric);
+    if (!s.ok()) {
+      return Status::InvalidArgument(where + ": query " + std::to_string(q) + ": " +
+                                     std::string(s.message()));
+    }
+  }
+  std::vector<float> prepared(queries.begin(), queries.end());
+  index::PrepareVectors(spec.metric, spec.dimension, prepared);
+  return SearchPrepared(*c, prepared, options.k, std::nullopt);
+}
+
+Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
+                                        const SearchOptions& options) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  if (query.size() != c->meta.spec.dimension) {
+    return Status::InvalidArgument("search in " + Quote(collection) + ": query has " +
+                                   std::to_string(query.size()) + " values, collection expects " +
+                                   std::to_string(c->meta.spec.dimension));
+  }
+  RELATE_ASSIGN_OR_RETURN(auto hits, SearchBatch(collection, query, options));
+  return std::move(hits[0]);
+}
+
+Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::string_view key,
+                                             const SearchOptions& options) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  RELATE_ASSIGN_OR_RETURN(StoredRecord record, Get(collection, key));
+  const CollectionSpec& spec = c->meta.spec;
+  index::PrepareVectors(spec.metric, spec.dimension, record.vector);
+  RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, record.vector, options.k, record.id));
+  return std::move(hits[0]);
+}
+
+Result<VerifyReport> DBImpl::Verify(std::string_view collection) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const CollectionSpec& spec = c->meta.spec;
+  constexpr size_t kMaxProblems = 50;
+  VerifyReport report;
+  auto problem = [&](std::string p) {
+    if (report.problems.size() < kMaxProblems) report.problems.push_back(std::move(p));
+  };
+  // Holding the write lock gives a view no write can change half-way.
+  std::lock_guard write(write_mu_);
+  std::shared_lock lock(c->index_mu);
+  const index::VectorIndex& index = *c->index;
+  report.indexed = index.size();
+  std::unordered_set<uint64_t> stored;
+  const bool exact = index.keeps_exact_vectors();
+  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c->meta.id, [&](StoredRecord&& r) -> Status {
+    ++report.records;
+    stored.insert(r.id);
+    if (r.vector.size() != spec.dimension) {
+      problem("record " + Quote(r.key) + " has " + std::to_string(r.vector.size()) +
+              " values, expected " + std::to_string(spec.dimension));
+      return Status::OK();
+    }
+    if (!index.Contains(r.id)) {
+      problem("record " + Quote(r.key) + " (id " + std::to_string(r.id) + ") is not in the index");
+      return Status::OK();
+    }
+    if (!exact) return Status::OK();
+    auto got = index.Reconstruct(r.id);
+    if (!got) {
+      problem("record " + Quote(r.key) + ": " + got.error().ToString());
+      return Status::OK();
+    }
+    index::PrepareVectors(spec.metric, spec.dimension, r.vector);
+    ++report.vectors_checked;
+    for (size_t i = 0; i < r.vector.size(); ++i) {
+      const float tolerance = 1e-6f * std::max(1.0f, std::abs(r.vector[i]));
+      if (std::abs((*got)[i] - r.vector[i]) > tolerance) {
+        problem("record " + Quote(r.key) + ": index value " + std::to_string(i) + " is " +
+                std::to_string((*got)[i]) + ", storage says " + std::to_string(r.vector[i]));
+        break;
+      }
+    }
+    return Status::OK();
+  }));
+  for (uint64_t id : index.Ids()) {
+    if (!stored.count(id)) problem("index id " + std::to_string(id) + " has no record in storage");
+  }
+  const uint64_t counted = c->Meta().count;
+  if (counted != report.records) {
+    problem("the catalog counts " + std::to_string(counted) + " records, storage holds " +
+            std::to_string(report.records));
+  }
+  return report;
+}
+
+}  // namespace relate::query
+
+namespace relate {
+
+Result<std::unique_ptr<DB>> DB::Open(const std::filesystem::path& dir, const Options& options) {
+  return query::DBImpl::Open(dir, options);
+}
+
+}  // namespace relate

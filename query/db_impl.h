@@ -1,0 +1,97 @@
+// The DB implementation: plans and runs each call across storage and index.
+//
+// Invariants:
+// - Storage (RocksDB) is the truth; a collection's index holds exactly the ids
+//   of its stored records, each with its record's vector prepared for the metric,
+//   once the call that changed them has returned.
+// - Every write is one storage batch committed before the index changes, so a
+//   crash loses at most index state, which Open rebuilds from the checkpoint and
+//   the change log (or from the records, if the checkpoint fails any check).
+// - `write_mu_` serialises writers. A collection's `index_mu` is held shared by
+//   searches and exclusively only while a write changes the index.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+
+#include "index/vector_index.h"
+#include "relate/db.h"
+#include "storage/store.h"
+
+namespace relate::query {
+
+struct Collection {
+  storage::CollectionMeta meta;  // written under write_mu_; read under meta_mu
+  mutable std::mutex meta_mu;
+  mutable std::shared_mutex index_mu;
+  std::unique_ptr<index::VectorIndex> index;  // guarded by index_mu
+  std::atomic<uint64_t> checkpoint_change = 0;  // newest change in the checkpoint file
+  bool dropped = false;            // under write_mu_
+
+  storage::CollectionMeta Meta() const {
+    std::lock_guard lock(meta_mu);
+    return meta;
+  }
+};
+
+class DBImpl final : public DB {
+ public:
+  static Result<std::unique_ptr<DB>> Open(const std::filesystem::path& dir, const Options& options);
+  ~DBImpl() override;
+
+  Status CreateCollection(const CollectionSpec& spec) override;
+  Result<std::vector<CollectionInfo>> ListCollections() override;
+  Result<CollectionInfo> DescribeCollection(std::string_view name) override;
+  Status DropCollection(std::string_view name) override;
+  Status Upsert(std::string_view collection, std::span<const Record> records,
+                const WriteOptions& options) override;
+  Result<size_t> Delete(std::string_view collection, std::span<const std::string> keys,
+                        const WriteOptions& options) override;
+  Result<StoredRecord> Get(std::string_view collection, std::string_view key) override;
+  Result<uint64_t> Count(std::string_view collection) override;
+  Result<std::vector<Hit>> Search(std::string_view collection, std::span<const float> query,
+                                  const SearchOptions& options) override;
+  Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,
+                                                    std::span<const float> queries,
+                                                    const SearchOptions& options) override;
+  Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,
+                                       const SearchOptions& options) override;
+  Result<VerifyReport> Verify(std::string_view collection) override;
+  Status Checkpoint() override;
+
+ private:
+  DBImpl(std::filesystem::path dir, Options options, std::unique_ptr<storage::Store> store);
+
+  void Log(const std::string& line) const;
+  std::filesystem::path CheckpointPath(uint32_t collection_id) const;
+  Result<std::shared_ptr<Collection>> Find(std::string_view name) const;
+  CollectionInfo Info(const Collection& c) const;
+
+  // Loads the checkpoint and replays the change log, or rebuilds from records.
+  Status LoadIndex(Collection& c);
+  Status RebuildIndex(Collection& c, const std::string& why);
+  // Writes a checkpoint of `c` and truncates its change log. Needs write_mu_.
+  Status CheckpointLocked(Collection& c);
+  Status MaybeCheckpointLocked(Collection& c);
+
+  // Searches prepared queries and turns the neighbours into hits.
+  Result<std::vector<std::vector<Hit>>> SearchPrepared(const Collection& c,
+                                                       std::span<const float> queries, size_t k,
+                                                       std::optional<uint64_t> exclude_id);
+
+  const std::filesystem::path dir_;
+  const Options options_;
+  std::unique_ptr<storage::Store> store_;
+
+  std::mutex write_mu_;
+  mutable std::shared_mutex catalog_mu_;
+  std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
+};
+
+}  // namespace relate::query

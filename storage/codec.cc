@@ -1,0 +1,124 @@
+#include "storage/codec.h"
+
+#include <cstring>
+
+#include "records.pb.h"
+
+namespace relate::storage {
+namespace {
+
+static_assert(sizeof(float) == 4, "vectors are stored as 4-byte floats");
+
+void ToProto(const MetadataValue& v, pb::MetadataValue* out) {
+  std::visit(
+      [out](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          out->set_string_value(x);
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          out->set_int_value(x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          out->set_double_value(x);
+        } else if constexpr (std::is_same_v<T, bool>) {
+          out->set_bool_value(x);
+        } else {
+          auto* list = out->mutable_list_value();
+          for (const auto& s : x) list->add_values(s);
+        }
+      },
+      v);
+}
+
+Status FromProto(const pb::MetadataValue& v, MetadataValue* out) {
+  switch (v.kind_case()) {
+    case pb::MetadataValue::kStringValue: *out = v.string_value(); return Status::OK();
+    case pb::MetadataValue::kIntValue: *out = static_cast<int64_t>(v.int_value()); return Status::OK();
+    case pb::MetadataValue::kDoubleValue: *out = v.double_value(); return Status::OK();
+    case pb::MetadataValue::kBoolValue: *out = v.bool_value(); return Status::OK();
+    case pb::MetadataValue::kListValue:
+      *out = std::vector<std::string>(v.list_value().values().begin(),
+                                      v.list_value().values().end());
+      return Status::OK();
+    case pb::MetadataValue::KIND_NOT_SET: break;
+  }
+  return Status::Corruption("metadata value has no type");
+}
+
+}  // namespace
+
+std::string EncodeRecord(const StoredRecord& record) {
+  pb::Record p;
+  p.set_key(record.key);
+  p.set_id(record.id);
+  p.set_text(record.text);
+  for (const auto& [name, value] : record.metadata) {
+    auto* e = p.add_metadata();
+    e->set_name(name);
+    ToProto(value, e->mutable_value());
+  }
+  p.set_vector(reinterpret_cast<const char*>(record.vector.data()),
+               record.vector.size() * sizeof(float));
+  p.set_version(record.version);
+  return p.SerializeAsString();
+}
+
+Status DecodeRecord(std::string_view bytes, bool with_vector, StoredRecord* record) {
+  pb::Record p;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Status::Corruption("record does not parse");
+  }
+  if (p.vector().size() % sizeof(float) != 0) {
+    return Status::Corruption("record " + p.key() + ": vector bytes not a multiple of 4");
+  }
+  record->key = std::move(*p.mutable_key());
+  record->id = p.id();
+  record->text = std::move(*p.mutable_text());
+  record->metadata.clear();
+  for (const auto& e : p.metadata()) {
+    MetadataValue v;
+    RELATE_RETURN_IF_ERROR(FromProto(e.value(), &v).WithContext("record " + record->key));
+    record->metadata.emplace(e.name(), std::move(v));
+  }
+  record->vector.clear();
+  if (with_vector) {
+    record->vector.resize(p.vector().size() / sizeof(float));
+    std::memcpy(record->vector.data(), p.vector().data(), p.vector().size());
+  }
+  record->version = p.version();
+  return Status::OK();
+}
+
+std::string EncodeCollection(const CollectionMeta& meta) {
+  pb::Collection p;
+  p.set_id(meta.id);
+  p.set_name(meta.spec.name);
+  p.set_dimension(meta.spec.dimension);
+  p.set_metric(std::string(MetricName(meta.spec.metric)));
+  p.set_index_spec(meta.spec.index_spec);
+  p.set_created_unix_ms(meta.created_unix_ms);
+  p.set_count(meta.count);
+  p.set_next_record_id(meta.next_record_id);
+  p.set_last_change(meta.last_change);
+  return p.SerializeAsString();
+}
+
+Status DecodeCollection(std::string_view bytes, CollectionMeta* meta) {
+  pb::Collection p;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Status::Corruption("catalog entry does not parse");
+  }
+  auto metric = ParseMetric(p.metric());
+  if (!metric) return Status::Corruption("catalog entry " + p.name() + ": bad metric");
+  meta->id = p.id();
+  meta->spec.name = p.name();
+  meta->spec.dimension = p.dimension();
+  meta->spec.metric = *metric;
+  meta->spec.index_spec = p.index_spec();
+  meta->created_unix_ms = p.created_unix_ms();
+  meta->count = p.count();
+  meta->next_record_id = p.next_record_id();
+  meta->last_change = p.last_change();
+  return Status::OK();
+}
+
+}  // namespace relate::storage

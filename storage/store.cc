@@ -1,0 +1,289 @@
+#include "storage/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <cassert>
+
+#include "storage/codec.h"
+#include "storage/keys.h"
+
+namespace relate::storage {
+namespace {
+
+constexpr const char* kNextCollectionId = "next_collection_id";
+
+enum Family { kDefault = 0, kCatalog, kRecords, kKeys, kChanges, kFamilies };
+const char* const kFamilyNames[kFamilies] = {rocksdb::kDefaultColumnFamilyName.c_str(), "catalog",
+                                             "records", "keys", "changes"};
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::OK();
+  std::string m = std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(m);
+  if (s.IsNotFound()) return Status::NotFound(m);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(m);
+  // RocksDB reports its LOCK file held by another process or handle as an IO error.
+  if (s.IsIOError() && (s.ToString().find("lock") != std::string::npos ||
+                        s.ToString().find("LOCK") != std::string::npos)) {
+    return Status::Busy(std::string(what) + ": the database is in use by another process (" +
+                        s.ToString() + ")");
+  }
+  return Status::IOError(m);
+}
+
+rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
+  rocksdb::ColumnFamilyOptions o;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (family == kRecords) {
+    // Records are mostly float vectors: they do not compress, and kept in blob files
+    // they are not rewritten by every compaction of the LSM tree.
+    o.compression = rocksdb::kNoCompression;
+    o.write_buffer_size = 128 << 20;
+    o.max_write_buffer_number = 3;
+    o.enable_blob_files = true;
+    o.min_blob_size = 512;
+    o.blob_file_size = 256 << 20;
+  }
+  return o;
+}
+
+}  // namespace
+
+struct Batch::Rep {
+  rocksdb::WriteBatch wb;
+  const std::vector<rocksdb::ColumnFamilyHandle*>* handles = nullptr;
+  Status status;  // the first failure to add to `wb`, reported by Store::Write
+
+  void Check(const rocksdb::Status& s) {
+    if (!s.ok() && status.ok()) status = FromRocks(s, "building write batch");
+  }
+  void Put(int f, const rocksdb::Slice& k, const rocksdb::Slice& v) {
+    Check(wb.Put((*handles)[f], k, v));
+  }
+  void Delete(int f, const rocksdb::Slice& k) { Check(wb.Delete((*handles)[f], k)); }
+  void DeleteRange(int f, const rocksdb::Slice& b, const rocksdb::Slice& e) {
+    Check(wb.DeleteRange((*handles)[f], b, e));
+  }
+};
+
+Batch::~Batch() = default;
+
+void Batch::PutCollection(const CollectionMeta& meta) {
+  rep_->Put(kCatalog, meta.spec.name, EncodeCollection(meta));
+}
+
+void Batch::DeleteCollection(const CollectionMeta& meta) {
+  rep_->Delete(kCatalog, meta.spec.name);
+  for (int f : {kRecords, kKeys, kChanges}) {
+    rep_->DeleteRange(f, CollectionPrefix(meta.id), CollectionEnd(meta.id));
+  }
+}
+
+void Batch::PutNextCollectionId(uint32_t next) {
+  std::string v;
+  AppendLittleEndian64(&v, next);
+  rep_->Put(kDefault, kNextCollectionId, v);
+}
+
+void Batch::PutRecord(uint32_t collection, const StoredRecord& record) {
+  rep_->Put(kRecords, RecordKey(collection, record.id), EncodeRecord(record));
+  std::string entry;
+  AppendLittleEndian64(&entry, record.id);
+  AppendLittleEndian64(&entry, record.version);
+  rep_->Put(kKeys, UserKey(collection, record.key), entry);
+}
+
+void Batch::DeleteRecord(uint32_t collection, uint64_t id, std::string_view key) {
+  rep_->Delete(kRecords, RecordKey(collection, id));
+  rep_->Delete(kKeys, UserKey(collection, key));
+}
+
+void Batch::PutChange(uint32_t collection, uint64_t seq, uint64_t id) {
+  std::string v;
+  AppendLittleEndian64(&v, id);
+  rep_->Put(kChanges, ChangeKey(collection, seq), v);
+}
+
+size_t Batch::ByteSize() const { return rep_->wb.GetDataSize(); }
+
+struct Store::Rep {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  bool read_only = false;
+
+  rocksdb::ColumnFamilyHandle* cf(int f) const { return handles[f]; }
+
+  ~Rep() {
+    for (auto* h : handles) {
+      if (db) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    if (db) db->Close().PermitUncheckedError();
+  }
+};
+
+Batch::Batch(const Store& store) : rep_(std::make_unique<Rep>()) {
+  rep_->handles = &store.rep_->handles;
+}
+
+Store::Store(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Store::~Store() = default;
+
+bool Store::read_only() const { return rep_->read_only; }
+
+Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path, bool create,
+                                           bool read_only) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = create;
+  options.create_missing_column_families = create || !read_only;
+  options.IncreaseParallelism(2);
+  options.keep_log_file_num = 3;
+  options.max_total_wal_size = 512 << 20;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (int f = 0; f < kFamilies; ++f) {
+    descriptors.emplace_back(kFamilyNames[f], FamilyOptions(f));
+  }
+  auto rep = std::make_unique<Rep>();
+  rep->read_only = read_only;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s;
+  try {
+    s = read_only ? rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(),
+                                                 descriptors, &rep->handles, &db)
+                  : rocksdb::DB::Open(options, path.string(), descriptors, &rep->handles, &db);
+  } catch (const std::exception& e) {
+    return Status::IOError("opening storage " + path.string() + ": " + e.what());
+  }
+  if (!s.ok()) return FromRocks(s, "opening storage " + path.string());
+  rep->db.reset(db);
+  return std::unique_ptr<Store>(new Store(std::move(rep)));
+}
+
+Result<std::vector<CollectionMeta>> Store::LoadCatalog() const {
+  std::vector<CollectionMeta> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      rep_->db->NewIterator(rocksdb::ReadOptions(), rep_->cf(kCatalog)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    CollectionMeta meta;
+    RELATE_RETURN_IF_ERROR(DecodeCollection(std::string_view(it->value().data(), it->value().size()),
+                                            &meta)
+                               .WithContext("catalog"));
+    out.push_back(std::move(meta));
+  }
+  RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "reading catalog"));
+  return out;
+}
+
+Result<uint32_t> Store::NextCollectionId() const {
+  std::string v;
+  rocksdb::Status s = rep_->db->Get(rocksdb::ReadOptions(), rep_->cf(kDefault), kNextCollectionId, &v);
+  if (s.IsNotFound()) return 1u;
+  RELATE_RETURN_IF_ERROR(FromRocks(s, "reading next collection id"));
+  if (v.size() != 8) return Status::Corruption("next collection id has " + std::to_string(v.size()) + " bytes");
+  return static_cast<uint32_t>(ReadLittleEndian64(v.data()));
+}
+
+Result<std::vector<std::optional<KeyEntry>>> Store::LookupKeys(
+    uint32_t collection, std::span<const std::string_view> keys) const {
+  std::vector<std::string> encoded;
+  encoded.reserve(keys.size());
+  for (auto k : keys) encoded.push_back(UserKey(collection, k));
+  std::vector<rocksdb::Slice> slices(encoded.begin(), encoded.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  rep_->db->MultiGet(rocksdb::ReadOptions(), rep_->cf(kKeys), slices.size(), slices.data(),
+                     values.data(), statuses.data());
+  std::vector<std::optional<KeyEntry>> out(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    RELATE_RETURN_IF_ERROR(FromRocks(statuses[i], "looking up key " + std::string(keys[i])));
+    if (values[i].size() != 16) {
+      return Status::Corruption("key entry of " + std::string(keys[i]) + " has " +
+                                std::to_string(values[i].size()) + " bytes, expected 16");
+    }
+    out[i] = KeyEntry{ReadLittleEndian64(values[i].data()), ReadLittleEndian64(values[i].data() + 8)};
+  }
+  return out;
+}
+
+Result<std::vector<std::optional<StoredRecord>>> Store::GetRecords(uint32_t collection,
+                                                                   std::span<const uint64_t> ids,
+                                                                   bool with_vector) const {
+  std::vector<std::string> encoded;
+  encoded.reserve(ids.size());
+  for (auto id : ids) encoded.push_back(RecordKey(collection, id));
+  std::vector<rocksdb::Slice> slices(encoded.begin(), encoded.end());
+  std::vector<rocksdb::PinnableSlice> values(ids.size());
+  std::vector<rocksdb::Status> statuses(ids.size());
+  rep_->db->MultiGet(rocksdb::ReadOptions(), rep_->cf(kRecords), slices.size(), slices.data(),
+                     values.data(), statuses.data());
+  std::vector<std::optional<StoredRecord>> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    RELATE_RETURN_IF_ERROR(FromRocks(statuses[i], "reading record " + std::to_string(ids[i])));
+    out[i].emplace();
+    RELATE_RETURN_IF_ERROR(
+        DecodeRecord(std::string_view(values[i].data(), values[i].size()), with_vector, &*out[i])
+            .WithContext("record id " + std::to_string(ids[i])));
+  }
+  return out;
+}
+
+Status Store::ScanRecords(uint32_t collection,
+                          const std::function<Status(StoredRecord&&)>& fn) const {
+  const std::string end = CollectionEnd(collection);
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kRecords)));
+  for (it->Seek(CollectionPrefix(collection)); it->Valid(); it->Next()) {
+    StoredRecord r;
+    RELATE_RETURN_IF_ERROR(DecodeRecord(std::string_view(it->value().data(), it->value().size()),
+                                        true, &r));
+    RELATE_RETURN_IF_ERROR(fn(std::move(r)));
+  }
+  return FromRocks(it->status(), "scanning records");
+}
+
+Status Store::ScanChanges(uint32_t collection, uint64_t after,
+                          const std::function<Status(uint64_t, uint64_t)>& fn) const {
+  const std::string end = CollectionEnd(collection);
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kChanges)));
+  for (it->Seek(ChangeKey(collection, after + 1)); it->Valid(); it->Next()) {
+    if (it->key().size() != 12 || it->value().size() != 8) {
+      return Status::Corruption("change log entry of collection " + std::to_string(collection) +
+                                " has a bad size");
+    }
+    RELATE_RETURN_IF_ERROR(fn(ReadBigEndian64(it->key().data() + 4),
+                              ReadLittleEndian64(it->value().data())));
+  }
+  return FromRocks(it->status(), "scanning change log");
+}
+
+Status Store::Write(Batch& batch, bool sync) {
+  if (rep_->read_only) return Status::FailedPrecondition("the database is open read-only");
+  assert(batch.rep_->handles == &rep_->handles && "batch made for another store");
+  RELATE_RETURN_IF_ERROR(batch.rep_->status);
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(rep_->db->Write(wo, &batch.rep_->wb), "writing");
+}
+
+Status Store::TruncateChanges(uint32_t collection, uint64_t up_to) {
+  if (rep_->read_only) return Status::FailedPrecondition("the database is open read-only");
+  return FromRocks(rep_->db->DeleteRange(rocksdb::WriteOptions(), rep_->cf(kChanges),
+                                         ChangeKey(collection, 0), ChangeKey(collection, up_to + 1)),
+                   "truncating change log");
+}
+
+}  // namespace relate::storage

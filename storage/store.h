@@ -1,0 +1,118 @@
+// The RocksDB layer: the only code that includes rocksdb/ or *.pb.h.
+//
+// Column families, chosen for how each is read:
+//   catalog  collection name -> Collection proto            (read whole at open)
+//   records  coll(4 BE) + id(8 BE) -> Record proto           (point reads by id, scans)
+//   keys     coll(4 BE) + user key -> id(8 LE) + version(8 LE) (point reads by key)
+//   changes  coll(4 BE) + seq(8 BE) -> id(8 LE)              (scanned after a checkpoint)
+//   default  "next_collection_id" -> u32 LE
+// Invariants: every keys entry points at a records entry with the same key and
+// vice versa; every record write or delete has a changes entry with a higher
+// sequence number than the collection's index checkpoint, in the same batch.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "relate/status.h"
+#include "relate/types.h"
+
+namespace relate::storage {
+
+// A collection as the catalog keeps it.
+struct CollectionMeta {
+  CollectionSpec spec;
+  uint32_t id = 0;
+  int64_t created_unix_ms = 0;
+  uint64_t count = 0;
+  uint64_t next_record_id = 1;
+  uint64_t last_change = 0;
+};
+
+// Where a user key points.
+struct KeyEntry {
+  uint64_t id = 0;
+  uint64_t version = 0;
+};
+
+class Store;
+
+// Writes gathered to be committed atomically by Store::Write. Not thread-safe.
+class Batch {
+ public:
+  // A batch for `store`, which must outlive it.
+  explicit Batch(const Store& store);
+  ~Batch();
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  void PutCollection(const CollectionMeta& meta);
+  // Removes the catalog entry and every record, key and change of the collection.
+  void DeleteCollection(const CollectionMeta& meta);
+  void PutNextCollectionId(uint32_t next);
+  // Writes the record and its key entry.
+  void PutRecord(uint32_t collection, const StoredRecord& record);
+  // Removes the record and its key entry.
+  void DeleteRecord(uint32_t collection, uint64_t id, std::string_view key);
+  // Appends change `seq` of the collection: record `id` was written or deleted.
+  void PutChange(uint32_t collection, uint64_t seq, uint64_t id);
+  // Bytes of data gathered so far.
+  size_t ByteSize() const;
+
+ private:
+  friend class Store;
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+};
+
+// Thread-safety: all const methods may run concurrently with each other and with
+// Write/TruncateChanges (RocksDB gives each read a consistent view).
+class Store {
+ public:
+  // Opens (or with `create`, creates) the RocksDB database in `path`.
+  // Busy if another process holds its lock.
+  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& path, bool create,
+                                             bool read_only);
+  ~Store();
+
+  bool read_only() const;
+
+  Result<std::vector<CollectionMeta>> LoadCatalog() const;
+  Result<uint32_t> NextCollectionId() const;
+
+  // One entry per key, nullopt for keys that are not stored.
+  Result<std::vector<std::optional<KeyEntry>>> LookupKeys(
+      uint32_t collection, std::span<const std::string_view> keys) const;
+  // One entry per id, nullopt for ids that are not stored. Without `with_vector`
+  // the returned records have empty vectors.
+  Result<std::vector<std::optional<StoredRecord>>> GetRecords(uint32_t collection,
+                                                              std::span<const uint64_t> ids,
+                                                              bool with_vector) const;
+  // Calls `fn` for every record of the collection in id order; stops at the first
+  // non-OK status it returns and returns that.
+  Status ScanRecords(uint32_t collection,
+                     const std::function<Status(StoredRecord&&)>& fn) const;
+  // Calls `fn(seq, id)` for every change of the collection with seq > after, in order.
+  Status ScanChanges(uint32_t collection, uint64_t after,
+                     const std::function<Status(uint64_t seq, uint64_t id)>& fn) const;
+
+  // Commits the batch atomically. FailedPrecondition when read-only.
+  Status Write(Batch& batch, bool sync);
+  // Forgets the collection's changes with seq <= up_to (an index checkpoint holds them).
+  Status TruncateChanges(uint32_t collection, uint64_t up_to);
+
+ private:
+  friend class Batch;
+  struct Rep;
+  explicit Store(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace relate::storage
