@@ -299,7 +299,7 @@ Status VectorIndex::Save(const std::filesystem::path& path, uint32_t collection_
   }
   if (status.ok()) {
     char trailer[kTrailerSize];
-    Put64(trailer, w.written() - kHeaderSize);
+    Put64(trailer, w.written());  // counts only what FAISS wrote
     XXH64_update(state, trailer, 8);
     Put64(trailer + 8, XXH64_digest(state));
     // The hash is not part of itself: write it directly.

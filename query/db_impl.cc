@@ -55,6 +55,14 @@ Status CheckMarker(const fs::path& marker) {
 
 }  // namespace
 
+Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector) {
+  Status s = index::CheckVector(vector, spec.dimension, spec.metric);
+  if (s.ok() || vector.size() == spec.dimension || vector.empty()) return s;
+  return Status::InvalidArgument("vector has " + std::to_string(vector.size()) +
+                                 " values, collection " + Quote(spec.name) + " expects " +
+                                 std::to_string(spec.dimension));
+}
+
 DBImpl::DBImpl(fs::path dir, Options options, std::unique_ptr<storage::Store> store)
     : dir_(std::move(dir)), options_(std::move(options)), store_(std::move(store)) {}
 
@@ -365,13 +373,9 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
     if (r.key.empty()) {
       return Status::InvalidArgument(where + ": record " + std::to_string(i) + " has an empty key");
     }
-    Status s = index::CheckVector(r.vector, spec.dimension, spec.metric);
+    Status s = CheckRecordVector(spec, r.vector);
     if (!s.ok()) {
-      return Status::InvalidArgument(where + ": record " + std::to_string(i) + " (key " +
-                                     Quote(r.key) + "): " + std::string(s.message()) +
-                                     (s.message().find("expected") != std::string_view::npos
-                                          ? " by the collection"
-                                          : ""));
+      return s.WithContext(where + ": record " + std::to_string(i) + " (key " + Quote(r.key) + ")");
     }
     last[r.key] = i;
   }
@@ -571,11 +575,8 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view colle
 Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
                                         const SearchOptions& options) {
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
-  if (query.size() != c->meta.spec.dimension) {
-    return Status::InvalidArgument("search in " + Quote(collection) + ": query has " +
-                                   std::to_string(query.size()) + " values, collection expects " +
-                                   std::to_string(c->meta.spec.dimension));
-  }
+  RELATE_RETURN_IF_ERROR(
+      CheckRecordVector(c->meta.spec, query).WithContext("search in " + Quote(collection)));
   RELATE_ASSIGN_OR_RETURN(auto hits, SearchBatch(collection, query, options));
   return std::move(hits[0]);
 }
@@ -649,6 +650,10 @@ Result<VerifyReport> DBImpl::Verify(std::string_view collection) {
 }  // namespace relate::query
 
 namespace relate {
+
+Status ValidateVector(const CollectionSpec& spec, std::span<const float> vector) {
+  return query::CheckRecordVector(spec, vector);
+}
 
 Result<std::unique_ptr<DB>> DB::Open(const std::filesystem::path& dir, const Options& options) {
   return query::DBImpl::Open(dir, options);

@@ -26,6 +26,9 @@
 
 namespace relate::query {
 
+// ValidateVector's check, with the collection named in the message.
+Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
+
 struct Collection {
   storage::CollectionMeta meta;  // written under write_mu_; read under meta_mu
   mutable std::mutex meta_mu;

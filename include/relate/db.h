@@ -14,6 +14,11 @@
 
 namespace relate {
 
+// Checks a vector against a collection's spec as Upsert does: the collection's
+// dimension, every value finite, and for cosine a non-zero norm. InvalidArgument
+// says what is wrong ("vector has 512 values, collection expects 768").
+Status ValidateVector(const CollectionSpec& spec, std::span<const float> vector);
+
 // Stores records durably and answers nearest-neighbour queries over them.
 //
 // A database is a directory. RocksDB inside it is the source of truth; each

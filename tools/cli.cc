@@ -1,0 +1,588 @@
+#include "tools/cli.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "relate/relate.h"
+#include "tools/jsonl.h"
+
+namespace relate::tools {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kExitCodesHelp =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  internal error (a bug in relate)\n"
+    "  2  usage error (the command line is wrong)\n"
+    "  3  bad input (malformed or invalid data, a collection that exists, ...)\n"
+    "  4  not found (database, collection, key or file)\n"
+    "  5  storage error (I/O, corruption, or `verify` found a disagreement)\n"
+    "  6  database in use by another process\n"
+    "\n"
+    "The database is --db DIR, or $RELATE_DB when --db is not given.\n";
+
+// What every command shares.
+struct Global {
+  std::string db;
+  bool create = false;
+  bool json = false;
+};
+
+// A failure the command reports and ends with.
+struct Failure {
+  int code;
+  std::string message;
+};
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+json MetadataToJson(const Metadata& metadata) {
+  json out = json::object();
+  for (const auto& [name, value] : metadata) {
+    std::visit([&](const auto& v) { out[name] = v; }, value);
+  }
+  return out;
+}
+
+json RecordToJson(const StoredRecord& r, bool with_vector) {
+  json out = {{"key", r.key}, {"id", r.id}, {"version", r.version}, {"text", r.text},
+              {"metadata", MetadataToJson(r.metadata)}};
+  if (with_vector) out["vector"] = r.vector;
+  return out;
+}
+
+json HitsToJson(const std::vector<Hit>& hits) {
+  json out = json::array();
+  for (const auto& h : hits) {
+    out.push_back({{"key", h.key}, {"score", h.score}, {"distance", h.distance},
+                   {"text", h.text}, {"metadata", MetadataToJson(h.metadata)}});
+  }
+  return out;
+}
+
+json InfoToJson(const CollectionInfo& c) {
+  return {{"name", c.spec.name},
+          {"dimension", c.spec.dimension},
+          {"metric", std::string(MetricName(c.spec.metric))},
+          {"index", c.spec.index_spec},
+          {"records", c.count},
+          {"created_unix_ms", c.created_unix_ms},
+          {"index_vectors", c.index_size},
+          {"last_change", c.last_change},
+          {"index_checkpoint", c.index_checkpoint}};
+}
+
+// Shortens text for a table cell, on a UTF-8 character boundary, one line.
+std::string Cell(std::string_view text, size_t width) {
+  std::string s;
+  for (char ch : text) s.push_back(ch == '\n' || ch == '\t' || ch == '\r' ? ' ' : ch);
+  if (s.size() <= width) return s;
+  size_t cut = width - 3;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut) + "...";
+}
+
+std::string FormatTime(int64_t unix_ms) {
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+uint64_t DirectoryBytes(const fs::path& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec)) total += it->file_size(ec);
+  }
+  return total;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string HumanCount(double n) {
+  if (n >= 1e6) return fmt::format("{:.2f}M", n / 1e6);
+  if (n >= 1e3) return fmt::format("{:.1f}k", n / 1e3);
+  return fmt::format("{:.0f}", n);
+}
+
+class Cli {
+ public:
+  Cli(std::ostream& out, std::ostream& err, bool err_is_terminal)
+      : out_(out), err_(err), tty_(err_is_terminal) {}
+
+  int Main(std::span<const std::string> args);
+
+ private:
+  // Opens the database named by --db or $RELATE_DB.
+  std::unique_ptr<DB> OpenDb(bool write);
+  [[noreturn]] void Fail(const Status& s) { throw Failure{ExitCodeFor(s), s.ToString()}; }
+  template <typename T>
+  T Check(Result<T> r) {
+    if (!r) Fail(r.error());
+    return std::move(r).value();
+  }
+  void Check(const Status& s) {
+    if (!s.ok()) Fail(s);
+  }
+
+  void Create();
+  void List();
+  void Describe();
+  void Drop();
+  void Ingest();
+  void Get();
+  void DeleteKeys();
+  void Query();
+  void Stats();
+  void Verify();
+
+  void PrintHits(const std::vector<Hit>& hits);
+
+  std::ostream& out_;
+  std::ostream& err_;
+  const bool tty_;
+  Global g_;
+
+  // Arguments of the subcommands, bound by Main.
+  std::string collection_;
+  uint32_t dimension_ = 0;
+  std::string metric_ = "cosine";
+  std::string index_spec_ = "Flat";
+  std::string file_;
+  size_t batch_ = 1000;
+  std::string key_;
+  std::vector<std::string> keys_;
+  std::string vector_json_;
+  size_t k_ = 10;
+  bool with_vector_ = false;
+};
+
+std::unique_ptr<DB> Cli::OpenDb(bool write) {
+  std::string dir = g_.db;
+  if (dir.empty()) {
+    const char* env = std::getenv("RELATE_DB");
+    if (env != nullptr) dir = env;
+  }
+  if (dir.empty()) throw Failure{kExitUsage, "no database given: pass --db DIR or set RELATE_DB"};
+  Options options;
+  std::error_code ec;
+  const bool missing = !fs::exists(dir, ec);
+  options.create_if_missing = g_.create;
+  // Commands that only read share the database with a running writer.
+  options.read_only = !write && !(g_.create && missing);
+  options.log = [this](std::string_view line) { err_ << "relate: " << line << "\n"; };
+  return Check(DB::Open(dir, options));
+}
+
+void Cli::Create() {
+  auto db = OpenDb(true);
+  CollectionSpec spec;
+  spec.name = collection_;
+  spec.dimension = dimension_;
+  spec.metric = Check(ParseMetric(metric_));
+  spec.index_spec = index_spec_;
+  Check(db->CreateCollection(spec));
+  auto info = Check(db->DescribeCollection(collection_));
+  if (g_.json) {
+    out_ << InfoToJson(info).dump() << "\n";
+  } else {
+    out_ << fmt::format("created collection {} ({} dimensions, {}, index {})\n", Quote(info.spec.name),
+                        info.spec.dimension, MetricName(info.spec.metric), info.spec.index_spec);
+  }
+}
+
+void Cli::List() {
+  auto db = OpenDb(false);
+  auto all = Check(db->ListCollections());
+  if (g_.json) {
+    json arr = json::array();
+    for (const auto& c : all) arr.push_back(InfoToJson(c));
+    out_ << arr.dump() << "\n";
+    return;
+  }
+  out_ << fmt::format("{:<24} {:>9} {:<7} {:<16} {:>12}\n", "collection", "dimension", "metric",
+                      "index", "records");
+  for (const auto& c : all) {
+    out_ << fmt::format("{:<24} {:>9} {:<7} {:<16} {:>12}\n", Cell(c.spec.name, 24),
+                        c.spec.dimension, MetricName(c.spec.metric), Cell(c.spec.index_spec, 16),
+                        c.count);
+  }
+}
+
+void Cli::Describe() {
+  auto db = OpenDb(false);
+  auto c = Check(db->DescribeCollection(collection_));
+  if (g_.json) {
+    out_ << InfoToJson(c).dump() << "\n";
+    return;
+  }
+  out_ << fmt::format(
+      "collection  {}\ndimension   {}\nmetric      {}\nindex       {}\nrecords     {}\n"
+      "created     {}\n",
+      c.spec.name, c.spec.dimension, MetricName(c.spec.metric), c.spec.index_spec, c.count,
+      FormatTime(c.created_unix_ms));
+}
+
+void Cli::Drop() {
+  auto db = OpenDb(true);
+  auto info = Check(db->DescribeCollection(collection_));
+  Check(db->DropCollection(collection_));
+  if (g_.json) {
+    out_ << json{{"dropped", collection_}, {"records", info.count}}.dump() << "\n";
+  } else {
+    out_ << fmt::format("dropped collection {} ({} records)\n", Quote(collection_), info.count);
+  }
+}
+
+void Cli::Ingest() {
+  auto db = OpenDb(true);
+  const CollectionSpec spec = Check(db->DescribeCollection(collection_)).spec;
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  const std::string name = file_ == "-" ? "<stdin>" : file_;
+  uint64_t total_bytes = 0;
+  if (file_ != "-") {
+    std::error_code ec;
+    if (!fs::exists(file_, ec)) throw Failure{kExitNotFound, "ingest: " + file_ + " does not exist"};
+    file.open(file_, std::ios::binary);
+    if (!file) throw Failure{kExitBadInput, "ingest: cannot read " + file_};
+    in = &file;
+    total_bytes = fs::file_size(file_, ec);
+  }
+  if (batch_ == 0) throw Failure{kExitUsage, "ingest: --batch must be at least 1"};
+
+  JsonParser parser;
+  std::vector<Record> batch;
+  batch.reserve(batch_);
+  uint64_t line_no = 0, committed = 0, committed_lines = 0, batches = 0, bytes_read = 0;
+  const auto start = Clock::now();
+  auto last_draw = start;
+  auto seconds = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  auto draw = [&](bool final) {
+    if (!tty_) return;
+    const double s = std::max(seconds(), 1e-9);
+    const double rate = static_cast<double>(committed) / s;
+    std::string line;
+    if (total_bytes > 0) {
+      const double frac = std::min(1.0, static_cast<double>(bytes_read) / static_cast<double>(total_bytes));
+      const int width = 30, filled = static_cast<int>(frac * width);
+      const double eta = frac > 0 ? s * (1 - frac) / frac : 0;
+      line = fmt::format("\r{:3.0f}% [{}{}] {} records  {}/s  ETA {}:{:02d} ", frac * 100,
+                         std::string(filled, '#'), std::string(width - filled, ' '),
+                         HumanCount(static_cast<double>(committed)), HumanCount(rate),
+                         static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+    } else {
+      line = fmt::format("\r{} records  {}/s ", HumanCount(static_cast<double>(committed)),
+                         HumanCount(rate));
+    }
+    err_ << line << (final ? "\n" : "") << std::flush;
+  };
+  auto summary = [&](const std::string& error, uint64_t failed_line) {
+    const double s = seconds();
+    if (g_.json) {
+      json j = {{"collection", collection_}, {"file", name}, {"records", committed},
+                {"batches", batches}, {"lines_committed", committed_lines}, {"seconds", s},
+                {"records_per_second", s > 0 ? static_cast<double>(committed) / s : 0.0}};
+      if (!error.empty()) {
+        j["error"] = error;
+        j["failed_line"] = failed_line;
+      }
+      out_ << j.dump() << "\n";
+    }
+    std::string text = fmt::format(
+        "ingest: {} records from {} committed to {} in {} batch(es), {:.2f} s ({} records/s)",
+        committed, name, Quote(collection_), batches, s,
+        HumanCount(s > 0 ? static_cast<double>(committed) / s : 0));
+    if (!error.empty()) {
+      text += fmt::format("; stopped at line {}: lines 1-{} are stored, nothing from line {} on",
+                          failed_line, committed_lines, committed_lines + 1);
+    }
+    err_ << text << "\n";
+  };
+  auto fail_at = [&](uint64_t line, const Status& s, const std::string& what) {
+    draw(true);
+    const std::string message = fmt::format("ingest: {}:{}: {}", name, line, what);
+    err_ << message << "\n";
+    summary(message, line);
+    throw Failure{ExitCodeFor(s), ""};
+  };
+  auto commit = [&] {
+    if (batch.empty()) return;
+    Status s = db->Upsert(collection_, batch);
+    if (!s.ok()) {
+      fail_at(committed_lines + 1, s,
+              fmt::format("batch of lines {}-{}: {}", committed_lines + 1, line_no, s.ToString()));
+    }
+    committed += batch.size();
+    committed_lines = line_no;
+    ++batches;
+    batch.clear();
+  };
+
+  std::string line;
+  while (std::getline(*in, line)) {
+    ++line_no;
+    bytes_read += line.size() + 1;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Record record;
+    Status s = parser.ParseRecord(line, &record);
+    if (s.ok()) s = ValidateVector(spec, record.vector);
+    if (s.ok() && record.key.empty()) s = Status::InvalidArgument("field \"key\" is empty");
+    if (!s.ok()) fail_at(line_no, s, std::string(s.message()));
+    batch.push_back(std::move(record));
+    if (batch.size() >= batch_) commit();
+    if (tty_ && Clock::now() - last_draw > std::chrono::milliseconds(200)) {
+      last_draw = Clock::now();
+      draw(false);
+    }
+  }
+  if (in->bad()) {
+    fail_at(line_no + 1, Status::IOError("read"), "cannot read past this line");
+  }
+  commit();
+  draw(true);
+  summary("", 0);
+}
+
+void Cli::Get() {
+  auto db = OpenDb(false);
+  auto r = Check(db->Get(collection_, key_));
+  if (g_.json) {
+    out_ << RecordToJson(r, with_vector_).dump() << "\n";
+    return;
+  }
+  out_ << fmt::format("key       {}\nid        {}\nversion   {}\ntext      {}\nmetadata  {}\n",
+                      r.key, r.id, r.version, r.text, MetadataToJson(r.metadata).dump());
+  if (with_vector_) out_ << "vector    " << json(r.vector).dump() << "\n";
+}
+
+void Cli::DeleteKeys() {
+  auto db = OpenDb(true);
+  size_t n = Check(db->Delete(collection_, keys_));
+  if (g_.json) {
+    out_ << json{{"deleted", n}, {"requested", keys_.size()}}.dump() << "\n";
+  } else {
+    out_ << fmt::format("deleted {} of {} records\n", n, keys_.size());
+  }
+  if (n == 0) {
+    throw Failure{kExitNotFound, "delete: none of the keys is in collection " + Quote(collection_)};
+  }
+}
+
+void Cli::PrintHits(const std::vector<Hit>& hits) {
+  if (g_.json) {
+    out_ << HitsToJson(hits).dump() << "\n";
+    return;
+  }
+  out_ << fmt::format("{:>4}  {:>8}  {:<20}  {:<48}  {}\n", "rank", "score", "key", "text",
+                      "metadata");
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const Hit& h = hits[i];
+    out_ << fmt::format("{:>4}  {:>8.4f}  {:<20}  {:<48}  {}\n", i + 1, h.score, Cell(h.key, 20),
+                        Cell(h.text, 48), MetadataToJson(h.metadata).dump());
+  }
+}
+
+void Cli::Query() {
+  if (vector_json_.empty() == key_.empty()) {
+    throw Failure{kExitUsage, "query: give exactly one of --vector JSON and --key KEY"};
+  }
+  auto db = OpenDb(false);
+  SearchOptions options;
+  options.k = k_;
+  if (!key_.empty()) {
+    PrintHits(Check(db->SearchByKey(collection_, key_, options)));
+    return;
+  }
+  std::vector<float> vector;
+  JsonParser parser;
+  Status s = parser.ParseVector(vector_json_, &vector);
+  if (!s.ok()) Fail(s.WithContext("query: --vector"));
+  PrintHits(Check(db->Search(collection_, vector, options)));
+}
+
+void Cli::Stats() {
+  auto db = OpenDb(false);
+  std::vector<CollectionInfo> all;
+  if (collection_.empty()) {
+    all = Check(db->ListCollections());
+  } else {
+    all.push_back(Check(db->DescribeCollection(collection_)));
+  }
+  std::string dir = g_.db.empty() ? std::getenv("RELATE_DB") : g_.db;
+  const uint64_t store_bytes = DirectoryBytes(fs::path(dir) / "store");
+  const uint64_t index_bytes = DirectoryBytes(fs::path(dir) / "index");
+  if (g_.json) {
+    json arr = json::array();
+    for (const auto& c : all) {
+      json j = InfoToJson(c);
+      j["changes_since_checkpoint"] = c.last_change - c.index_checkpoint;
+      arr.push_back(j);
+    }
+    out_ << json{{"database", dir}, {"storage_bytes", store_bytes},
+                 {"index_checkpoint_bytes", index_bytes}, {"collections", arr}}
+                .dump()
+         << "\n";
+    return;
+  }
+  out_ << fmt::format("database {}: storage {}, index checkpoints {}\n", dir,
+                      HumanBytes(store_bytes), HumanBytes(index_bytes));
+  out_ << fmt::format("{:<24} {:>12} {:>12} {:>12} {:>12}\n", "collection", "records",
+                      "indexed", "changes", "unckpt");
+  for (const auto& c : all) {
+    out_ << fmt::format("{:<24} {:>12} {:>12} {:>12} {:>12}\n", Cell(c.spec.name, 24), c.count,
+                        c.index_size, c.last_change, c.last_change - c.index_checkpoint);
+  }
+}
+
+void Cli::Verify() {
+  auto db = OpenDb(false);
+  std::vector<std::string> names;
+  if (collection_.empty()) {
+    for (const auto& c : Check(db->ListCollections())) names.push_back(c.spec.name);
+  } else {
+    names.push_back(collection_);
+  }
+  bool all_ok = true;
+  json arr = json::array();
+  for (const auto& name : names) {
+    VerifyReport r = Check(db->Verify(name));
+    all_ok = all_ok && r.ok();
+    if (g_.json) {
+      arr.push_back({{"collection", name}, {"ok", r.ok()}, {"records", r.records},
+                     {"indexed", r.indexed}, {"vectors_checked", r.vectors_checked},
+                     {"problems", r.problems}});
+      continue;
+    }
+    out_ << fmt::format("{}: {} ({} records, {} indexed, {} vectors compared)\n", name,
+                        r.ok() ? "ok" : "PROBLEMS", r.records, r.indexed, r.vectors_checked);
+    for (const auto& p : r.problems) out_ << "  " << p << "\n";
+  }
+  if (g_.json) out_ << arr.dump() << "\n";
+  if (!all_ok) throw Failure{kExitStorage, "verify: storage and index disagree"};
+}
+
+int Cli::Main(std::span<const std::string> args) {
+  CLI::App app{"relate: an embedded vector database for relatedness search", "relate"};
+  app.footer(kExitCodesHelp);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand too
+  app.add_option("--db", g_.db, "Database directory (default: $RELATE_DB)");
+  app.add_flag("--create", g_.create, "Create the database if it does not exist");
+  app.add_flag("--json", g_.json, "Print JSON for scripts instead of tables");
+
+  std::function<void()> action;
+  auto sub = [&](const char* name, const char* help, void (Cli::*fn)()) {
+    CLI::App* s = app.add_subcommand(name, help);
+    s->callback([&action, this, fn] { action = [this, fn] { (this->*fn)(); }; });
+    return s;
+  };
+  auto* create = sub("create", "Create a collection", &Cli::Create);
+  create->add_option("collection", collection_, "Collection name")->required();
+  create->add_option("--dim", dimension_, "Vector dimension")->required()->check(CLI::PositiveNumber);
+  create->add_option("--metric", metric_, "cosine (default), ip or l2");
+  create->add_option("--index", index_spec_, "FAISS index_factory string or auto (default Flat)");
+
+  sub("list", "List collections", &Cli::List);
+  sub("describe", "Describe a collection", &Cli::Describe)
+      ->add_option("collection", collection_)->required();
+  sub("drop", "Drop a collection and all its records", &Cli::Drop)
+      ->add_option("collection", collection_)->required();
+
+  auto* ingest = sub("ingest", "Upsert records from a JSON Lines file (- for stdin)", &Cli::Ingest);
+  ingest->add_option("collection", collection_)->required();
+  ingest->add_option("file", file_, "JSONL file: {\"key\",\"text\",\"metadata\",\"vector\"} a line")
+      ->required();
+  ingest->add_option("--batch", batch_, "Records per atomic write (default 1000)");
+
+  auto* get = sub("get", "Print a record", &Cli::Get);
+  get->add_option("collection", collection_)->required();
+  get->add_option("key", key_)->required();
+  get->add_flag("--with-vector", with_vector_, "Print the vector too");
+
+  auto* del = sub("delete", "Delete records by key", &Cli::DeleteKeys);
+  del->add_option("collection", collection_)->required();
+  del->add_option("keys", keys_)->required();
+
+  auto* query = sub("query", "The records most related to a vector or a stored record", &Cli::Query);
+  query->add_option("collection", collection_)->required();
+  query->add_option("--vector", vector_json_, "Query vector as a JSON array");
+  query->add_option("--key", key_, "Find records like this stored one (excluding it)");
+  query->add_option("-k", k_, "How many results (default 10)")->check(CLI::PositiveNumber);
+
+  sub("stats", "Counts and sizes", &Cli::Stats)->add_option("collection", collection_);
+  sub("verify", "Check that storage and index agree", &Cli::Verify)
+      ->add_option("collection", collection_);
+
+  std::vector<const char*> argv{"relate"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForHelp&) {
+    out_ << app.help();
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    err_ << "relate: " << e.what() << "\nrun `relate --help` for usage\n";
+    return kExitUsage;
+  }
+  try {
+    action();
+  } catch (const Failure& f) {
+    if (!f.message.empty()) err_ << "relate: " << f.message << "\n";
+    return f.code;
+  } catch (const std::exception& e) {
+    err_ << "relate: internal error: " << e.what() << "\n";
+    return kExitInternal;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int ExitCodeFor(const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kOk: return kExitOk;
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kAlreadyExists:
+    case Status::Code::kFailedPrecondition: return kExitBadInput;
+    case Status::Code::kNotFound: return kExitNotFound;
+    case Status::Code::kBusy: return kExitInUse;
+    case Status::Code::kCorruption:
+    case Status::Code::kIOError: return kExitStorage;
+    case Status::Code::kInternal: return kExitInternal;
+  }
+  return kExitInternal;
+}
+
+int Run(std::span<const std::string> args, std::ostream& out, std::ostream& err,
+        bool err_is_terminal) {
+  Cli cli(out, err, err_is_terminal);
+  return cli.Main(args);
+}
+
+}  // namespace relate::tools
