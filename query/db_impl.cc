@@ -123,7 +123,7 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
 }
 
 DBImpl::~DBImpl() {
-  if (store_->read_only()) return;
+  if (store_->read_only() || !options_.checkpoint_on_close) return;
   Status s = Checkpoint();
   if (!s.ok()) Log("closing: " + s.ToString() + "; the index will be rebuilt on open");
 }
@@ -225,6 +225,8 @@ Status DBImpl::LoadIndex(Collection& c) {
                                                return Status::OK();
                                              }));
   if (!touched.empty()) {
+    Log("collection " + Quote(spec.name) + ": replaying " + std::to_string(touched.size()) +
+        " changed records after its index checkpoint");
     if (!c.index->supports_remove()) {
       for (uint64_t id : touched) {
         if (c.index->Contains(id)) return RebuildIndex(c, "its index cannot replay a removal");

@@ -319,8 +319,10 @@ void Cli::Ingest() {
         committed, name, Quote(collection_), batches, s,
         HumanCount(s > 0 ? static_cast<double>(committed) / s : 0));
     if (!error.empty()) {
-      text += fmt::format("; stopped at line {}: lines 1-{} are stored, nothing from line {} on",
-                          failed_line, committed_lines, committed_lines + 1);
+      text += committed_lines == 0
+                  ? fmt::format("; stopped at line {}: nothing was stored", failed_line)
+                  : fmt::format("; stopped at line {}: lines 1-{} are stored, nothing from line {} on",
+                                failed_line, committed_lines, committed_lines + 1);
     }
     err_ << text << "\n";
   };

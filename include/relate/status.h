@@ -8,6 +8,7 @@
 
 #include <cassert>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -96,6 +97,9 @@ inline Status Status::WithContext(std::string_view context) const {
   m += message();
   return Status(code(), m);
 }
+
+inline std::ostream& operator<<(std::ostream& os, Status::Code code) { return os << CodeName(code); }
+inline std::ostream& operator<<(std::ostream& os, const Status& s) { return os << s.ToString(); }
 
 // Holds a value or an error Status, like std::expected<T, Status>.
 template <typename T>

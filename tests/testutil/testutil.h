@@ -1,0 +1,92 @@
+// Helpers for relate's tests: scratch directories, deterministic vectors and
+// the brute-force search that exact search is checked against.
+#pragma once
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "relate/types.h"
+
+namespace relate::testutil {
+
+// A fresh directory under $TMPDIR, removed with everything in it at destruction.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "relate-test-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+    path_ = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// `n` vectors of `dim` Gaussian values laid end to end, from a fixed seed.
+inline std::vector<float> RandomVectors(size_t n, size_t dim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n * dim);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+inline std::vector<float> Normalised(std::vector<float> v) {
+  double n = 0;
+  for (float x : v) n += static_cast<double>(x) * x;
+  const float inv = static_cast<float>(1.0 / std::sqrt(n));
+  for (auto& x : v) x *= inv;
+  return v;
+}
+
+// The score the metric gives `a` against `b`, computed in double precision.
+inline double Score(Metric metric, const float* a, const float* b, size_t dim) {
+  double dot = 0, na = 0, nb = 0, l2 = 0;
+  for (size_t i = 0; i < dim; ++i) {
+    dot += static_cast<double>(a[i]) * b[i];
+    na += static_cast<double>(a[i]) * a[i];
+    nb += static_cast<double>(b[i]) * b[i];
+    l2 += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+  }
+  switch (metric) {
+    case Metric::kCosine: return dot / std::sqrt(na * nb);
+    case Metric::kInnerProduct: return dot;
+    case Metric::kL2: return std::sqrt(l2);
+  }
+  return 0;
+}
+
+// Indexes of the k best of `n` base vectors for `query`, best first, by brute force.
+inline std::vector<size_t> BruteForce(Metric metric, const std::vector<float>& base, size_t dim,
+                                      const float* query, size_t k) {
+  const size_t n = base.size() / dim;
+  std::vector<double> scores(n);
+  for (size_t i = 0; i < n; ++i) scores[i] = Score(metric, base.data() + i * dim, query, dim);
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  const bool lower_better = metric == Metric::kL2;
+  std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(std::min(k, n)),
+                    order.end(), [&](size_t a, size_t b) {
+                      return lower_better ? scores[a] < scores[b] : scores[a] > scores[b];
+                    });
+  order.resize(std::min(k, n));
+  return order;
+}
+
+}  // namespace relate::testutil

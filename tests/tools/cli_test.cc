@@ -1,0 +1,372 @@
+#define BOOST_TEST_MODULE tools
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "relate/relate.h"
+#include "tests/testutil/testutil.h"
+#include "tools/cli.h"
+
+using namespace relate;
+using json = nlohmann::json;
+
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+// A scratch directory with `db` the database path and helpers to run the CLI.
+struct CliFixture {
+  testutil::ScratchDir dir;
+  std::string db = (dir.path() / "db").string();
+
+  Outcome Run(std::vector<std::string> args) {
+    std::ostringstream out, err;
+    int code = tools::Run(args, out, err);
+    return {code, out.str(), err.str()};
+  }
+  // Runs with --db and fails the test if the exit code is not `want`.
+  Outcome Db(std::vector<std::string> args, int want = 0) {
+    args.insert(args.begin(), {"--db", db});
+    Outcome o = Run(args);
+    BOOST_TEST(o.code == want, "exit " << o.code << ", stderr: " << o.err);
+    return o;
+  }
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    const auto path = (dir.path() / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+};
+
+std::string Line(const std::string& key, const std::vector<float>& v,
+                 const std::string& text = "some text") {
+  json j = {{"key", key}, {"text", text}, {"metadata", {{"len", key.size()}, {"tag", "t"}}},
+            {"vector", v}};
+  return j.dump() + "\n";
+}
+
+std::string Lines(size_t n, size_t dim, uint32_t seed, const std::string& prefix = "k") {
+  auto v = testutil::RandomVectors(n, dim, seed);
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += Line(prefix + std::to_string(i),
+                std::vector<float>(v.begin() + static_cast<ptrdiff_t>(i * dim),
+                                   v.begin() + static_cast<ptrdiff_t>((i + 1) * dim)),
+                "text " + std::to_string(i));
+  }
+  return out;
+}
+
+uint64_t CountOf(const std::string& db, const std::string& collection) {
+  auto opened = DB::Open(db, {.read_only = true, .log = [](std::string_view) {}});
+  BOOST_TEST_REQUIRE(opened.has_value(), opened.error().ToString());
+  return (*opened)->Count(collection).value();
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(CliTest, CliFixture)
+
+BOOST_AUTO_TEST_CASE(HelpListsCommandsAndExitCodes) {
+  Outcome o = Run({"--help"});
+  BOOST_TEST(o.code == 0);
+  for (const char* word : {"ingest", "query", "verify", "Exit codes", "in use", "RELATE_DB"}) {
+    BOOST_TEST(o.out.find(word) != std::string::npos, word);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(UsageErrorsExitTwo) {
+  BOOST_TEST(Run({"frobnicate"}).code == tools::kExitUsage);
+  BOOST_TEST(Run({"--db", db, "--create", "create", "c"}).code == tools::kExitUsage);  // no --dim
+  BOOST_TEST(Run({}).code == tools::kExitUsage);
+  ::unsetenv("RELATE_DB");
+  Outcome o = Run({"list"});
+  BOOST_TEST(o.code == tools::kExitUsage);
+  BOOST_TEST(o.err.find("--db") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(MissingDatabaseNeedsCreate) {
+  Outcome o = Db({"create", "c", "--dim", "4"}, tools::kExitNotFound);
+  BOOST_TEST(o.err.find("--create") != std::string::npos);
+  BOOST_TEST(!std::filesystem::exists(db));
+  Db({"--create", "create", "c", "--dim", "4"});
+  BOOST_TEST(std::filesystem::exists(db));
+}
+
+BOOST_AUTO_TEST_CASE(DirectoryThatIsNotADatabaseIsBadInput) {
+  WriteFile("notes.txt", "hello");
+  Outcome o = Run({"--db", dir.path().string(), "--create", "list"});
+  BOOST_TEST(o.code == tools::kExitBadInput);
+  BOOST_TEST(o.err.find("not a relate database") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(DatabaseFromEnvironment) {
+  ::setenv("RELATE_DB", db.c_str(), 1);
+  BOOST_TEST(Run({"--create", "create", "c", "--dim", "3"}).code == 0);
+  Outcome o = Run({"list"});
+  ::unsetenv("RELATE_DB");
+  BOOST_TEST(o.code == 0);
+  BOOST_TEST(o.out.find("c ") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(CollectionsAreCreatedListedDescribedAndDropped) {
+  Db({"--create", "create", "papers", "--dim", "4", "--metric", "l2"});
+  Db({"create", "papers", "--dim", "4"}, tools::kExitBadInput);  // exists
+  Db({"create", "x", "--dim", "4", "--metric", "manhattan"}, tools::kExitBadInput);
+  Db({"create", "x", "--dim", "4", "--index", "Nonsense"}, tools::kExitBadInput);
+  json list = json::parse(Db({"list", "--json"}).out);
+  BOOST_TEST_REQUIRE(list.size() == 1u);
+  BOOST_TEST(list[0]["name"] == "papers");
+  BOOST_TEST(list[0]["metric"] == "l2");
+  BOOST_TEST(list[0]["dimension"] == 4);
+  BOOST_TEST(Db({"describe", "papers"}).out.find("dimension   4") != std::string::npos);
+  Db({"describe", "nope"}, tools::kExitNotFound);
+  Db({"drop", "papers"});
+  Db({"drop", "papers"}, tools::kExitNotFound);
+  BOOST_TEST(json::parse(Db({"list", "--json"}).out).empty());
+}
+
+BOOST_AUTO_TEST_CASE(IngestThenQueryGetAndDelete) {
+  Db({"--create", "create", "docs", "--dim", "6"});
+  const auto file = WriteFile("docs.jsonl", Lines(50, 6, 1));
+  Outcome ingest = Db({"ingest", "docs", file, "--batch", "8"});
+  BOOST_TEST(ingest.err.find("50 records") != std::string::npos, ingest.err);
+  BOOST_TEST(CountOf(db, "docs") == 50u);
+
+  json rec = json::parse(Db({"get", "docs", "k7", "--json", "--with-vector"}).out);
+  BOOST_TEST(rec["text"] == "text 7");
+  BOOST_TEST(rec["metadata"]["tag"] == "t");
+  BOOST_TEST(rec["vector"].size() == 6u);
+
+  // Querying with a record's own vector finds it first with cosine 1.
+  json hits = json::parse(Db({"query", "docs", "--vector", rec["vector"].dump(), "-k", "3",
+                              "--json"}).out);
+  BOOST_TEST_REQUIRE(hits.size() == 3u);
+  BOOST_TEST(hits[0]["key"] == "k7");
+  BOOST_TEST(hits[0]["score"].get<double>() == 1.0, boost::test_tools::tolerance(1e-5));
+  BOOST_TEST(hits[0]["text"] == "text 7");
+
+  json like = json::parse(Db({"query", "docs", "--key", "k7", "-k", "4", "--json"}).out);
+  BOOST_TEST(like.size() == 4u);
+  for (const auto& h : like) BOOST_TEST(h["key"] != "k7");
+  BOOST_TEST(Db({"query", "docs", "--key", "k7"}).out.find("rank") != std::string::npos);
+
+  Db({"delete", "docs", "k1", "k2"});
+  Db({"get", "docs", "k1"}, tools::kExitNotFound);
+  Db({"delete", "docs", "k1"}, tools::kExitNotFound);
+  BOOST_TEST(CountOf(db, "docs") == 48u);
+
+  Outcome verify = Db({"verify"});
+  BOOST_TEST(verify.out.find("docs: ok (48 records, 48 indexed") != std::string::npos, verify.out);
+  json stats = json::parse(Db({"stats", "--json"}).out);
+  BOOST_TEST(stats["collections"][0]["records"] == 48);
+  BOOST_TEST(stats["storage_bytes"].get<uint64_t>() > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(QueryNeedsExactlyOneOfVectorAndKey) {
+  Db({"--create", "create", "docs", "--dim", "2"});
+  Db({"query", "docs"}, tools::kExitUsage);
+  Db({"query", "docs", "--vector", "[1,0]", "--key", "a"}, tools::kExitUsage);
+  Outcome o = Db({"query", "docs", "--vector", "[1,0,"}, tools::kExitBadInput);
+  BOOST_TEST(o.err.find("--vector") != std::string::npos);
+  o = Db({"query", "docs", "--vector", "[1,0,3]"}, tools::kExitBadInput);
+  BOOST_TEST(o.err.find("3 values") != std::string::npos, o.err);
+  Db({"query", "docs", "--key", "ghost"}, tools::kExitNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(MalformedLineNamesFileAndLineAndKeepsEarlierBatches) {
+  Db({"--create", "create", "docs", "--dim", "3"});
+  std::string text = Lines(6, 3, 2);
+  text += "{\"key\": \"bad\", \"vector\": [1, 2\n";  // line 7
+  text += Lines(3, 3, 3, "late");
+  const auto file = WriteFile("bad.jsonl", text);
+  Outcome o = Db({"ingest", "docs", file, "--batch", "4"}, tools::kExitBadInput);
+  BOOST_TEST(o.err.find("bad.jsonl:7: malformed JSON") != std::string::npos, o.err);
+  BOOST_TEST(o.err.find("lines 1-4 are stored") != std::string::npos, o.err);
+  BOOST_TEST(CountOf(db, "docs") == 4u);  // batch 1; lines 5-6 were in the failing batch
+  Db({"get", "docs", "k3"});
+  Db({"get", "docs", "k4"}, tools::kExitNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(BadRecordsAreRefusedWithTheirLine) {
+  Db({"--create", "create", "docs", "--dim", "3"});
+  struct Case {
+    std::string line, expect;
+  };
+  const std::vector<Case> cases = {
+      {R"({"key": "a", "text": "no vector"})", "missing field \"vector\""},
+      {R"({"text": "t", "vector": [1,2,3]})", "missing field \"key\""},
+      {R"({"key": "a", "vector": [1,2]})", "vector has 2 values, collection \"docs\" expects 3"},
+      {R"({"key": "a", "vector": []})", "vector is empty"},
+      {R"({"key": "a", "vector": [0,0,0]})", "all zeros"},
+      {R"({"key": "a", "vector": [1e39,0,0]})", "does not fit a float32"},
+      {R"({"key": "a", "vector": [1,"x",0]})", "value 1 is not a number"},
+      {R"({"key": 5, "vector": [1,2,3]})", "\"key\" must be a string"},
+      {R"({"key": "a", "vectr": [1,2,3]})", "unknown field \"vectr\""},
+      {R"({"key": "a", "vector": [1,2,3], "metadata": {"m": {"x": 1}}})", "metadata field \"m\""},
+      {R"({"key": "", "vector": [1,2,3]})", "\"key\" is empty"},
+      {R"([1,2,3])", "one JSON object"},
+  };
+  for (const auto& c : cases) {
+    const auto file = WriteFile("one.jsonl", Line("good", {1, 2, 3}) + c.line + "\n");
+    Outcome o = Db({"ingest", "docs", file}, tools::kExitBadInput);
+    BOOST_TEST(o.err.find("one.jsonl:2: ") != std::string::npos, c.line << " -> " << o.err);
+    BOOST_TEST(o.err.find(c.expect) != std::string::npos, c.line << " -> " << o.err);
+  }
+  BOOST_TEST(CountOf(db, "docs") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(DuplicateKeysInAFileEndWithTheLastLine) {
+  Db({"--create", "create", "docs", "--dim", "2"});
+  const auto file = WriteFile(
+      "dup.jsonl", Line("a", {1, 0}, "first") + Line("b", {0, 1}) + Line("a", {1, 1}, "second"));
+  Db({"ingest", "docs", file});
+  BOOST_TEST(CountOf(db, "docs") == 2u);
+  json rec = json::parse(Db({"get", "docs", "a", "--json"}).out);
+  BOOST_TEST(rec["text"] == "second");
+}
+
+BOOST_AUTO_TEST_CASE(IngestIntoMissingCollectionOrFileIsNotFound) {
+  Db({"--create", "create", "docs", "--dim", "2"});
+  const auto file = WriteFile("x.jsonl", Line("a", {1, 0}));
+  Db({"ingest", "nope", file}, tools::kExitNotFound);
+  Db({"ingest", "docs", (dir.path() / "absent.jsonl").string()}, tools::kExitNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(IngestJsonSummaryForScripts) {
+  Db({"--create", "create", "docs", "--dim", "2"});
+  const auto file = WriteFile("x.jsonl", Line("a", {1, 0}) + "\n" + Line("b", {0, 1}));
+  json s = json::parse(Db({"ingest", "docs", file, "--json"}).out);
+  BOOST_TEST(s["records"] == 2);
+  BOOST_TEST(s["lines_committed"] == 3);
+  BOOST_TEST(!s.contains("error"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+// Runs the real `relate` binary; returns its pid.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stderr);
+    (void)f;
+    std::freopen("/dev/null", "w", stdout);
+    std::vector<char*> argv{const_cast<char*>(RELATE_CLI_PATH)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(RELATE_CLI_PATH, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int Wait(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(CrashTest, CliFixture)
+
+// kill -9 of `relate ingest` at a random moment, several times over the same
+// database: every record is wholly present (storage and index) or wholly absent,
+// and `relate verify` passes.
+BOOST_AUTO_TEST_CASE(KillDuringIngestLeavesEachRecordWholeOrAbsent) {
+  const size_t n = 40000, dim = 32;
+  Db({"--create", "create", "docs", "--dim", std::to_string(dim)});
+  const auto vectors = testutil::RandomVectors(n, dim, 77);
+  {
+    std::ofstream out(dir.path() / "big.jsonl");
+    for (size_t i = 0; i < n; ++i) {
+      out << Line("k" + std::to_string(i),
+                  std::vector<float>(vectors.begin() + static_cast<ptrdiff_t>(i * dim),
+                                     vectors.begin() + static_cast<ptrdiff_t>((i + 1) * dim)),
+                  "text " + std::to_string(i));
+    }
+  }
+  const auto seed = static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  BOOST_TEST_MESSAGE("kill schedule seed " << seed);
+  std::mt19937 rng(seed);
+  const std::string log = (dir.path() / "ingest.log").string();
+  int killed = 0;
+  for (int round = 0; round < 4; ++round) {
+    pid_t pid = Spawn({"--db", db, "ingest", "docs", (dir.path() / "big.jsonl").string(),
+                       "--batch", "250"}, log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        std::uniform_int_distribution<int>(30, 900)(rng)));
+    ::kill(pid, SIGKILL);
+    int code = Wait(pid);
+    killed += code == 128 + SIGKILL;
+    BOOST_TEST((code == 128 + SIGKILL || code == 0), "round " << round << " exit " << code
+                                                              << ": " << ReadAll(log));
+
+    auto opened = DB::Open(db, {.log = [](std::string_view) {}});
+    BOOST_TEST_REQUIRE(opened.has_value(), opened.error().ToString());
+    auto& d = **opened;
+    size_t present = 0;
+    for (size_t i = 0; i < n; ++i) {
+      auto r = d.Get("docs", "k" + std::to_string(i));
+      if (!r) {
+        BOOST_TEST_REQUIRE(r.error().code() == Status::Code::kNotFound);
+        continue;
+      }
+      ++present;
+      BOOST_TEST_REQUIRE(r->text == "text " + std::to_string(i));
+      BOOST_TEST_REQUIRE(r->vector.size() == dim);
+      BOOST_TEST_REQUIRE(std::equal(r->vector.begin(), r->vector.end(),
+                                    vectors.begin() + static_cast<ptrdiff_t>(i * dim)));
+    }
+    BOOST_TEST(d.Count("docs").value() == present);
+    auto report = d.Verify("docs").value();
+    BOOST_TEST(report.ok(), (report.problems.empty() ? "" : report.problems[0]));
+    BOOST_TEST(report.indexed == present);
+    // Records ingest in file order in whole batches: what is present is a prefix.
+    BOOST_TEST(present % 250 == 0u);
+    if (present > 0) {
+      BOOST_TEST(d.Get("docs", "k" + std::to_string(present - 1)).has_value());
+    }
+    BOOST_TEST_MESSAGE("round " << round << ": " << present << " records present after kill");
+  }
+  BOOST_TEST(killed > 0);  // at least one kill landed mid-ingest
+  pid_t verify = Spawn({"--db", db, "verify"}, log);
+  BOOST_TEST(Wait(verify) == 0, ReadAll(log));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(InUseTest, CliFixture)
+
+BOOST_AUTO_TEST_CASE(SecondProcessWritingGetsAClearInUseError) {
+  auto holder = DB::Open(db, {.create_if_missing = true}).value();
+  BOOST_TEST(holder->CreateCollection({.name = "c", .dimension = 2}).ok());
+  const std::string log = (dir.path() / "cli.log").string();
+  BOOST_TEST(Wait(Spawn({"--db", db, "create", "d", "--dim", "2"}, log)) == tools::kExitInUse);
+  BOOST_TEST(ReadAll(log).find("in use by another process") != std::string::npos, ReadAll(log));
+  // Reading commands share the database with the writer.
+  BOOST_TEST(Wait(Spawn({"--db", db, "list"}, log)) == 0, ReadAll(log));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
