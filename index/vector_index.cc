@@ -41,8 +41,16 @@ faiss::MetricType FaissMetric(Metric m) {
 
 void Put32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
 void Put64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
-uint32_t Get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-uint64_t Get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+uint32_t Get32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t Get64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 // Streams FAISS's serialisation to a file descriptor while hashing it.
 class HashingWriter : public faiss::IOWriter {
@@ -154,11 +162,11 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(uint32_t dimension, Met
   }
   std::unique_ptr<faiss::Index> inner;
   try {
-    inner.reset(faiss::index_factory(static_cast<int>(dimension), resolved.c_str(),
-                                     FaissMetric(metric)));
+    inner.reset(
+        faiss::index_factory(static_cast<int>(dimension), resolved.c_str(), FaissMetric(metric)));
   } catch (const faiss::FaissException& e) {
-    return Status::InvalidArgument("index spec \"" + resolved + "\" is not one FAISS can build: " +
-                                   e.msg);
+    return Status::InvalidArgument("index spec \"" + resolved +
+                                   "\" is not one FAISS can build: " + e.msg);
   } catch (const std::exception& e) {
     return Status::InvalidArgument("index spec \"" + resolved + "\": " + e.what());
   }

@@ -96,7 +96,8 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     RELATE_RETURN_IF_ERROR(CheckMarker(marker));
   }
 
-  RELATE_ASSIGN_OR_RETURN(auto store, storage::Store::Open(dir / "store", fresh, options.read_only));
+  RELATE_ASSIGN_OR_RETURN(auto store,
+                          storage::Store::Open(dir / "store", fresh, options.read_only));
   if (fresh) RELATE_RETURN_IF_ERROR(WriteMarker(dir));
   if (!options.read_only) {
     fs::create_directories(dir / "index", ec);
@@ -196,13 +197,13 @@ Status DBImpl::RebuildIndex(Collection& c, const std::string& why) {
 Status DBImpl::LoadIndex(Collection& c) {
   const auto& spec = c.meta.spec;
   const fs::path path = CheckpointPath(c.meta.id);
-  auto loaded = index::VectorIndex::Load(path, c.meta.id, spec.dimension, spec.metric,
-                                         spec.index_spec);
+  auto loaded =
+      index::VectorIndex::Load(path, c.meta.id, spec.dimension, spec.metric, spec.index_spec);
   if (!loaded) {
     if (loaded.error().code() == Status::Code::kNotFound) {
       if (c.meta.last_change == 0) {
-        RELATE_ASSIGN_OR_RETURN(c.index, index::VectorIndex::Create(spec.dimension, spec.metric,
-                                                                    spec.index_spec));
+        RELATE_ASSIGN_OR_RETURN(
+            c.index, index::VectorIndex::Create(spec.dimension, spec.metric, spec.index_spec));
         return Status::OK();
       }
       return RebuildIndex(c, "its index checkpoint is missing");
@@ -219,11 +220,11 @@ Status DBImpl::LoadIndex(Collection& c) {
   // leaves the index if its record is gone.
   std::vector<uint64_t> touched;
   std::unordered_set<uint64_t> seen;
-  RELATE_RETURN_IF_ERROR(store_->ScanChanges(c.meta.id, loaded->last_change,
-                                             [&](uint64_t, uint64_t id) {
-                                               if (seen.insert(id).second) touched.push_back(id);
-                                               return Status::OK();
-                                             }));
+  RELATE_RETURN_IF_ERROR(
+      store_->ScanChanges(c.meta.id, loaded->last_change, [&](uint64_t, uint64_t id) {
+        if (seen.insert(id).second) touched.push_back(id);
+        return Status::OK();
+      }));
   if (!touched.empty()) {
     Log("collection " + Quote(spec.name) + ": replaying " + std::to_string(touched.size()) +
         " changed records after its index checkpoint");
@@ -276,7 +277,8 @@ Status DBImpl::MaybeCheckpointLocked(Collection& c) {
   }
   Status s = CheckpointLocked(c);
   // The write itself succeeded; a failed checkpoint only costs replay time on open.
-  if (!s.ok()) Log("collection " + Quote(c.meta.spec.name) + ": checkpoint failed: " + s.ToString());
+  if (!s.ok())
+    Log("collection " + Quote(c.meta.spec.name) + ": checkpoint failed: " + s.ToString());
   return Status::OK();
 }
 
@@ -290,7 +292,8 @@ Status DBImpl::Checkpoint() {
   }
   for (auto& c : all) {
     if (c->Meta().last_change == c->checkpoint_change) continue;
-    RELATE_RETURN_IF_ERROR(CheckpointLocked(*c).WithContext("collection " + Quote(c->meta.spec.name)));
+    RELATE_RETURN_IF_ERROR(
+        CheckpointLocked(*c).WithContext("collection " + Quote(c->meta.spec.name)));
   }
   return Status::OK();
 }
@@ -442,7 +445,8 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
   }
   if (!applied.ok()) {
     // Storage has the write; make the index agree with it again.
-    RELATE_RETURN_IF_ERROR(RebuildIndex(*c, "updating its index failed (" + applied.ToString() + ")"));
+    RELATE_RETURN_IF_ERROR(
+        RebuildIndex(*c, "updating its index failed (" + applied.ToString() + ")"));
   }
   return MaybeCheckpointLocked(*c);
 }
@@ -485,7 +489,8 @@ Result<size_t> DBImpl::Delete(std::string_view collection, std::span<const std::
     applied = c->index->Remove(removed).error();
   }
   if (!applied.ok()) {
-    RELATE_RETURN_IF_ERROR(RebuildIndex(*c, "updating its index failed (" + applied.ToString() + ")"));
+    RELATE_RETURN_IF_ERROR(
+        RebuildIndex(*c, "updating its index failed (" + applied.ToString() + ")"));
   }
   RELATE_RETURN_IF_ERROR(MaybeCheckpointLocked(*c));
   return removed.size();

@@ -33,9 +33,9 @@ struct Collection {
   storage::CollectionMeta meta;  // written under write_mu_; read under meta_mu
   mutable std::mutex meta_mu;
   mutable std::shared_mutex index_mu;
-  std::unique_ptr<index::VectorIndex> index;  // guarded by index_mu
+  std::unique_ptr<index::VectorIndex> index;    // guarded by index_mu
   std::atomic<uint64_t> checkpoint_change = 0;  // newest change in the checkpoint file
-  bool dropped = false;            // under write_mu_
+  bool dropped = false;                         // under write_mu_
 
   storage::CollectionMeta Meta() const {
     std::lock_guard lock(meta_mu);

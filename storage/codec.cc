@@ -31,15 +31,24 @@ void ToProto(const MetadataValue& v, pb::MetadataValue* out) {
 
 Status FromProto(const pb::MetadataValue& v, MetadataValue* out) {
   switch (v.kind_case()) {
-    case pb::MetadataValue::kStringValue: *out = v.string_value(); return Status::OK();
-    case pb::MetadataValue::kIntValue: *out = static_cast<int64_t>(v.int_value()); return Status::OK();
-    case pb::MetadataValue::kDoubleValue: *out = v.double_value(); return Status::OK();
-    case pb::MetadataValue::kBoolValue: *out = v.bool_value(); return Status::OK();
-    case pb::MetadataValue::kListValue:
-      *out = std::vector<std::string>(v.list_value().values().begin(),
-                                      v.list_value().values().end());
+    case pb::MetadataValue::kStringValue:
+      *out = v.string_value();
       return Status::OK();
-    case pb::MetadataValue::KIND_NOT_SET: break;
+    case pb::MetadataValue::kIntValue:
+      *out = static_cast<int64_t>(v.int_value());
+      return Status::OK();
+    case pb::MetadataValue::kDoubleValue:
+      *out = v.double_value();
+      return Status::OK();
+    case pb::MetadataValue::kBoolValue:
+      *out = v.bool_value();
+      return Status::OK();
+    case pb::MetadataValue::kListValue:
+      *out =
+          std::vector<std::string>(v.list_value().values().begin(), v.list_value().values().end());
+      return Status::OK();
+    case pb::MetadataValue::KIND_NOT_SET:
+      break;
   }
   return Status::Corruption("metadata value has no type");
 }

@@ -171,9 +171,9 @@ Result<std::vector<CollectionMeta>> Store::LoadCatalog() const {
       rep_->db->NewIterator(rocksdb::ReadOptions(), rep_->cf(kCatalog)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     CollectionMeta meta;
-    RELATE_RETURN_IF_ERROR(DecodeCollection(std::string_view(it->value().data(), it->value().size()),
-                                            &meta)
-                               .WithContext("catalog"));
+    RELATE_RETURN_IF_ERROR(
+        DecodeCollection(std::string_view(it->value().data(), it->value().size()), &meta)
+            .WithContext("catalog"));
     out.push_back(std::move(meta));
   }
   RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "reading catalog"));
@@ -182,10 +182,12 @@ Result<std::vector<CollectionMeta>> Store::LoadCatalog() const {
 
 Result<uint32_t> Store::NextCollectionId() const {
   std::string v;
-  rocksdb::Status s = rep_->db->Get(rocksdb::ReadOptions(), rep_->cf(kDefault), kNextCollectionId, &v);
+  rocksdb::Status s =
+      rep_->db->Get(rocksdb::ReadOptions(), rep_->cf(kDefault), kNextCollectionId, &v);
   if (s.IsNotFound()) return 1u;
   RELATE_RETURN_IF_ERROR(FromRocks(s, "reading next collection id"));
-  if (v.size() != 8) return Status::Corruption("next collection id has " + std::to_string(v.size()) + " bytes");
+  if (v.size() != 8)
+    return Status::Corruption("next collection id has " + std::to_string(v.size()) + " bytes");
   return static_cast<uint32_t>(ReadLittleEndian64(v.data()));
 }
 
@@ -207,7 +209,8 @@ Result<std::vector<std::optional<KeyEntry>>> Store::LookupKeys(
       return Status::Corruption("key entry of " + std::string(keys[i]) + " has " +
                                 std::to_string(values[i].size()) + " bytes, expected 16");
     }
-    out[i] = KeyEntry{ReadLittleEndian64(values[i].data()), ReadLittleEndian64(values[i].data() + 8)};
+    out[i] =
+        KeyEntry{ReadLittleEndian64(values[i].data()), ReadLittleEndian64(values[i].data() + 8)};
   }
   return out;
 }
@@ -245,8 +248,8 @@ Status Store::ScanRecords(uint32_t collection,
   std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kRecords)));
   for (it->Seek(CollectionPrefix(collection)); it->Valid(); it->Next()) {
     StoredRecord r;
-    RELATE_RETURN_IF_ERROR(DecodeRecord(std::string_view(it->value().data(), it->value().size()),
-                                        true, &r));
+    RELATE_RETURN_IF_ERROR(
+        DecodeRecord(std::string_view(it->value().data(), it->value().size()), true, &r));
     RELATE_RETURN_IF_ERROR(fn(std::move(r)));
   }
   return FromRocks(it->status(), "scanning records");
@@ -264,8 +267,8 @@ Status Store::ScanChanges(uint32_t collection, uint64_t after,
       return Status::Corruption("change log entry of collection " + std::to_string(collection) +
                                 " has a bad size");
     }
-    RELATE_RETURN_IF_ERROR(fn(ReadBigEndian64(it->key().data() + 4),
-                              ReadLittleEndian64(it->value().data())));
+    RELATE_RETURN_IF_ERROR(
+        fn(ReadBigEndian64(it->key().data() + 4), ReadLittleEndian64(it->value().data())));
   }
   return FromRocks(it->status(), "scanning change log");
 }
@@ -281,9 +284,10 @@ Status Store::Write(Batch& batch, bool sync) {
 
 Status Store::TruncateChanges(uint32_t collection, uint64_t up_to) {
   if (rep_->read_only) return Status::FailedPrecondition("the database is open read-only");
-  return FromRocks(rep_->db->DeleteRange(rocksdb::WriteOptions(), rep_->cf(kChanges),
-                                         ChangeKey(collection, 0), ChangeKey(collection, up_to + 1)),
-                   "truncating change log");
+  return FromRocks(
+      rep_->db->DeleteRange(rocksdb::WriteOptions(), rep_->cf(kChanges), ChangeKey(collection, 0),
+                            ChangeKey(collection, up_to + 1)),
+      "truncating change log");
 }
 
 }  // namespace relate::storage

@@ -97,8 +97,7 @@ class Store {
                                                               bool with_vector) const;
   // Calls `fn` for every record of the collection in id order; stops at the first
   // non-OK status it returns and returns that.
-  Status ScanRecords(uint32_t collection,
-                     const std::function<Status(StoredRecord&&)>& fn) const;
+  Status ScanRecords(uint32_t collection, const std::function<Status(StoredRecord&&)>& fn) const;
   // Calls `fn(seq, id)` for every change of the collection with seq > after, in order.
   Status ScanChanges(uint32_t collection, uint64_t after,
                      const std::function<Status(uint64_t seq, uint64_t id)>& fn) const;

@@ -58,7 +58,10 @@ json MetadataToJson(const Metadata& metadata) {
 }
 
 json RecordToJson(const StoredRecord& r, bool with_vector) {
-  json out = {{"key", r.key}, {"id", r.id}, {"version", r.version}, {"text", r.text},
+  json out = {{"key", r.key},
+              {"id", r.id},
+              {"version", r.version},
+              {"text", r.text},
               {"metadata", MetadataToJson(r.metadata)}};
   if (with_vector) out["vector"] = r.vector;
   return out;
@@ -67,8 +70,11 @@ json RecordToJson(const StoredRecord& r, bool with_vector) {
 json HitsToJson(const std::vector<Hit>& hits) {
   json out = json::array();
   for (const auto& h : hits) {
-    out.push_back({{"key", h.key}, {"score", h.score}, {"distance", h.distance},
-                   {"text", h.text}, {"metadata", MetadataToJson(h.metadata)}});
+    out.push_back({{"key", h.key},
+                   {"score", h.score},
+                   {"distance", h.distance},
+                   {"text", h.text},
+                   {"metadata", MetadataToJson(h.metadata)}});
   }
   return out;
 }
@@ -211,8 +217,9 @@ void Cli::Create() {
   if (g_.json) {
     out_ << InfoToJson(info).dump() << "\n";
   } else {
-    out_ << fmt::format("created collection {} ({} dimensions, {}, index {})\n", Quote(info.spec.name),
-                        info.spec.dimension, MetricName(info.spec.metric), info.spec.index_spec);
+    out_ << fmt::format("created collection {} ({} dimensions, {}, index {})\n",
+                        Quote(info.spec.name), info.spec.dimension, MetricName(info.spec.metric),
+                        info.spec.index_spec);
   }
 }
 
@@ -268,7 +275,8 @@ void Cli::Ingest() {
   uint64_t total_bytes = 0;
   if (file_ != "-") {
     std::error_code ec;
-    if (!fs::exists(file_, ec)) throw Failure{kExitNotFound, "ingest: " + file_ + " does not exist"};
+    if (!fs::exists(file_, ec))
+      throw Failure{kExitNotFound, "ingest: " + file_ + " does not exist"};
     file.open(file_, std::ios::binary);
     if (!file) throw Failure{kExitBadInput, "ingest: cannot read " + file_};
     in = &file;
@@ -289,7 +297,8 @@ void Cli::Ingest() {
     const double rate = static_cast<double>(committed) / s;
     std::string line;
     if (total_bytes > 0) {
-      const double frac = std::min(1.0, static_cast<double>(bytes_read) / static_cast<double>(total_bytes));
+      const double frac =
+          std::min(1.0, static_cast<double>(bytes_read) / static_cast<double>(total_bytes));
       const int width = 30, filled = static_cast<int>(frac * width);
       const double eta = frac > 0 ? s * (1 - frac) / frac : 0;
       line = fmt::format("\r{:3.0f}% [{}{}] {} records  {}/s  ETA {}:{:02d} ", frac * 100,
@@ -305,8 +314,12 @@ void Cli::Ingest() {
   auto summary = [&](const std::string& error, uint64_t failed_line) {
     const double s = seconds();
     if (g_.json) {
-      json j = {{"collection", collection_}, {"file", name}, {"records", committed},
-                {"batches", batches}, {"lines_committed", committed_lines}, {"seconds", s},
+      json j = {{"collection", collection_},
+                {"file", name},
+                {"records", committed},
+                {"batches", batches},
+                {"lines_committed", committed_lines},
+                {"seconds", s},
                 {"records_per_second", s > 0 ? static_cast<double>(committed) / s : 0.0}};
       if (!error.empty()) {
         j["error"] = error;
@@ -319,10 +332,11 @@ void Cli::Ingest() {
         committed, name, Quote(collection_), batches, s,
         HumanCount(s > 0 ? static_cast<double>(committed) / s : 0));
     if (!error.empty()) {
-      text += committed_lines == 0
-                  ? fmt::format("; stopped at line {}: nothing was stored", failed_line)
-                  : fmt::format("; stopped at line {}: lines 1-{} are stored, nothing from line {} on",
-                                failed_line, committed_lines, committed_lines + 1);
+      text +=
+          committed_lines == 0
+              ? fmt::format("; stopped at line {}: nothing was stored", failed_line)
+              : fmt::format("; stopped at line {}: lines 1-{} are stored, nothing from line {} on",
+                            failed_line, committed_lines, committed_lines + 1);
     }
     err_ << text << "\n";
   };
@@ -446,16 +460,18 @@ void Cli::Stats() {
       j["changes_since_checkpoint"] = c.last_change - c.index_checkpoint;
       arr.push_back(j);
     }
-    out_ << json{{"database", dir}, {"storage_bytes", store_bytes},
-                 {"index_checkpoint_bytes", index_bytes}, {"collections", arr}}
+    out_ << json{{"database", dir},
+                 {"storage_bytes", store_bytes},
+                 {"index_checkpoint_bytes", index_bytes},
+                 {"collections", arr}}
                 .dump()
          << "\n";
     return;
   }
   out_ << fmt::format("database {}: storage {}, index checkpoints {}\n", dir,
                       HumanBytes(store_bytes), HumanBytes(index_bytes));
-  out_ << fmt::format("{:<24} {:>12} {:>12} {:>12} {:>12}\n", "collection", "records",
-                      "indexed", "changes", "unckpt");
+  out_ << fmt::format("{:<24} {:>12} {:>12} {:>12} {:>12}\n", "collection", "records", "indexed",
+                      "changes", "unckpt");
   for (const auto& c : all) {
     out_ << fmt::format("{:<24} {:>12} {:>12} {:>12} {:>12}\n", Cell(c.spec.name, 24), c.count,
                         c.index_size, c.last_change, c.last_change - c.index_checkpoint);
@@ -476,8 +492,11 @@ void Cli::Verify() {
     VerifyReport r = Check(db->Verify(name));
     all_ok = all_ok && r.ok();
     if (g_.json) {
-      arr.push_back({{"collection", name}, {"ok", r.ok()}, {"records", r.records},
-                     {"indexed", r.indexed}, {"vectors_checked", r.vectors_checked},
+      arr.push_back({{"collection", name},
+                     {"ok", r.ok()},
+                     {"records", r.records},
+                     {"indexed", r.indexed},
+                     {"vectors_checked", r.vectors_checked},
                      {"problems", r.problems}});
       continue;
     }
@@ -506,15 +525,19 @@ int Cli::Main(std::span<const std::string> args) {
   };
   auto* create = sub("create", "Create a collection", &Cli::Create);
   create->add_option("collection", collection_, "Collection name")->required();
-  create->add_option("--dim", dimension_, "Vector dimension")->required()->check(CLI::PositiveNumber);
+  create->add_option("--dim", dimension_, "Vector dimension")
+      ->required()
+      ->check(CLI::PositiveNumber);
   create->add_option("--metric", metric_, "cosine (default), ip or l2");
   create->add_option("--index", index_spec_, "FAISS index_factory string or auto (default Flat)");
 
   sub("list", "List collections", &Cli::List);
   sub("describe", "Describe a collection", &Cli::Describe)
-      ->add_option("collection", collection_)->required();
+      ->add_option("collection", collection_)
+      ->required();
   sub("drop", "Drop a collection and all its records", &Cli::Drop)
-      ->add_option("collection", collection_)->required();
+      ->add_option("collection", collection_)
+      ->required();
 
   auto* ingest = sub("ingest", "Upsert records from a JSON Lines file (- for stdin)", &Cli::Ingest);
   ingest->add_option("collection", collection_)->required();
@@ -531,7 +554,8 @@ int Cli::Main(std::span<const std::string> args) {
   del->add_option("collection", collection_)->required();
   del->add_option("keys", keys_)->required();
 
-  auto* query = sub("query", "The records most related to a vector or a stored record", &Cli::Query);
+  auto* query =
+      sub("query", "The records most related to a vector or a stored record", &Cli::Query);
   query->add_option("collection", collection_)->required();
   query->add_option("--vector", vector_json_, "Query vector as a JSON array");
   query->add_option("--key", key_, "Find records like this stored one (excluding it)");
@@ -568,15 +592,21 @@ int Cli::Main(std::span<const std::string> args) {
 
 int ExitCodeFor(const Status& status) {
   switch (status.code()) {
-    case Status::Code::kOk: return kExitOk;
+    case Status::Code::kOk:
+      return kExitOk;
     case Status::Code::kInvalidArgument:
     case Status::Code::kAlreadyExists:
-    case Status::Code::kFailedPrecondition: return kExitBadInput;
-    case Status::Code::kNotFound: return kExitNotFound;
-    case Status::Code::kBusy: return kExitInUse;
+    case Status::Code::kFailedPrecondition:
+      return kExitBadInput;
+    case Status::Code::kNotFound:
+      return kExitNotFound;
+    case Status::Code::kBusy:
+      return kExitInUse;
     case Status::Code::kCorruption:
-    case Status::Code::kIOError: return kExitStorage;
-    case Status::Code::kInternal: return kExitInternal;
+    case Status::Code::kIOError:
+      return kExitStorage;
+    case Status::Code::kInternal:
+      return kExitInternal;
   }
   return kExitInternal;
 }

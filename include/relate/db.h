@@ -34,8 +34,7 @@ class DB {
   // Opens the database in `dir`. NotFound if it is missing and
   // !options.create_if_missing; InvalidArgument if `dir` is not a relate database;
   // Busy if another process (or handle) has it open for writing.
-  static Result<std::unique_ptr<DB>> Open(const std::filesystem::path& dir,
-                                          const Options& options);
+  static Result<std::unique_ptr<DB>> Open(const std::filesystem::path& dir, const Options& options);
 
   // Closes the database, writing index checkpoints for collections that changed.
   virtual ~DB() = default;
@@ -67,8 +66,7 @@ class DB {
 
   // The k records most related to `query`, best first. InvalidArgument if the
   // query has the wrong dimension or is not finite.
-  virtual Result<std::vector<Hit>> Search(std::string_view collection,
-                                          std::span<const float> query,
+  virtual Result<std::vector<Hit>> Search(std::string_view collection, std::span<const float> query,
                                           const SearchOptions& options = {}) = 0;
   // Searches `queries.size() / dimension` queries laid end to end; one hit list each.
   virtual Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,

@@ -33,16 +33,15 @@ class [[nodiscard]] Status {
 
   Status() = default;
   Status(Code code, std::string_view message)
-      : state_(code == Code::kOk ? nullptr
-                                 : std::make_shared<const State>(State{code, std::string(message)})) {}
+      : state_(code == Code::kOk
+                   ? nullptr
+                   : std::make_shared<const State>(State{code, std::string(message)})) {}
 
   static Status OK() { return {}; }
   static Status InvalidArgument(std::string_view m) { return {Code::kInvalidArgument, m}; }
   static Status NotFound(std::string_view m) { return {Code::kNotFound, m}; }
   static Status AlreadyExists(std::string_view m) { return {Code::kAlreadyExists, m}; }
-  static Status FailedPrecondition(std::string_view m) {
-    return {Code::kFailedPrecondition, m};
-  }
+  static Status FailedPrecondition(std::string_view m) { return {Code::kFailedPrecondition, m}; }
   static Status Busy(std::string_view m) { return {Code::kBusy, m}; }
   static Status Corruption(std::string_view m) { return {Code::kCorruption, m}; }
   static Status IOError(std::string_view m) { return {Code::kIOError, m}; }
@@ -69,15 +68,24 @@ class [[nodiscard]] Status {
 // The name of a code, e.g. "InvalidArgument".
 inline std::string_view CodeName(Status::Code code) {
   switch (code) {
-    case Status::Code::kOk: return "OK";
-    case Status::Code::kInvalidArgument: return "InvalidArgument";
-    case Status::Code::kNotFound: return "NotFound";
-    case Status::Code::kAlreadyExists: return "AlreadyExists";
-    case Status::Code::kFailedPrecondition: return "FailedPrecondition";
-    case Status::Code::kBusy: return "Busy";
-    case Status::Code::kCorruption: return "Corruption";
-    case Status::Code::kIOError: return "IOError";
-    case Status::Code::kInternal: return "Internal";
+    case Status::Code::kOk:
+      return "OK";
+    case Status::Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Status::Code::kNotFound:
+      return "NotFound";
+    case Status::Code::kAlreadyExists:
+      return "AlreadyExists";
+    case Status::Code::kFailedPrecondition:
+      return "FailedPrecondition";
+    case Status::Code::kBusy:
+      return "Busy";
+    case Status::Code::kCorruption:
+      return "Corruption";
+    case Status::Code::kIOError:
+      return "IOError";
+    case Status::Code::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }
@@ -98,14 +106,16 @@ inline Status Status::WithContext(std::string_view context) const {
   return Status(code(), m);
 }
 
-inline std::ostream& operator<<(std::ostream& os, Status::Code code) { return os << CodeName(code); }
+inline std::ostream& operator<<(std::ostream& os, Status::Code code) {
+  return os << CodeName(code);
+}
 inline std::ostream& operator<<(std::ostream& os, const Status& s) { return os << s.ToString(); }
 
 // Holds a value or an error Status, like std::expected<T, Status>.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit like std::expected
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit like std::expected
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "Result constructed from an OK status");
   }
@@ -132,10 +142,10 @@ class [[nodiscard]] Result {
 }  // namespace relate
 
 // Returns the Status of `expr` from the enclosing function when it is not OK.
-#define RELATE_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::relate::Status _relate_s = (expr);      \
-    if (!_relate_s.ok()) return _relate_s;    \
+#define RELATE_RETURN_IF_ERROR(expr)       \
+  do {                                     \
+    ::relate::Status _relate_s = (expr);   \
+    if (!_relate_s.ok()) return _relate_s; \
   } while (0)
 
 #define RELATE_CONCAT_INNER(a, b) a##b

@@ -27,9 +27,12 @@ enum class Metric {
 // "cosine", "ip" or "l2".
 inline std::string_view MetricName(Metric metric) {
   switch (metric) {
-    case Metric::kCosine: return "cosine";
-    case Metric::kInnerProduct: return "ip";
-    case Metric::kL2: return "l2";
+    case Metric::kCosine:
+      return "cosine";
+    case Metric::kInnerProduct:
+      return "ip";
+    case Metric::kL2:
+      return "l2";
   }
   return "unknown";
 }
@@ -94,12 +97,12 @@ struct CollectionSpec {
 // A collection as it stands.
 struct CollectionInfo {
   CollectionSpec spec;
-  uint32_t id = 0;               // internal, unique for the life of the database
-  int64_t created_unix_ms = 0;   // when it was created
-  uint64_t count = 0;            // records stored
-  uint64_t last_change = 0;      // sequence number of its newest change
-  uint64_t index_size = 0;       // vectors in its index
-  uint64_t index_checkpoint = 0; // newest change the index checkpoint on disk holds
+  uint32_t id = 0;                // internal, unique for the life of the database
+  int64_t created_unix_ms = 0;    // when it was created
+  uint64_t count = 0;             // records stored
+  uint64_t last_change = 0;       // sequence number of its newest change
+  uint64_t index_size = 0;        // vectors in its index
+  uint64_t index_checkpoint = 0;  // newest change the index checkpoint on disk holds
 };
 
 // What `Verify` found when it compared storage with the index.

@@ -1,11 +1,11 @@
 #define BOOST_TEST_MODULE index
-#include <boost/test/unit_test.hpp>
+#include "index/vector_index.h"
 
+#include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <fstream>
 #include <limits>
 
-#include "index/vector_index.h"
 #include "tests/testutil/testutil.h"
 
 using namespace relate;
@@ -166,9 +166,9 @@ BOOST_AUTO_TEST_CASE(DamagedCheckpointsAreRefused) {
   BOOST_TEST_REQUIRE(index->Save(path, 1, 10).ok());
   const auto size = std::filesystem::file_size(path);
 
-  BOOST_TEST(VectorIndex::Load(dir.path() / "missing", 1, kDim, Metric::kL2, "Flat")
-                 .error()
-                 .code() == Status::Code::kNotFound);
+  BOOST_TEST(
+      VectorIndex::Load(dir.path() / "missing", 1, kDim, Metric::kL2, "Flat").error().code() ==
+      Status::Code::kNotFound);
   // Another collection's or shape's checkpoint.
   BOOST_TEST(VectorIndex::Load(path, 2, kDim, Metric::kL2, "Flat").error().code() ==
              Status::Code::kCorruption);

@@ -1,7 +1,6 @@
 #define BOOST_TEST_MODULE query
-#include <boost/test/unit_test.hpp>
-
 #include <atomic>
+#include <boost/test/unit_test.hpp>
 #include <fstream>
 #include <limits>
 #include <mutex>
@@ -70,9 +69,10 @@ std::vector<Record> MakeRecords(size_t n, uint32_t seed, size_t dim = kDim) {
   auto v = testutil::RandomVectors(n, dim, seed);
   std::vector<Record> out;
   for (size_t i = 0; i < n; ++i) {
-    out.push_back(MakeRecord("k" + std::to_string(i),
-                             std::vector<float>(v.begin() + static_cast<ptrdiff_t>(i * dim),
-                                                v.begin() + static_cast<ptrdiff_t>((i + 1) * dim))));
+    out.push_back(
+        MakeRecord("k" + std::to_string(i),
+                   std::vector<float>(v.begin() + static_cast<ptrdiff_t>(i * dim),
+                                      v.begin() + static_cast<ptrdiff_t>((i + 1) * dim))));
   }
   return out;
 }
@@ -162,8 +162,11 @@ BOOST_FIXTURE_TEST_SUITE(UpsertTest, ScratchDb)
 
 BOOST_AUTO_TEST_CASE(UpsertedRecordIsReturnedWhole) {
   auto records = MakeRecords(3, 2);
-  records[1].metadata = {{"s", std::string("str")}, {"i", int64_t{-5}}, {"d", 2.5},
-                         {"b", false}, {"l", std::vector<std::string>{"p", "q"}}};
+  records[1].metadata = {{"s", std::string("str")},
+                         {"i", int64_t{-5}},
+                         {"d", 2.5},
+                         {"b", false},
+                         {"l", std::vector<std::string>{"p", "q"}}};
   BOOST_TEST(db->Upsert("papers", records).ok());
   auto r = db->Get("papers", "k1").value();
   BOOST_TEST(r.key == "k1");
@@ -272,7 +275,8 @@ BOOST_AUTO_TEST_CASE(ExactSearchEqualsBruteForceForEveryMetric) {
   for (Metric metric : {Metric::kCosine, Metric::kInnerProduct, Metric::kL2}) {
     BOOST_TEST_CONTEXT("metric " << MetricName(metric)) {
       const std::string name(MetricName(metric));
-      BOOST_TEST_REQUIRE(db->CreateCollection({.name = name, .dimension = dim, .metric = metric}).ok());
+      BOOST_TEST_REQUIRE(
+          db->CreateCollection({.name = name, .dimension = dim, .metric = metric}).ok());
       auto records = MakeRecords(800, 10, dim);
       BOOST_TEST_REQUIRE(db->Upsert(name, records).ok());
       // Replace some and delete some so the index has seen removals.
@@ -294,9 +298,9 @@ BOOST_AUTO_TEST_CASE(ExactSearchEqualsBruteForceForEveryMetric) {
         BOOST_TEST(Keys(hits) == BruteForceKeys(metric, current, query, 10),
                    boost::test_tools::per_element());
         for (const auto& h : hits) {
-          const auto& r = current[std::stoul(h.key.substr(1)) < 700
-                                      ? std::stoul(h.key.substr(1))
-                                      : std::stoul(h.key.substr(1)) - 60];
+          const auto& r =
+              current[std::stoul(h.key.substr(1)) < 700 ? std::stoul(h.key.substr(1))
+                                                        : std::stoul(h.key.substr(1)) - 60];
           BOOST_TEST(h.score == testutil::Score(metric, r.vector.data(), query.data(), dim),
                      boost::test_tools::tolerance(1e-3));
         }

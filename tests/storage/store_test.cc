@@ -1,8 +1,9 @@
 #define BOOST_TEST_MODULE storage
+#include "storage/store.h"
+
 #include <boost/test/unit_test.hpp>
 
 #include "storage/codec.h"
-#include "storage/store.h"
 #include "tests/testutil/testutil.h"
 
 using namespace relate;
@@ -23,8 +24,11 @@ StoredRecord MakeRecord(uint64_t id, std::string key) {
   r.text = "text of " + r.key;
   r.version = 1;
   r.vector = {1.0f, -2.5f, static_cast<float>(id)};
-  r.metadata = {{"year", int64_t{2021}}, {"title", std::string("t")}, {"score", 0.25},
-                {"draft", true}, {"tags", std::vector<std::string>{"a", "b"}}};
+  r.metadata = {{"year", int64_t{2021}},
+                {"title", std::string("t")},
+                {"score", 0.25},
+                {"draft", true},
+                {"tags", std::vector<std::string>{"a", "b"}}};
   return r;
 }
 
@@ -148,25 +152,34 @@ BOOST_AUTO_TEST_CASE(ScansStayInsideTheirCollectionAndAfterTheirSequence) {
   BOOST_TEST(store->Write(b, false).ok());
 
   std::vector<uint64_t> scanned;
-  BOOST_TEST(store->ScanRecords(1, [&](StoredRecord&& r) {
-                     scanned.push_back(r.id);
-                     return Status::OK();
-                   }).ok());
+  BOOST_TEST(store
+                 ->ScanRecords(1,
+                               [&](StoredRecord&& r) {
+                                 scanned.push_back(r.id);
+                                 return Status::OK();
+                               })
+                 .ok());
   BOOST_TEST(scanned == (std::vector<uint64_t>{1, 2, 3, 4, 5}), boost::test_tools::per_element());
 
   std::vector<uint64_t> seqs;
-  BOOST_TEST(store->ScanChanges(1, 3, [&](uint64_t seq, uint64_t) {
-                     seqs.push_back(seq);
-                     return Status::OK();
-                   }).ok());
+  BOOST_TEST(store
+                 ->ScanChanges(1, 3,
+                               [&](uint64_t seq, uint64_t) {
+                                 seqs.push_back(seq);
+                                 return Status::OK();
+                               })
+                 .ok());
   BOOST_TEST(seqs == (std::vector<uint64_t>{4, 5}), boost::test_tools::per_element());
 
   BOOST_TEST(store->TruncateChanges(1, 4).ok());
   seqs.clear();
-  BOOST_TEST(store->ScanChanges(1, 0, [&](uint64_t seq, uint64_t) {
-                     seqs.push_back(seq);
-                     return Status::OK();
-                   }).ok());
+  BOOST_TEST(store
+                 ->ScanChanges(1, 0,
+                               [&](uint64_t seq, uint64_t) {
+                                 seqs.push_back(seq);
+                                 return Status::OK();
+                               })
+                 .ok());
   BOOST_TEST(seqs == (std::vector<uint64_t>{5}), boost::test_tools::per_element());
 }
 
@@ -191,10 +204,13 @@ BOOST_AUTO_TEST_CASE(DeleteCollectionRemovesOnlyItsOwnData) {
   BOOST_TEST_REQUIRE(catalog.size() == 1u);
   BOOST_TEST(catalog[0].spec.name == "b");
   size_t changes = 0;
-  BOOST_TEST(store->ScanChanges(1, 0, [&](uint64_t, uint64_t) {
-                     ++changes;
-                     return Status::OK();
-                   }).ok());
+  BOOST_TEST(store
+                 ->ScanChanges(1, 0,
+                               [&](uint64_t, uint64_t) {
+                                 ++changes;
+                                 return Status::OK();
+                               })
+                 .ok());
   BOOST_TEST(changes == 0u);
 }
 

@@ -65,9 +65,12 @@ inline double Score(Metric metric, const float* a, const float* b, size_t dim) {
     l2 += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
   }
   switch (metric) {
-    case Metric::kCosine: return dot / std::sqrt(na * nb);
-    case Metric::kInnerProduct: return dot;
-    case Metric::kL2: return std::sqrt(l2);
+    case Metric::kCosine:
+      return dot / std::sqrt(na * nb);
+    case Metric::kInnerProduct:
+      return dot;
+    case Metric::kL2:
+      return std::sqrt(l2);
   }
   return 0;
 }

@@ -1,10 +1,11 @@
 #define BOOST_TEST_MODULE tools
-#include <boost/test/unit_test.hpp>
+#include "tools/cli.h"
 
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -15,7 +16,6 @@
 
 #include "relate/relate.h"
 #include "tests/testutil/testutil.h"
-#include "tools/cli.h"
 
 using namespace relate;
 using json = nlohmann::json;
@@ -54,7 +54,9 @@ struct CliFixture {
 
 std::string Line(const std::string& key, const std::vector<float>& v,
                  const std::string& text = "some text") {
-  json j = {{"key", key}, {"text", text}, {"metadata", {{"len", key.size()}, {"tag", "t"}}},
+  json j = {{"key", key},
+            {"text", text},
+            {"metadata", {{"len", key.size()}, {"tag", "t"}}},
             {"vector", v}};
   return j.dump() + "\n";
 }
@@ -153,8 +155,8 @@ BOOST_AUTO_TEST_CASE(IngestThenQueryGetAndDelete) {
   BOOST_TEST(rec["vector"].size() == 6u);
 
   // Querying with a record's own vector finds it first with cosine 1.
-  json hits = json::parse(Db({"query", "docs", "--vector", rec["vector"].dump(), "-k", "3",
-                              "--json"}).out);
+  json hits =
+      json::parse(Db({"query", "docs", "--vector", rec["vector"].dump(), "-k", "3", "--json"}).out);
   BOOST_TEST_REQUIRE(hits.size() == 3u);
   BOOST_TEST(hits[0]["key"] == "k7");
   BOOST_TEST(hits[0]["score"].get<double>() == 1.0, boost::test_tools::tolerance(1e-5));
@@ -307,21 +309,22 @@ BOOST_AUTO_TEST_CASE(KillDuringIngestLeavesEachRecordWholeOrAbsent) {
                   "text " + std::to_string(i));
     }
   }
-  const auto seed = static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const auto seed =
+      static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   BOOST_TEST_MESSAGE("kill schedule seed " << seed);
   std::mt19937 rng(seed);
   const std::string log = (dir.path() / "ingest.log").string();
   int killed = 0;
   for (int round = 0; round < 4; ++round) {
-    pid_t pid = Spawn({"--db", db, "ingest", "docs", (dir.path() / "big.jsonl").string(),
-                       "--batch", "250"}, log);
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        std::uniform_int_distribution<int>(30, 900)(rng)));
+    pid_t pid = Spawn(
+        {"--db", db, "ingest", "docs", (dir.path() / "big.jsonl").string(), "--batch", "250"}, log);
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(30, 900)(rng)));
     ::kill(pid, SIGKILL);
     int code = Wait(pid);
     killed += code == 128 + SIGKILL;
-    BOOST_TEST((code == 128 + SIGKILL || code == 0), "round " << round << " exit " << code
-                                                              << ": " << ReadAll(log));
+    BOOST_TEST((code == 128 + SIGKILL || code == 0),
+               "round " << round << " exit " << code << ": " << ReadAll(log));
 
     auto opened = DB::Open(db, {.log = [](std::string_view) {}});
     BOOST_TEST_REQUIRE(opened.has_value(), opened.error().ToString());
