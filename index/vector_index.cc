@@ -335,12 +335,12 @@ Status VectorIndex::Save(const std::filesystem::path& path, uint32_t collection_
     std::filesystem::remove(tmp, ec);
     return status;
   }
+  // The rename is durable only once the directory is synced.
   int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return Status::OK();
+  if (dir < 0) return Errno("opening " + path.parent_path().string());
+  const bool synced = ::fsync(dir) == 0;
+  ::close(dir);
+  return synced ? Status::OK() : Errno("syncing " + path.parent_path().string());
 }
 
 Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
@@ -388,9 +388,9 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
       map->metric_type != FaissMetric(metric)) {
     return Status::Corruption(where + " holds an index of another kind");
   }
-  read.release();
   auto rep = std::make_unique<Rep>();
   rep->map.reset(map);
+  (void)read.release();  // now owned by rep->map
   out.index = std::unique_ptr<VectorIndex>(
       new VectorIndex(std::move(rep), dimension, metric, ResolveSpec(spec)));
   return out;

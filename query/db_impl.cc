@@ -433,10 +433,7 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
   }
   batch.PutCollection(meta);
   RELATE_RETURN_IF_ERROR(store_->Write(batch, options.sync).WithContext(where));
-  {
-    std::lock_guard lock(c->meta_mu);
-    c->meta = meta;
-  }
+  c->SetCounters(meta);
   Status applied;
   {
     std::unique_lock lock(c->index_mu);
@@ -479,10 +476,7 @@ Result<size_t> DBImpl::Delete(std::string_view collection, std::span<const std::
   if (removed.empty()) return size_t{0};
   batch.PutCollection(meta);
   RELATE_RETURN_IF_ERROR(store_->Write(batch, options.sync).WithContext(where));
-  {
-    std::lock_guard lock(c->meta_mu);
-    c->meta = meta;
-  }
+  c->SetCounters(meta);
   Status applied;
   {
     std::unique_lock lock(c->index_mu);

@@ -30,7 +30,9 @@ namespace relate::query {
 Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
 
 struct Collection {
-  storage::CollectionMeta meta;  // written under write_mu_; read under meta_mu
+  // meta.spec and meta.id never change after creation and may be read without a
+  // lock; the counters change under write_mu_ + meta_mu and are read through Meta().
+  storage::CollectionMeta meta;
   mutable std::mutex meta_mu;
   mutable std::shared_mutex index_mu;
   std::unique_ptr<index::VectorIndex> index;    // guarded by index_mu
@@ -40,6 +42,13 @@ struct Collection {
   storage::CollectionMeta Meta() const {
     std::lock_guard lock(meta_mu);
     return meta;
+  }
+  // Takes the counters of a write that committed.
+  void SetCounters(const storage::CollectionMeta& committed) {
+    std::lock_guard lock(meta_mu);
+    meta.count = committed.count;
+    meta.next_record_id = committed.next_record_id;
+    meta.last_change = committed.last_change;
   }
 };
 

@@ -51,8 +51,8 @@ std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 json MetadataToJson(const Metadata& metadata) {
   json out = json::object();
-  for (const auto& [name, value] : metadata) {
-    std::visit([&](const auto& v) { out[name] = v; }, value);
+  for (const auto& entry : metadata) {
+    std::visit([&](const auto& v) { out[entry.first] = v; }, entry.second);
   }
   return out;
 }
