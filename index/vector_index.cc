@@ -240,10 +240,16 @@ Result<Neighbours> VectorIndex::Search(std::span<const float> queries, size_t k)
   out.distances.resize(n * k);
   if (n == 0 || k == 0) return out;
   try {
-    rep_->map->search(static_cast<idx_t>(n), queries.data(), static_cast<idx_t>(k),
-                      out.distances.data(), out.ids.data());
+    // The inner index, not IndexIDMap2::search: FAISS 1.7.3 translates ids there in
+    // an OpenMP loop that wakes a second thread to map ten ids of one query.
+    rep_->inner()->search(static_cast<idx_t>(n), queries.data(), static_cast<idx_t>(k),
+                          out.distances.data(), out.ids.data());
   } catch (const faiss::FaissException& e) {
     return Status::Internal("index search: " + e.msg);
+  }
+  const std::vector<idx_t>& id_map = rep_->map->id_map;
+  for (auto& id : out.ids) {
+    if (id >= 0) id = id_map[static_cast<size_t>(id)];
   }
   out.scores.resize(n * k);
   for (size_t i = 0; i < n * k; ++i) {
@@ -346,13 +352,20 @@ Status VectorIndex::Save(const std::filesystem::path& path, uint32_t collection_
 Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
                                               uint32_t collection_id, uint32_t dimension,
                                               Metric metric, std::string_view spec) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (!std::filesystem::exists(path)) return Status::NotFound(path.string() + " does not exist");
-    return Errno("reading " + path.string());
+  std::vector<char> data;
+  {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      return Status::NotFound(path.string() + " does not exist");
+    }
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) return Status::IOError("reading " + path.string() + ": " + ec.message());
+    std::ifstream in(path, std::ios::binary);
+    data.resize(size);
+    if (!in.read(data.data(), static_cast<std::streamsize>(size))) {
+      return Errno("reading " + path.string());
+    }
   }
-  std::vector<char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return Errno("reading " + path.string());
   const std::string where = "index checkpoint " + path.string();
   if (data.size() < kHeaderSize + kTrailerSize) {
     return Status::Corruption(where + " is truncated (" + std::to_string(data.size()) + " bytes)");

@@ -96,8 +96,11 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     RELATE_RETURN_IF_ERROR(CheckMarker(marker));
   }
 
-  RELATE_ASSIGN_OR_RETURN(auto store,
-                          storage::Store::Open(dir / "store", fresh, options.read_only));
+  RELATE_ASSIGN_OR_RETURN(
+      auto store,
+      storage::Store::Open(dir / "store", {.create = fresh,
+                                           .read_only = options.read_only,
+                                           .block_cache_bytes = options.block_cache_bytes}));
   if (fresh) RELATE_RETURN_IF_ERROR(WriteMarker(dir));
   if (!options.read_only) {
     fs::create_directories(dir / "index", ec);
@@ -177,16 +180,17 @@ Status DBImpl::RebuildIndex(Collection& c, const std::string& why) {
     vectors.clear();
     return Status::OK();
   };
-  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c.meta.id, [&](StoredRecord&& r) -> Status {
-    if (r.vector.size() != spec.dimension) {
-      return Status::Corruption("record " + Quote(r.key) + " has " +
-                                std::to_string(r.vector.size()) + " values, expected " +
-                                std::to_string(spec.dimension));
-    }
-    ids.push_back(r.id);
-    vectors.insert(vectors.end(), r.vector.begin(), r.vector.end());
-    return ids.size() >= kRebuildChunk ? flush() : Status::OK();
-  }));
+  RELATE_RETURN_IF_ERROR(
+      store_->ScanVectors(c.meta.id, [&](uint64_t id, std::span<const float> vector) -> Status {
+        if (vector.size() != spec.dimension) {
+          return Status::Corruption("record id " + std::to_string(id) + " has " +
+                                    std::to_string(vector.size()) + " values, expected " +
+                                    std::to_string(spec.dimension));
+        }
+        ids.push_back(id);
+        vectors.insert(vectors.end(), vector.begin(), vector.end());
+        return ids.size() >= kRebuildChunk ? flush() : Status::OK();
+      }));
   RELATE_RETURN_IF_ERROR(flush());
   std::unique_lock lock(c.index_mu);
   c.index = std::move(index);
@@ -406,25 +410,19 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
   storage::Batch batch(*store_);
   std::vector<uint64_t> ids(order.size());
   std::vector<uint64_t> replaced;
-  StoredRecord row;
   for (size_t j = 0; j < order.size(); ++j) {
     const Record& r = records[order[j]];
+    uint64_t version = 1;
     if (existing[j]) {
-      row.id = existing[j]->id;
-      row.version = existing[j]->version + 1;
-      replaced.push_back(row.id);
+      ids[j] = existing[j]->id;
+      version = existing[j]->version + 1;
+      replaced.push_back(ids[j]);
     } else {
-      row.id = meta.next_record_id++;
-      row.version = 1;
+      ids[j] = meta.next_record_id++;
       ++meta.count;
     }
-    ids[j] = row.id;
-    row.key = r.key;
-    row.text = r.text;
-    row.metadata = r.metadata;
-    row.vector = r.vector;
-    batch.PutRecord(meta.id, row);
-    batch.PutChange(meta.id, ++meta.last_change, row.id);
+    batch.PutRecord(meta.id, ids[j], version, r);
+    batch.PutChange(meta.id, ++meta.last_change, ids[j]);
   }
   if (!replaced.empty() && !c->index->supports_remove()) {
     return Status::FailedPrecondition(where + ": index \"" + spec.index_spec +
@@ -607,7 +605,7 @@ Result<VerifyReport> DBImpl::Verify(std::string_view collection) {
   report.indexed = index.size();
   std::unordered_set<uint64_t> stored;
   const bool exact = index.keeps_exact_vectors();
-  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c->meta.id, [&](StoredRecord&& r) -> Status {
+  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c->meta.id, true, [&](StoredRecord&& r) -> Status {
     ++report.records;
     stored.insert(r.id);
     if (r.vector.size() != spec.dimension) {

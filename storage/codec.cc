@@ -55,45 +55,45 @@ Status FromProto(const pb::MetadataValue& v, MetadataValue* out) {
 
 }  // namespace
 
-std::string EncodeRecord(const StoredRecord& record) {
+std::string EncodeRecord(uint64_t id, uint64_t version, const Record& record) {
   pb::Record p;
   p.set_key(record.key);
-  p.set_id(record.id);
+  p.set_id(id);
   p.set_text(record.text);
   for (const auto& [name, value] : record.metadata) {
     auto* e = p.add_metadata();
     e->set_name(name);
     ToProto(value, e->mutable_value());
   }
-  p.set_vector(reinterpret_cast<const char*>(record.vector.data()),
-               record.vector.size() * sizeof(float));
-  p.set_version(record.version);
+  p.set_version(version);
   return p.SerializeAsString();
 }
 
-Status DecodeRecord(std::string_view bytes, bool with_vector, StoredRecord* record) {
+Status DecodeRecord(std::string_view bytes, StoredRecord* record) {
   pb::Record p;
   if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return Status::Corruption("record does not parse");
-  }
-  if (p.vector().size() % sizeof(float) != 0) {
-    return Status::Corruption("record " + p.key() + ": vector bytes not a multiple of 4");
   }
   record->key = std::move(*p.mutable_key());
   record->id = p.id();
   record->text = std::move(*p.mutable_text());
   record->metadata.clear();
-  for (const auto& e : p.metadata()) {
+  for (auto& e : *p.mutable_metadata()) {
     MetadataValue v;
     RELATE_RETURN_IF_ERROR(FromProto(e.value(), &v).WithContext("record " + record->key));
-    record->metadata.emplace(e.name(), std::move(v));
-  }
-  record->vector.clear();
-  if (with_vector) {
-    record->vector.resize(p.vector().size() / sizeof(float));
-    std::memcpy(record->vector.data(), p.vector().data(), p.vector().size());
+    record->metadata.emplace(std::move(*e.mutable_name()), std::move(v));
   }
   record->version = p.version();
+  return Status::OK();
+}
+
+Status DecodeVector(std::string_view bytes, std::vector<float>* vector) {
+  if (bytes.size() % sizeof(float) != 0) {
+    return Status::Corruption("vector of " + std::to_string(bytes.size()) +
+                              " bytes is not a whole number of float32 values");
+  }
+  vector->resize(bytes.size() / sizeof(float));
+  std::memcpy(vector->data(), bytes.data(), bytes.size());
   return Status::OK();
 }
 

@@ -10,9 +10,13 @@
 
 namespace relate::storage {
 
-std::string EncodeRecord(const StoredRecord& record);
-// Corruption if the bytes do not parse. Without `with_vector` the vector is left empty.
-Status DecodeRecord(std::string_view bytes, bool with_vector, StoredRecord* record);
+// The records CF value of a record: everything but its vector.
+std::string EncodeRecord(uint64_t id, uint64_t version, const Record& record);
+// Corruption if the bytes do not parse. Leaves record->vector alone.
+Status DecodeRecord(std::string_view bytes, StoredRecord* record);
+
+// The vectors CF value: float32 values, little-endian, laid end to end.
+Status DecodeVector(std::string_view bytes, std::vector<float>* vector);
 
 std::string EncodeCollection(const CollectionMeta& meta);
 Status DecodeCollection(std::string_view bytes, CollectionMeta* meta);

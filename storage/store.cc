@@ -1,5 +1,6 @@
 #include "storage/store.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -8,6 +9,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <cassert>
+#include <cstring>
 
 #include "storage/codec.h"
 #include "storage/keys.h"
@@ -17,9 +19,12 @@ namespace {
 
 constexpr const char* kNextCollectionId = "next_collection_id";
 
-enum Family { kDefault = 0, kCatalog, kRecords, kKeys, kChanges, kFamilies };
-const char* const kFamilyNames[kFamilies] = {rocksdb::kDefaultColumnFamilyName.c_str(), "catalog",
-                                             "records", "keys", "changes"};
+enum Family { kDefault = 0, kCatalog, kRecords, kVectors, kKeys, kChanges, kFamilies };
+const char* const kFamilyNames[kFamilies] = {
+    rocksdb::kDefaultColumnFamilyName.c_str(), "catalog", "records", "vectors", "keys", "changes"};
+
+// Below this many ids a multi-get runs on the calling thread alone.
+constexpr size_t kParallelGetThreshold = 256;
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::OK();
@@ -36,22 +41,41 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Status::IOError(m);
 }
 
-rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
+rocksdb::ColumnFamilyOptions FamilyOptions(int family,
+                                           const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = cache;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  if (family == kRecords) {
-    // Records are mostly float vectors: they do not compress, and kept in blob files
-    // they are not rewritten by every compaction of the LSM tree.
+  if (family == kVectors) {
+    // Float vectors do not compress, and kept in blob files they are not rewritten
+    // by every compaction of the LSM tree.
     o.compression = rocksdb::kNoCompression;
     o.write_buffer_size = 128 << 20;
     o.max_write_buffer_number = 3;
     o.enable_blob_files = true;
-    o.min_blob_size = 512;
+    o.min_blob_size = 256;
     o.blob_file_size = 256 << 20;
+  } else if (family == kRecords) {
+    o.write_buffer_size = 64 << 20;
   }
   return o;
+}
+
+// Runs fn(begin, end) over [0, n) in chunks; large batches run on the OpenMP
+// team that FAISS has just used (its threads are awake, and a thread of our own
+// would compete with them for the cores).
+void ForChunks(size_t n, const std::function<void(size_t, size_t)>& fn) {
+  if (n < kParallelGetThreshold) {
+    fn(0, n);
+    return;
+  }
+  const int64_t chunks = 2;
+#pragma omp parallel for schedule(static) num_threads(2)
+  for (int64_t c = 0; c < chunks; ++c) {
+    fn(n * static_cast<size_t>(c) / chunks, n * static_cast<size_t>(c + 1) / chunks);
+  }
 }
 
 }  // namespace
@@ -81,7 +105,7 @@ void Batch::PutCollection(const CollectionMeta& meta) {
 
 void Batch::DeleteCollection(const CollectionMeta& meta) {
   rep_->Delete(kCatalog, meta.spec.name);
-  for (int f : {kRecords, kKeys, kChanges}) {
+  for (int f : {kRecords, kVectors, kKeys, kChanges}) {
     rep_->DeleteRange(f, CollectionPrefix(meta.id), CollectionEnd(meta.id));
   }
 }
@@ -92,16 +116,22 @@ void Batch::PutNextCollectionId(uint32_t next) {
   rep_->Put(kDefault, kNextCollectionId, v);
 }
 
-void Batch::PutRecord(uint32_t collection, const StoredRecord& record) {
-  rep_->Put(kRecords, RecordKey(collection, record.id), EncodeRecord(record));
+void Batch::PutRecord(uint32_t collection, uint64_t id, uint64_t version, const Record& record) {
+  const std::string key = RecordKey(collection, id);
+  rep_->Put(kRecords, key, EncodeRecord(id, version, record));
+  rep_->Put(kVectors, key,
+            rocksdb::Slice(reinterpret_cast<const char*>(record.vector.data()),
+                           record.vector.size() * sizeof(float)));
   std::string entry;
-  AppendLittleEndian64(&entry, record.id);
-  AppendLittleEndian64(&entry, record.version);
+  AppendLittleEndian64(&entry, id);
+  AppendLittleEndian64(&entry, version);
   rep_->Put(kKeys, UserKey(collection, record.key), entry);
 }
 
 void Batch::DeleteRecord(uint32_t collection, uint64_t id, std::string_view key) {
-  rep_->Delete(kRecords, RecordKey(collection, id));
+  const std::string k = RecordKey(collection, id);
+  rep_->Delete(kRecords, k);
+  rep_->Delete(kVectors, k);
   rep_->Delete(kKeys, UserKey(collection, key));
 }
 
@@ -137,26 +167,28 @@ Store::~Store() = default;
 
 bool Store::read_only() const { return rep_->read_only; }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path, bool create,
-                                           bool read_only) {
+Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
+                                           const StoreOptions& store_options) {
   rocksdb::DBOptions options;
-  options.create_if_missing = create;
-  options.create_missing_column_families = create || !read_only;
+  options.create_if_missing = store_options.create;
+  options.create_missing_column_families = !store_options.read_only;
   options.IncreaseParallelism(2);
   options.keep_log_file_num = 3;
   options.max_total_wal_size = 512 << 20;
+  auto cache = rocksdb::NewLRUCache(store_options.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (int f = 0; f < kFamilies; ++f) {
-    descriptors.emplace_back(kFamilyNames[f], FamilyOptions(f));
+    descriptors.emplace_back(kFamilyNames[f], FamilyOptions(f, cache));
   }
   auto rep = std::make_unique<Rep>();
-  rep->read_only = read_only;
+  rep->read_only = store_options.read_only;
   rocksdb::DB* db = nullptr;
   rocksdb::Status s;
   try {
-    s = read_only ? rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(),
-                                                 descriptors, &rep->handles, &db)
-                  : rocksdb::DB::Open(options, path.string(), descriptors, &rep->handles, &db);
+    s = store_options.read_only
+            ? rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(),
+                                           descriptors, &rep->handles, &db)
+            : rocksdb::DB::Open(options, path.string(), descriptors, &rep->handles, &db);
   } catch (const std::exception& e) {
     return Status::IOError("opening storage " + path.string() + ": " + e.what());
   }
@@ -224,21 +256,49 @@ Result<std::vector<std::optional<StoredRecord>>> Store::GetRecords(uint32_t coll
   std::vector<rocksdb::Slice> slices(encoded.begin(), encoded.end());
   std::vector<rocksdb::PinnableSlice> values(ids.size());
   std::vector<rocksdb::Status> statuses(ids.size());
-  rep_->db->MultiGet(rocksdb::ReadOptions(), rep_->cf(kRecords), slices.size(), slices.data(),
-                     values.data(), statuses.data());
+  std::vector<rocksdb::PinnableSlice> vectors(with_vector ? ids.size() : 0);
+  std::vector<rocksdb::Status> vector_statuses(vectors.size());
   std::vector<std::optional<StoredRecord>> out(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (statuses[i].IsNotFound()) continue;
-    RELATE_RETURN_IF_ERROR(FromRocks(statuses[i], "reading record " + std::to_string(ids[i])));
-    out[i].emplace();
-    RELATE_RETURN_IF_ERROR(
-        DecodeRecord(std::string_view(values[i].data(), values[i].size()), with_vector, &*out[i])
-            .WithContext("record id " + std::to_string(ids[i])));
-  }
+  std::vector<Status> errors(ids.size());
+  rocksdb::DB* db = rep_->db.get();
+  ForChunks(ids.size(), [&](size_t begin, size_t end) {
+    const size_t n = end - begin;
+    db->MultiGet(rocksdb::ReadOptions(), rep_->cf(kRecords), n, slices.data() + begin,
+                 values.data() + begin, statuses.data() + begin);
+    if (with_vector) {
+      db->MultiGet(rocksdb::ReadOptions(), rep_->cf(kVectors), n, slices.data() + begin,
+                   vectors.data() + begin, vector_statuses.data() + begin);
+    }
+    for (size_t i = begin; i < end; ++i) {
+      if (statuses[i].IsNotFound()) continue;
+      auto where = [&] { return "record id " + std::to_string(ids[i]); };
+      if (!statuses[i].ok()) {
+        errors[i] = FromRocks(statuses[i], "reading " + where());
+        continue;
+      }
+      out[i].emplace();
+      errors[i] = DecodeRecord(std::string_view(values[i].data(), values[i].size()), &*out[i]);
+      if (!errors[i].ok()) {
+        errors[i] = errors[i].WithContext(where());
+        continue;
+      }
+      if (!with_vector) continue;
+      if (!vector_statuses[i].ok()) {
+        errors[i] = vector_statuses[i].IsNotFound()
+                        ? Status::Corruption(where() + " has no vector")
+                        : FromRocks(vector_statuses[i], "reading vector of " + where());
+        continue;
+      }
+      errors[i] =
+          DecodeVector(std::string_view(vectors[i].data(), vectors[i].size()), &out[i]->vector);
+      if (!errors[i].ok()) errors[i] = errors[i].WithContext(where());
+    }
+  });
+  for (const auto& e : errors) RELATE_RETURN_IF_ERROR(e);
   return out;
 }
 
-Status Store::ScanRecords(uint32_t collection,
+Status Store::ScanRecords(uint32_t collection, bool with_vector,
                           const std::function<Status(StoredRecord&&)>& fn) const {
   const std::string end = CollectionEnd(collection);
   rocksdb::Slice upper(end);
@@ -246,13 +306,51 @@ Status Store::ScanRecords(uint32_t collection,
   ro.iterate_upper_bound = &upper;
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kRecords)));
+  std::unique_ptr<rocksdb::Iterator> vit;
+  if (with_vector) {
+    vit.reset(rep_->db->NewIterator(ro, rep_->cf(kVectors)));
+    vit->Seek(CollectionPrefix(collection));
+  }
   for (it->Seek(CollectionPrefix(collection)); it->Valid(); it->Next()) {
     StoredRecord r;
     RELATE_RETURN_IF_ERROR(
-        DecodeRecord(std::string_view(it->value().data(), it->value().size()), true, &r));
+        DecodeRecord(std::string_view(it->value().data(), it->value().size()), &r));
+    if (with_vector) {
+      // Both families hold the same keys, so the iterators move in step.
+      if (!vit->Valid() || vit->key() != it->key()) {
+        RELATE_RETURN_IF_ERROR(FromRocks(vit->status(), "scanning vectors"));
+        return Status::Corruption("record " + r.key + " (id " + std::to_string(r.id) +
+                                  ") has no vector");
+      }
+      RELATE_RETURN_IF_ERROR(
+          DecodeVector(std::string_view(vit->value().data(), vit->value().size()), &r.vector)
+              .WithContext("record " + r.key));
+      vit->Next();
+    }
     RELATE_RETURN_IF_ERROR(fn(std::move(r)));
   }
   return FromRocks(it->status(), "scanning records");
+}
+
+Status Store::ScanVectors(
+    uint32_t collection,
+    const std::function<Status(uint64_t id, std::span<const float>)>& fn) const {
+  const std::string end = CollectionEnd(collection);
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kVectors)));
+  std::vector<float> vector;
+  for (it->Seek(CollectionPrefix(collection)); it->Valid(); it->Next()) {
+    if (it->key().size() != 12) return Status::Corruption("vector key has a bad size");
+    const uint64_t id = ReadBigEndian64(it->key().data() + 4);
+    RELATE_RETURN_IF_ERROR(
+        DecodeVector(std::string_view(it->value().data(), it->value().size()), &vector)
+            .WithContext("vector of record id " + std::to_string(id)));
+    RELATE_RETURN_IF_ERROR(fn(id, vector));
+  }
+  return FromRocks(it->status(), "scanning vectors");
 }
 
 Status Store::ScanChanges(uint32_t collection, uint64_t after,

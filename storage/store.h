@@ -2,13 +2,15 @@
 //
 // Column families, chosen for how each is read:
 //   catalog  collection name -> Collection proto            (read whole at open)
-//   records  coll(4 BE) + id(8 BE) -> Record proto           (point reads by id, scans)
+//   records  coll(4 BE) + id(8 BE) -> Record proto, no vector (point reads by id, scans)
+//   vectors  coll(4 BE) + id(8 BE) -> float32 LE values      (scans, point reads; blob files)
 //   keys     coll(4 BE) + user key -> id(8 LE) + version(8 LE) (point reads by key)
 //   changes  coll(4 BE) + seq(8 BE) -> id(8 LE)              (scanned after a checkpoint)
 //   default  "next_collection_id" -> u32 LE
 // Invariants: every keys entry points at a records entry with the same key and
-// vice versa; every record write or delete has a changes entry with a higher
-// sequence number than the collection's index checkpoint, in the same batch.
+// vice versa; every records entry has a vectors entry under the same key; every record write or
+// delete has a changes entry with a higher sequence number than the collection's index checkpoint,
+// in the same batch.
 #pragma once
 
 #include <cstdint>
@@ -57,9 +59,9 @@ class Batch {
   // Removes the catalog entry and every record, key and change of the collection.
   void DeleteCollection(const CollectionMeta& meta);
   void PutNextCollectionId(uint32_t next);
-  // Writes the record and its key entry.
-  void PutRecord(uint32_t collection, const StoredRecord& record);
-  // Removes the record and its key entry.
+  // Writes the record, its vector and its key entry.
+  void PutRecord(uint32_t collection, uint64_t id, uint64_t version, const Record& record);
+  // Removes the record, its vector and its key entry.
   void DeleteRecord(uint32_t collection, uint64_t id, std::string_view key);
   // Appends change `seq` of the collection: record `id` was written or deleted.
   void PutChange(uint32_t collection, uint64_t seq, uint64_t id);
@@ -72,14 +74,21 @@ class Batch {
   std::unique_ptr<Rep> rep_;
 };
 
+struct StoreOptions {
+  bool create = false;
+  bool read_only = false;
+  // RocksDB block cache shared by the column families.
+  size_t block_cache_bytes = 128 << 20;
+};
+
 // Thread-safety: all const methods may run concurrently with each other and with
 // Write/TruncateChanges (RocksDB gives each read a consistent view).
 class Store {
  public:
   // Opens (or with `create`, creates) the RocksDB database in `path`.
   // Busy if another process holds its lock.
-  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& path, bool create,
-                                             bool read_only);
+  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& path,
+                                             const StoreOptions& options);
   ~Store();
 
   bool read_only() const;
@@ -96,8 +105,13 @@ class Store {
                                                               std::span<const uint64_t> ids,
                                                               bool with_vector) const;
   // Calls `fn` for every record of the collection in id order; stops at the first
-  // non-OK status it returns and returns that.
-  Status ScanRecords(uint32_t collection, const std::function<Status(StoredRecord&&)>& fn) const;
+  // non-OK status it returns and returns that. Without `with_vector` the records
+  // have empty vectors.
+  Status ScanRecords(uint32_t collection, bool with_vector,
+                     const std::function<Status(StoredRecord&&)>& fn) const;
+  // Calls `fn(id, vector)` for every vector of the collection in id order.
+  Status ScanVectors(uint32_t collection,
+                     const std::function<Status(uint64_t id, std::span<const float>)>& fn) const;
   // Calls `fn(seq, id)` for every change of the collection with seq > after, in order.
   Status ScanChanges(uint32_t collection, uint64_t after,
                      const std::function<Status(uint64_t seq, uint64_t id)>& fn) const;

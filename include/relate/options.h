@@ -29,6 +29,9 @@ struct Options {
   // nothing. Without it closing is faster and the next open replays the change
   // log (as after a crash). Default: true.
   bool checkpoint_on_close = true;
+  // Memory for caching stored records (text and metadata) that searches return.
+  // Default: 128 MiB.
+  size_t block_cache_bytes = 128 << 20;
 };
 
 struct WriteOptions {

@@ -297,7 +297,7 @@ BOOST_FIXTURE_TEST_SUITE(CrashTest, CliFixture)
 // database: every record is wholly present (storage and index) or wholly absent,
 // and `relate verify` passes.
 BOOST_AUTO_TEST_CASE(KillDuringIngestLeavesEachRecordWholeOrAbsent) {
-  const size_t n = 40000, dim = 32;
+  const size_t n = 60000, dim = 48;
   Db({"--create", "create", "docs", "--dim", std::to_string(dim)});
   const auto vectors = testutil::RandomVectors(n, dim, 77);
   {
@@ -315,11 +315,11 @@ BOOST_AUTO_TEST_CASE(KillDuringIngestLeavesEachRecordWholeOrAbsent) {
   std::mt19937 rng(seed);
   const std::string log = (dir.path() / "ingest.log").string();
   int killed = 0;
-  for (int round = 0; round < 4; ++round) {
+  for (int round = 0; round < 6; ++round) {
     pid_t pid = Spawn(
         {"--db", db, "ingest", "docs", (dir.path() / "big.jsonl").string(), "--batch", "250"}, log);
     std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::uniform_int_distribution<int>(30, 900)(rng)));
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 700)(rng)));
     ::kill(pid, SIGKILL);
     int code = Wait(pid);
     killed += code == 128 + SIGKILL;
