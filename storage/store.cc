@@ -322,9 +322,11 @@ Status Store::ScanRecords(uint32_t collection, bool with_vector,
         return Status::Corruption("record " + r.key + " (id " + std::to_string(r.id) +
                                   ") has no vector");
       }
-      RELATE_RETURN_IF_ERROR(
-          DecodeVector(std::string_view(vit->value().data(), vit->value().size()), &r.vector)
-              .WithContext("record " + r.key));
+      if (Status s =
+              DecodeVector(std::string_view(vit->value().data(), vit->value().size()), &r.vector);
+          !s.ok()) {
+        return s.WithContext("record " + r.key);
+      }
       vit->Next();
     }
     RELATE_RETURN_IF_ERROR(fn(std::move(r)));
@@ -345,9 +347,10 @@ Status Store::ScanVectors(
   for (it->Seek(CollectionPrefix(collection)); it->Valid(); it->Next()) {
     if (it->key().size() != 12) return Status::Corruption("vector key has a bad size");
     const uint64_t id = ReadBigEndian64(it->key().data() + 4);
-    RELATE_RETURN_IF_ERROR(
-        DecodeVector(std::string_view(it->value().data(), it->value().size()), &vector)
-            .WithContext("vector of record id " + std::to_string(id)));
+    if (Status s = DecodeVector(std::string_view(it->value().data(), it->value().size()), &vector);
+        !s.ok()) {
+      return s.WithContext("vector of record id " + std::to_string(id));
+    }
     RELATE_RETURN_IF_ERROR(fn(id, vector));
   }
   return FromRocks(it->status(), "scanning vectors");
