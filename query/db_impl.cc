@@ -367,12 +367,34 @@ Status DBImpl::DropCollection(std::string_view name) {
   return Status::OK();
 }
 
+Status DBImpl::CommitLocked(Collection& c, storage::Batch& batch,
+                            const storage::CollectionMeta& meta, const WriteOptions& options,
+                            const std::string& where, std::span<const uint64_t> remove,
+                            std::span<const uint64_t> add_ids, std::span<const float> add_vectors) {
+  batch.PutCollection(meta);
+  RELATE_RETURN_IF_ERROR(store_->Write(batch, options.sync).WithContext(where));
+  c.SetCounters(meta);
+  Status applied;
+  {
+    std::unique_lock lock(c.index_mu);
+    applied = c.index->Remove(remove).error();
+    if (applied.ok()) applied = c.index->Add(add_ids, add_vectors);
+  }
+  if (!applied.ok()) {
+    // Storage has the write; make the index agree with it again.
+    RELATE_RETURN_IF_ERROR(
+        RebuildIndex(c, "updating its index failed (" + applied.ToString() + ")"));
+  }
+  return Status::OK();
+}
+
 Status DBImpl::Upsert(std::string_view collection, std::span<const Record> records,
                       const WriteOptions& options) {
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   const CollectionSpec spec = c->Meta().spec;
   const std::string where = "upsert into " + Quote(collection);
+  if (records.empty()) return Status::OK();
 
   // Validate and prepare outside the write lock. A key given twice keeps its last record.
   std::unordered_map<std::string_view, size_t> last;
@@ -429,20 +451,7 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
                                       "\" cannot replace vectors; key " +
                                       Quote(records[order[0]].key) + " or another exists");
   }
-  batch.PutCollection(meta);
-  RELATE_RETURN_IF_ERROR(store_->Write(batch, options.sync).WithContext(where));
-  c->SetCounters(meta);
-  Status applied;
-  {
-    std::unique_lock lock(c->index_mu);
-    applied = c->index->Remove(replaced).error();
-    if (applied.ok()) applied = c->index->Add(ids, prepared);
-  }
-  if (!applied.ok()) {
-    // Storage has the write; make the index agree with it again.
-    RELATE_RETURN_IF_ERROR(
-        RebuildIndex(*c, "updating its index failed (" + applied.ToString() + ")"));
-  }
+  RELATE_RETURN_IF_ERROR(CommitLocked(*c, batch, meta, options, where, replaced, ids, prepared));
   return MaybeCheckpointLocked(*c);
 }
 
@@ -472,18 +481,7 @@ Result<size_t> DBImpl::Delete(std::string_view collection, std::span<const std::
     --meta.count;
   }
   if (removed.empty()) return size_t{0};
-  batch.PutCollection(meta);
-  RELATE_RETURN_IF_ERROR(store_->Write(batch, options.sync).WithContext(where));
-  c->SetCounters(meta);
-  Status applied;
-  {
-    std::unique_lock lock(c->index_mu);
-    applied = c->index->Remove(removed).error();
-  }
-  if (!applied.ok()) {
-    RELATE_RETURN_IF_ERROR(
-        RebuildIndex(*c, "updating its index failed (" + applied.ToString() + ")"));
-  }
+  RELATE_RETURN_IF_ERROR(CommitLocked(*c, batch, meta, options, where, removed, {}, {}));
   RELATE_RETURN_IF_ERROR(MaybeCheckpointLocked(*c));
   return removed.size();
 }

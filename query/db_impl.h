@@ -91,6 +91,12 @@ class DBImpl final : public DB {
   // Writes a checkpoint of `c` and truncates its change log. Needs write_mu_.
   Status CheckpointLocked(Collection& c);
   Status MaybeCheckpointLocked(Collection& c);
+  // Commits `batch` with the collection's new counters, then removes and adds the
+  // given ids in the index (rebuilding it from storage if that fails). Needs write_mu_.
+  Status CommitLocked(Collection& c, storage::Batch& batch, const storage::CollectionMeta& meta,
+                      const WriteOptions& options, const std::string& where,
+                      std::span<const uint64_t> remove, std::span<const uint64_t> add_ids,
+                      std::span<const float> add_vectors);
 
   // Searches prepared queries and turns the neighbours into hits.
   Result<std::vector<std::vector<Hit>>> SearchPrepared(const Collection& c,
