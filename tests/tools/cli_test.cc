@@ -258,6 +258,28 @@ BOOST_AUTO_TEST_CASE(IngestJsonSummaryForScripts) {
   BOOST_TEST(!s.contains("error"));
 }
 
+BOOST_AUTO_TEST_CASE(IngestOnATerminalDrawsProgressWithRateAndEta) {
+  Db({"--create", "create", "docs", "--dim", "4"});
+  const auto file = WriteFile("p.jsonl", Lines(30, 4, 9));
+  std::ostringstream out, err;
+  int code = tools::Run(std::vector<std::string>{"--db", db, "ingest", "docs", file}, out, err,
+                        /*err_is_terminal=*/true);
+  BOOST_TEST(code == 0);
+  const std::string e = err.str();
+  BOOST_TEST(e.find("\r100% [") != std::string::npos, e);
+  BOOST_TEST(e.find("/s  ETA ") != std::string::npos, e);
+  BOOST_TEST(e.find("30 records from") != std::string::npos, e);  // and the summary line
+}
+
+BOOST_AUTO_TEST_CASE(IngestReadsStandardInput) {
+  Db({"--create", "create", "docs", "--dim", "4"});
+  const auto file = WriteFile("s.jsonl", Lines(12, 4, 10));
+  const std::string command = std::string(RELATE_CLI_PATH) + " --db " + db + " ingest docs - < " +
+                              file + " 2> " + file + ".err";
+  BOOST_TEST(std::system(command.c_str()) == 0);
+  BOOST_TEST(CountOf(db, "docs") == 12u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
