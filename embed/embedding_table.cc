@@ -1,0 +1,28 @@
+#include "embed/embedding_table.h"
+
+namespace relate::embed {
+
+Result<uint32_t> Vocabulary::Add(std::string_view token, uint64_t count) {
+  if (ids_.find(token) != ids_.end()) {
+    return Status::AlreadyExists("token \"" + std::string(token) +
+                                 "\" is already in the vocabulary");
+  }
+  const auto id = static_cast<uint32_t>(tokens_.size());
+  tokens_.emplace_back(token);
+  counts_.push_back(count);
+  ids_.emplace(tokens_.back(), id);
+  return id;
+}
+
+std::optional<uint32_t> Vocabulary::Find(std::string_view token) const {
+  auto it = ids_.find(token);
+  if (it == ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Vocabulary::Reserve(size_t n) {
+  counts_.reserve(n);
+  ids_.reserve(n);
+}
+
+}  // namespace relate::embed
