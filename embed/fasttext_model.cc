@@ -613,4 +613,29 @@ Result<std::vector<float>> FastTextModel::WordVector(std::string_view word) cons
   }
 }
 
+Result<FastTextModel> FastTextModel::FromParts(WordVectors words, EmbeddingTable bucket_rows,
+                                               std::vector<std::string> labels, int minn, int maxn,
+                                               bool legacy) {
+  if (words.vocabulary.size() != words.table.rows()) {
+    return Status::InvalidArgument("fastText parts: " + std::to_string(words.vocabulary.size()) +
+                                   " words but " + std::to_string(words.table.rows()) + " rows");
+  }
+  if (bucket_rows.rows() > 0 && bucket_rows.dim() != words.table.dim()) {
+    return Status::InvalidArgument("fastText parts: n-gram rows have another dimension");
+  }
+  if (minn < 0 || maxn < 0 || (maxn > 0 && minn > maxn)) {
+    return Status::InvalidArgument("fastText parts: bad n-gram lengths " + std::to_string(minn) +
+                                   ".." + std::to_string(maxn));
+  }
+  FastTextModel m;
+  m.words_ = std::move(words);
+  m.buckets_ = std::move(bucket_rows);
+  m.labels_ = std::move(labels);
+  std::sort(m.labels_.begin(), m.labels_.end());
+  m.minn_ = minn;
+  m.maxn_ = maxn;
+  m.legacy_ = legacy;
+  return m;
+}
+
 }  // namespace relate::embed

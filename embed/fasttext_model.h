@@ -83,6 +83,16 @@ class FastTextModel {
   // print-word-vectors aborts on it).
   Result<std::vector<float>> WordVector(std::string_view word) const;
 
+  // What a database keeps of the model, to rebuild it with FromParts.
+  const EmbeddingTable& bucket_rows() const { return buckets_; }
+  const std::vector<std::string>& labels() const { return labels_; }
+  bool legacy() const { return legacy_; }
+  // A model from parts a previous model gave. InvalidArgument if they disagree
+  // (dimensions, n-gram lengths).
+  static Result<FastTextModel> FromParts(WordVectors words, EmbeddingTable bucket_rows,
+                                         std::vector<std::string> labels, int minn, int maxn,
+                                         bool legacy);
+
  private:
   FastTextModel() = default;
 

@@ -13,17 +13,8 @@ namespace fs = std::filesystem;
 
 constexpr const char* kMarkerName = "RELATE";
 constexpr const char* kMarkerText = "relate database\nformat 1\n";
-constexpr size_t kMaxNameBytes = 200;
 constexpr uint32_t kMaxDimension = 65536;
 constexpr size_t kRebuildChunk = 4096;
-
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Status WriteMarker(const fs::path& dir) {
   const fs::path tmp = dir / "RELATE.tmp";
@@ -117,6 +108,16 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     wanted_files.insert(db->CheckpointPath(c->meta.id).filename().string());
     db->collections_.emplace(c->meta.spec.name, std::move(c));
   }
+  RELATE_ASSIGN_OR_RETURN(auto models, db->store_->LoadModels());
+  std::vector<uint32_t> model_ids;
+  for (auto& meta : models) {
+    auto entry = std::make_shared<ModelEntry>();
+    entry->meta = std::move(meta);
+    model_ids.push_back(entry->meta.id);
+    db->models_.emplace(entry->meta.name, std::move(entry));
+  }
+  // Data of imports that did not finish.
+  RELATE_RETURN_IF_ERROR(db->store_->DeleteModelDataExcept(model_ids));
   // Checkpoints of dropped collections and temporary files of interrupted saves.
   if (!options.read_only) {
     for (const auto& entry : fs::directory_iterator(dir / "index", ec)) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -20,11 +21,24 @@
 #include <shared_mutex>
 #include <string>
 
+#include "embed/embedding_table.h"
+#include "embed/fasttext_model.h"
 #include "index/vector_index.h"
 #include "relate/db.h"
 #include "storage/store.h"
 
 namespace relate::query {
+
+// Longest collection or model name, in bytes.
+inline constexpr size_t kMaxNameBytes = 200;
+
+inline std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+inline int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // ValidateVector's check, with the collection named in the message.
 Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
@@ -52,6 +66,20 @@ struct Collection {
   }
 };
 
+// A model's data, loaded from storage on first use and then shared.
+struct LoadedModel {
+  storage::ModelMeta meta;
+  std::optional<embed::FastTextModel> fasttext;  // set for fastText models (subwords)
+  embed::WordVectors plain;                      // the words and W of other models
+  const embed::WordVectors& words() const { return fasttext ? fasttext->words() : plain; }
+};
+
+struct ModelEntry {
+  storage::ModelMeta meta;  // immutable; a re-import makes a new entry
+  std::mutex load_mu;
+  std::shared_ptr<const LoadedModel> loaded;  // under load_mu
+};
+
 class DBImpl final : public DB {
  public:
   static Result<std::unique_ptr<DB>> Open(const std::filesystem::path& dir, const Options& options);
@@ -74,6 +102,13 @@ class DBImpl final : public DB {
                                                     const SearchOptions& options) override;
   Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,
                                        const SearchOptions& options) override;
+  Status ImportModel(std::string_view name, const std::filesystem::path& file,
+                     const ModelOptions& options) override;
+  Result<std::vector<ModelInfo>> ListModels() override;
+  Result<ModelInfo> DescribeModel(std::string_view name) override;
+  Status DropModel(std::string_view name) override;
+  Status ExportModel(std::string_view name, const std::filesystem::path& file,
+                     std::string_view format) override;
   Result<VerifyReport> Verify(std::string_view collection) override;
   Status Checkpoint() override;
 
@@ -98,6 +133,12 @@ class DBImpl final : public DB {
                       std::span<const uint64_t> remove, std::span<const uint64_t> add_ids,
                       std::span<const float> add_vectors);
 
+  Result<std::shared_ptr<ModelEntry>> FindModel(std::string_view name) const;
+  // The model's data, read from storage the first time.
+  Result<std::shared_ptr<const LoadedModel>> LoadModel(ModelEntry& entry);
+  // Writes the data of a model read from a file under `meta.id`, in batches.
+  Status WriteModelData(const storage::ModelMeta& meta, const LoadedModel& model);
+
   // Searches prepared queries and turns the neighbours into hits.
   Result<std::vector<std::vector<Hit>>> SearchPrepared(const Collection& c,
                                                        std::span<const float> queries, size_t k,
@@ -110,6 +151,7 @@ class DBImpl final : public DB {
   std::mutex write_mu_;
   mutable std::shared_mutex catalog_mu_;
   std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
+  std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> models_;  // under catalog_mu_
 };
 
 }  // namespace relate::query

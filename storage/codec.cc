@@ -139,4 +139,55 @@ Status DecodeCollection(std::string_view bytes, CollectionMeta* meta) {
   return Status::OK();
 }
 
+std::string EncodeModel(const ModelMeta& meta) {
+  pb::Model p;
+  p.set_id(meta.id);
+  p.set_name(meta.name);
+  p.set_version(meta.version);
+  p.set_dimension(meta.dimension);
+  p.set_words(meta.words);
+  p.set_format(meta.format);
+  p.set_source(meta.source);
+  p.set_created_unix_ms(meta.created_unix_ms);
+  p.set_lowercase(meta.lowercase);
+  p.set_keep_numbers(meta.keep_numbers);
+  p.set_keep_punctuation(meta.keep_punctuation);
+  p.set_activation(meta.activation);
+  p.set_pooling(meta.pooling);
+  p.set_sif_a(meta.sif_a);
+  p.set_buckets(meta.buckets);
+  p.set_minn(meta.minn);
+  p.set_maxn(meta.maxn);
+  p.set_legacy_fasttext(meta.legacy_fasttext);
+  p.set_labels(meta.labels);
+  return p.SerializeAsString();
+}
+
+Status DecodeModel(std::string_view bytes, ModelMeta* meta) {
+  pb::Model p;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Status::Corruption("model catalog entry does not parse");
+  }
+  meta->id = p.id();
+  meta->name = p.name();
+  meta->version = p.version();
+  meta->dimension = p.dimension();
+  meta->words = p.words();
+  meta->format = p.format();
+  meta->source = p.source();
+  meta->created_unix_ms = p.created_unix_ms();
+  meta->lowercase = p.lowercase();
+  meta->keep_numbers = p.keep_numbers();
+  meta->keep_punctuation = p.keep_punctuation();
+  meta->activation = p.activation();
+  meta->pooling = p.pooling();
+  meta->sif_a = p.sif_a();
+  meta->buckets = p.buckets();
+  meta->minn = p.minn();
+  meta->maxn = p.maxn();
+  meta->legacy_fasttext = p.legacy_fasttext();
+  meta->labels = p.labels();
+  return Status::OK();
+}
+
 }  // namespace relate::storage

@@ -21,4 +21,7 @@ Status DecodeVector(std::string_view bytes, std::vector<float>* vector);
 std::string EncodeCollection(const CollectionMeta& meta);
 Status DecodeCollection(std::string_view bytes, CollectionMeta* meta);
 
+std::string EncodeModel(const ModelMeta& meta);
+Status DecodeModel(std::string_view bytes, ModelMeta* meta);
+
 }  // namespace relate::storage

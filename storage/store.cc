@@ -8,6 +8,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -18,10 +19,34 @@ namespace relate::storage {
 namespace {
 
 constexpr const char* kNextCollectionId = "next_collection_id";
+constexpr const char* kNextModelId = "next_model_id";
 
-enum Family { kDefault = 0, kCatalog, kRecords, kVectors, kKeys, kChanges, kFamilies };
-const char* const kFamilyNames[kFamilies] = {
-    rocksdb::kDefaultColumnFamilyName.c_str(), "catalog", "records", "vectors", "keys", "changes"};
+enum Family {
+  kDefault = 0,
+  kCatalog,
+  kRecords,
+  kVectors,
+  kKeys,
+  kChanges,
+  kModels,
+  kModelData,
+  kFamilies
+};
+const char* const kFamilyNames[kFamilies] = {rocksdb::kDefaultColumnFamilyName.c_str(),
+                                             "catalog",
+                                             "records",
+                                             "vectors",
+                                             "keys",
+                                             "changes",
+                                             "models",
+                                             "model_data"};
+
+std::string ModelChunkKey(uint32_t model, char part, uint32_t chunk) {
+  std::string k = CollectionPrefix(model);
+  k.push_back(part);
+  AppendBigEndian32(&k, chunk);
+  return k;
+}
 
 // Below this many ids a multi-get runs on the calling thread alone.
 constexpr size_t kParallelGetThreshold = 256;
@@ -48,7 +73,7 @@ rocksdb::ColumnFamilyOptions FamilyOptions(int family,
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.block_cache = cache;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  if (family == kVectors) {
+  if (family == kVectors || family == kModelData) {
     // Float vectors do not compress, and kept in blob files they are not rewritten
     // by every compaction of the LSM tree.
     o.compression = rocksdb::kNoCompression;
@@ -141,6 +166,24 @@ void Batch::PutChange(uint32_t collection, uint64_t seq, uint64_t id) {
   rep_->Put(kChanges, ChangeKey(collection, seq), v);
 }
 
+void Batch::PutModel(const ModelMeta& meta) { rep_->Put(kModels, meta.name, EncodeModel(meta)); }
+
+void Batch::DeleteModel(const ModelMeta& meta) {
+  rep_->Delete(kModels, meta.name);
+  rep_->DeleteRange(kModelData, CollectionPrefix(meta.id), CollectionEnd(meta.id));
+}
+
+void Batch::PutNextModelId(uint32_t next) {
+  std::string v;
+  AppendLittleEndian64(&v, next);
+  rep_->Put(kDefault, kNextModelId, v);
+}
+
+void Batch::PutModelChunk(uint32_t model, char part, uint32_t chunk, std::string_view bytes) {
+  rep_->Put(kModelData, ModelChunkKey(model, part, chunk),
+            rocksdb::Slice(bytes.data(), bytes.size()));
+}
+
 size_t Batch::ByteSize() const { return rep_->wb.GetDataSize(); }
 
 struct Store::Rep {
@@ -221,6 +264,72 @@ Result<uint32_t> Store::NextCollectionId() const {
   if (v.size() != 8)
     return Status::Corruption("next collection id has " + std::to_string(v.size()) + " bytes");
   return static_cast<uint32_t>(ReadLittleEndian64(v.data()));
+}
+
+Result<std::vector<ModelMeta>> Store::LoadModels() const {
+  std::vector<ModelMeta> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      rep_->db->NewIterator(rocksdb::ReadOptions(), rep_->cf(kModels)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ModelMeta meta;
+    RELATE_RETURN_IF_ERROR(
+        DecodeModel(std::string_view(it->value().data(), it->value().size()), &meta));
+    out.push_back(std::move(meta));
+  }
+  RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "reading the model catalog"));
+  return out;
+}
+
+Result<uint32_t> Store::NextModelId() const {
+  std::string v;
+  rocksdb::Status s = rep_->db->Get(rocksdb::ReadOptions(), rep_->cf(kDefault), kNextModelId, &v);
+  if (s.IsNotFound()) return 1u;
+  RELATE_RETURN_IF_ERROR(FromRocks(s, "reading next model id"));
+  if (v.size() != 8)
+    return Status::Corruption("next model id has " + std::to_string(v.size()) + " bytes");
+  return static_cast<uint32_t>(ReadLittleEndian64(v.data()));
+}
+
+Status Store::ScanModelPart(
+    uint32_t model, char part,
+    const std::function<Status(uint32_t chunk, std::string_view bytes)>& fn) const {
+  std::string begin = CollectionPrefix(model);
+  begin.push_back(part);
+  std::string end = CollectionPrefix(model);
+  end.push_back(static_cast<char>(part + 1));
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kModelData)));
+  for (it->Seek(begin); it->Valid(); it->Next()) {
+    if (it->key().size() != 9) return Status::Corruption("model data key has a bad size");
+    uint32_t chunk = 0;
+    for (int i = 5; i < 9; ++i) chunk = (chunk << 8) | static_cast<unsigned char>(it->key()[i]);
+    RELATE_RETURN_IF_ERROR(fn(chunk, std::string_view(it->value().data(), it->value().size())));
+  }
+  return FromRocks(it->status(), "reading model data");
+}
+
+Status Store::DeleteModelDataExcept(std::span<const uint32_t> models) {
+  if (rep_->read_only) return Status::OK();
+  std::unique_ptr<rocksdb::Iterator> it(
+      rep_->db->NewIterator(rocksdb::ReadOptions(), rep_->cf(kModelData)));
+  rocksdb::WriteBatch wb;
+  for (it->SeekToFirst(); it->Valid();) {
+    if (it->key().size() < 4) return Status::Corruption("model data key has a bad size");
+    uint32_t id = 0;
+    for (int i = 0; i < 4; ++i) id = (id << 8) | static_cast<unsigned char>(it->key()[i]);
+    if (std::find(models.begin(), models.end(), id) == models.end()) {
+      RELATE_RETURN_IF_ERROR(
+          FromRocks(wb.DeleteRange(rep_->cf(kModelData), CollectionPrefix(id), CollectionEnd(id)),
+                    "building write batch"));
+    }
+    it->Seek(CollectionEnd(id));
+  }
+  RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning model data"));
+  if (wb.Count() == 0) return Status::OK();
+  return FromRocks(rep_->db->Write(rocksdb::WriteOptions(), &wb), "removing unfinished model data");
 }
 
 Result<std::vector<std::optional<KeyEntry>>> Store::LookupKeys(

@@ -38,6 +38,29 @@ struct CollectionMeta {
   uint64_t last_change = 0;
 };
 
+// An embedding model as the catalog keeps it (its data is in model parts).
+struct ModelMeta {
+  uint32_t id = 0;
+  std::string name;
+  uint64_t version = 1;
+  uint32_t dimension = 0;
+  uint64_t words = 0;
+  std::string format;
+  std::string source;
+  int64_t created_unix_ms = 0;
+  bool lowercase = true;
+  bool keep_numbers = true;
+  bool keep_punctuation = false;
+  std::string activation = "none";
+  std::string pooling = "mean";
+  double sif_a = 1e-3;
+  uint64_t buckets = 0;
+  int32_t minn = 0;
+  int32_t maxn = 0;
+  bool legacy_fasttext = false;
+  uint64_t labels = 0;
+};
+
 // Where a user key points.
 struct KeyEntry {
   uint64_t id = 0;
@@ -59,6 +82,12 @@ class Batch {
   // Removes the catalog entry and every record, key and change of the collection.
   void DeleteCollection(const CollectionMeta& meta);
   void PutNextCollectionId(uint32_t next);
+  void PutModel(const ModelMeta& meta);
+  // Removes the catalog entry and every part of the model.
+  void DeleteModel(const ModelMeta& meta);
+  void PutNextModelId(uint32_t next);
+  // Chunk `chunk` of part `part` (a letter naming what it holds) of the model's data.
+  void PutModelChunk(uint32_t model, char part, uint32_t chunk, std::string_view bytes);
   // Writes the record, its vector and its key entry.
   void PutRecord(uint32_t collection, uint64_t id, uint64_t version, const Record& record);
   // Removes the record, its vector and its key entry.
@@ -95,6 +124,15 @@ class Store {
 
   Result<std::vector<CollectionMeta>> LoadCatalog() const;
   Result<uint32_t> NextCollectionId() const;
+
+  Result<std::vector<ModelMeta>> LoadModels() const;
+  Result<uint32_t> NextModelId() const;
+  // Calls `fn(chunk, bytes)` for each chunk of the part, in chunk order.
+  Status ScanModelPart(
+      uint32_t model, char part,
+      const std::function<Status(uint32_t chunk, std::string_view bytes)>& fn) const;
+  // Removes model data whose model is not in the catalog (an import that did not finish).
+  Status DeleteModelDataExcept(std::span<const uint32_t> models);
 
   // One entry per key, nullopt for keys that are not stored.
   Result<std::vector<std::optional<KeyEntry>>> LookupKeys(

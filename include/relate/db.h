@@ -77,6 +77,23 @@ class DB {
   virtual Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,
                                                const SearchOptions& options = {}) = 0;
 
+  // Imports the word vectors in `file` as model `name`, all or nothing.
+  // AlreadyExists if the name is taken (unless options.replace); InvalidArgument
+  // naming the file and line or byte offset for a malformed file; NotFound if the
+  // file is missing.
+  virtual Status ImportModel(std::string_view name, const std::filesystem::path& file,
+                             const ModelOptions& options = {}) = 0;
+  // Every model, ordered by name.
+  virtual Result<std::vector<ModelInfo>> ListModels() = 0;
+  // NotFound if there is no such model.
+  virtual Result<ModelInfo> DescribeModel(std::string_view name) = 0;
+  // Removes a model and its data. NotFound if missing.
+  virtual Status DropModel(std::string_view name) = 0;
+  // Writes the model's words and rows of W to `file` as "word2vec-text" or
+  // "word2vec-binary" (written whole or not at all). InvalidArgument for another format.
+  virtual Status ExportModel(std::string_view name, const std::filesystem::path& file,
+                             std::string_view format) = 0;
+
   // Checks that storage and the collection's index agree: the same ids, and for
   // indexes that keep vectors exactly, the same (normalised) vectors.
   virtual Result<VerifyReport> Verify(std::string_view collection) = 0;

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 
 namespace relate {
@@ -43,6 +45,28 @@ struct WriteOptions {
 struct SearchOptions {
   // How many hits to return at most. Default: 10.
   size_t k = 10;
+};
+
+// How DB::ImportModel reads a file and how the model will turn text into vectors.
+struct ModelOptions {
+  // "auto" (detected from the file), "word2vec-text" (also fastText .vec),
+  // "word2vec-binary", "glove" or "fasttext-bin". Default: "auto".
+  std::string format = "auto";
+  // Replace a model of the same name (its version goes up by one). Default: false.
+  bool replace = false;
+  // Tokenizer: lower-case text, keep numbers, keep punctuation marks as tokens.
+  // Defaults: true, true, false.
+  bool lowercase = true;
+  bool keep_numbers = true;
+  bool keep_punctuation = false;
+  // Applied to each token's row: "none", "relu" or "tanh". Default: "none".
+  std::string activation = "none";
+  // "mean" or "sif" (weights a / (a + p(w)) from the file's word counts). Default: "mean".
+  std::string pooling = "mean";
+  // SIF's a. Default: 1e-3.
+  double sif_a = 1e-3;
+  // Called now and then with bytes read and the file's size. Default: none.
+  std::function<void(uint64_t done, uint64_t total)> progress;
 };
 
 }  // namespace relate

@@ -115,4 +115,25 @@ struct VerifyReport {
   bool ok() const { return problems.empty(); }
 };
 
+// An embedding model stored in the database: a vocabulary, its table W (one
+// row per word), the tokenizer and pooling settings that turn text into a
+// vector with it, and a version.
+struct ModelInfo {
+  std::string name;
+  uint64_t version = 1;  // 1 at import; each re-import under the name adds 1
+  uint32_t dimension = 0;
+  uint64_t words = 0;            // rows of W
+  uint64_t subword_buckets = 0;  // fastText character n-gram rows; 0 without subwords
+  int32_t min_ngram = 0, max_ngram = 0;
+  std::string format;  // the file format it came from
+  std::string source;  // the file it came from
+  int64_t created_unix_ms = 0;
+  bool lowercase = true;
+  bool keep_numbers = true;
+  bool keep_punctuation = false;
+  std::string activation = "none";  // none, relu, tanh
+  std::string pooling = "mean";     // mean, sif
+  double sif_a = 1e-3;
+};
+
 }  // namespace relate

@@ -1,0 +1,303 @@
+// Embedding models stored in the database: import, list, describe, drop, export.
+//
+// An import writes the model's data in chunks (several batches, so a large
+// model does not need one giant write), and only then, in one last batch, its
+// catalog entry: a model is visible whole or not at all. Data left by an import
+// that did not finish has no catalog entry and is removed on the next open; its
+// id is never reused, since the first batch already advances the next id.
+#include <fstream>
+
+#include "embed/pooling.h"
+#include "embed/vector_readers.h"
+#include "query/db_impl.h"
+#include "query/model_codec.h"
+
+namespace relate::query {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Bytes of model data per write batch.
+constexpr size_t kModelBatchBytes = 64 << 20;
+
+ModelInfo ToInfo(const storage::ModelMeta& m) {
+  ModelInfo info;
+  info.name = m.name;
+  info.version = m.version;
+  info.dimension = m.dimension;
+  info.words = m.words;
+  info.subword_buckets = m.buckets;
+  info.min_ngram = m.minn;
+  info.max_ngram = m.maxn;
+  info.format = m.format;
+  info.source = m.source;
+  info.created_unix_ms = m.created_unix_ms;
+  info.lowercase = m.lowercase;
+  info.keep_numbers = m.keep_numbers;
+  info.keep_punctuation = m.keep_punctuation;
+  info.activation = m.activation;
+  info.pooling = m.pooling;
+  info.sif_a = m.sif_a;
+  return info;
+}
+
+// Whether `file` starts with fastText's magic number (files since 2017).
+bool HasFastTextMagic(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  unsigned char magic[4] = {};
+  in.read(reinterpret_cast<char*>(magic), 4);
+  return in && magic[0] == 0xBA && magic[1] == 0x16 && magic[2] == 0x4F && magic[3] == 0x2F;
+}
+
+// Reads `file` in `format` into a model.
+Result<LoadedModel> ReadModelFile(const fs::path& file, std::string_view format,
+                                  const ModelOptions& options, std::string* format_used) {
+  embed::VectorFormat vector_format = embed::VectorFormat::kAuto;
+  if (format == "auto") {
+    if (HasFastTextMagic(file)) format = "fasttext-bin";
+  } else if (format == "word2vec-text") {
+    vector_format = embed::VectorFormat::kWord2VecText;
+  } else if (format == "word2vec-binary") {
+    vector_format = embed::VectorFormat::kWord2VecBinary;
+  } else if (format == "glove") {
+    vector_format = embed::VectorFormat::kGloveText;
+  } else if (format != "fasttext-bin") {
+    return Status::InvalidArgument("unknown model format \"" + std::string(format) +
+                                   "\"; expected auto, word2vec-text, word2vec-binary, glove or "
+                                   "fasttext-bin");
+  }
+  LoadedModel model;
+  if (format == "fasttext-bin") {
+    RELATE_ASSIGN_OR_RETURN(auto ft, embed::FastTextModel::Read(file, options.progress));
+    model.fasttext.emplace(std::move(ft));
+    *format_used = "fasttext-bin";
+    return model;
+  }
+  if (vector_format == embed::VectorFormat::kAuto) {
+    RELATE_ASSIGN_OR_RETURN(vector_format, embed::DetectVectorFormat(file));
+  }
+  RELATE_ASSIGN_OR_RETURN(model.plain,
+                          embed::ReadWordVectors(file, vector_format, options.progress));
+  switch (vector_format) {
+    case embed::VectorFormat::kWord2VecBinary:
+      *format_used = "word2vec-binary";
+      break;
+    case embed::VectorFormat::kGloveText:
+      *format_used = "glove";
+      break;
+    default:
+      *format_used = "word2vec-text";
+      break;
+  }
+  return model;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ModelEntry>> DBImpl::FindModel(std::string_view name) const {
+  std::shared_lock lock(catalog_mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return Status::NotFound("no model named " + Quote(name));
+  return it->second;
+}
+
+Status DBImpl::WriteModelData(const storage::ModelMeta& meta, const LoadedModel& model) {
+  const embed::WordVectors& words = model.words();
+  auto batch = std::make_unique<storage::Batch>(*store_);
+  auto flush = [&]() -> Status {
+    if (batch->ByteSize() == 0) return Status::OK();
+    RELATE_RETURN_IF_ERROR(store_->Write(*batch, false));
+    batch = std::make_unique<storage::Batch>(*store_);
+    return Status::OK();
+  };
+  batch->PutNextModelId(meta.id + 1);
+  auto put_table = [&](char part, const embed::EmbeddingTable& table) -> Status {
+    for (size_t begin = 0, chunk = 0; begin < table.rows(); begin += kModelChunkRows, ++chunk) {
+      const size_t end = std::min(table.rows(), begin + kModelChunkRows);
+      batch->PutModelChunk(meta.id, part, static_cast<uint32_t>(chunk),
+                           RowBytes(table, begin, end));
+      if (part == kPartRows) {
+        batch->PutModelChunk(meta.id, kPartWords, static_cast<uint32_t>(chunk),
+                             EncodeWords(words.vocabulary, begin, end));
+      }
+      if (batch->ByteSize() >= kModelBatchBytes) RELATE_RETURN_IF_ERROR(flush());
+    }
+    return Status::OK();
+  };
+  RELATE_RETURN_IF_ERROR(put_table(kPartRows, words.table));
+  if (model.fasttext) {
+    RELATE_RETURN_IF_ERROR(put_table(kPartBuckets, model.fasttext->bucket_rows()));
+    batch->PutModelChunk(meta.id, kPartLabels, 0, EncodeStrings(model.fasttext->labels()));
+  }
+  return flush();
+}
+
+Status DBImpl::ImportModel(std::string_view name, const std::filesystem::path& file,
+                           const ModelOptions& options) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  const std::string where = "model import " + Quote(name);
+  if (name.empty() || name.size() > kMaxNameBytes) {
+    return Status::InvalidArgument(where + ": a model name must have 1 to " +
+                                   std::to_string(kMaxNameBytes) + " bytes");
+  }
+  RELATE_RETURN_IF_ERROR(embed::ParseActivation(options.activation).error().WithContext(where));
+  if (options.pooling != "mean" && options.pooling != "sif") {
+    return Status::InvalidArgument(where + ": unknown pooling \"" + options.pooling +
+                                   "\"; expected mean or sif");
+  }
+  if (!(options.sif_a > 0)) return Status::InvalidArgument(where + ": sif_a must be positive");
+  std::error_code ec;
+  if (!fs::exists(file, ec))
+    return Status::NotFound(where + ": " + file.string() + " does not exist");
+  {
+    auto existing = FindModel(name);
+    if (existing && !options.replace) {
+      return Status::AlreadyExists(where + ": a model of that name exists (replace it to update)");
+    }
+  }
+
+  // Read the whole file before writing anything: a bad file imports nothing.
+  std::string format_used;
+  RELATE_ASSIGN_OR_RETURN(LoadedModel model,
+                          ReadModelFile(file, options.format, options, &format_used));
+  const embed::WordVectors& words = model.words();
+  if (words.vocabulary.size() == 0) {
+    return Status::InvalidArgument(where + ": " + file.string() + " holds no words");
+  }
+
+  std::lock_guard write(write_mu_);
+  auto existing = FindModel(name);
+  if (existing && !options.replace) {
+    return Status::AlreadyExists(where + ": a model of that name exists (replace it to update)");
+  }
+  RELATE_ASSIGN_OR_RETURN(uint32_t id, store_->NextModelId());
+  storage::ModelMeta& meta = model.meta;
+  meta.id = id;
+  meta.name = std::string(name);
+  meta.version = existing ? (*existing)->meta.version + 1 : 1;
+  meta.dimension = words.table.dim();
+  meta.words = words.vocabulary.size();
+  meta.format = format_used;
+  meta.source = fs::absolute(file, ec).string();
+  meta.created_unix_ms = NowUnixMs();
+  meta.lowercase = options.lowercase;
+  meta.keep_numbers = options.keep_numbers;
+  meta.keep_punctuation = options.keep_punctuation;
+  meta.activation = options.activation;
+  meta.pooling = options.pooling;
+  meta.sif_a = options.sif_a;
+  if (model.fasttext) {
+    meta.buckets = model.fasttext->buckets();
+    meta.minn = model.fasttext->minn();
+    meta.maxn = model.fasttext->maxn();
+    meta.legacy_fasttext = model.fasttext->legacy();
+    meta.labels = model.fasttext->labels().size();
+  }
+  RELATE_RETURN_IF_ERROR(WriteModelData(meta, model).WithContext(where));
+  storage::Batch commit(*store_);
+  if (existing) commit.DeleteModel((*existing)->meta);
+  commit.PutModel(meta);
+  RELATE_RETURN_IF_ERROR(store_->Write(commit, true).WithContext(where));
+
+  auto entry = std::make_shared<ModelEntry>();
+  entry->meta = meta;
+  entry->loaded = std::make_shared<const LoadedModel>(std::move(model));
+  std::unique_lock lock(catalog_mu_);
+  models_[std::string(name)] = std::move(entry);
+  return Status::OK();
+}
+
+Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) {
+  std::lock_guard lock(entry.load_mu);
+  if (entry.loaded) return entry.loaded;
+  const storage::ModelMeta& meta = entry.meta;
+  const std::string where = "loading model " + Quote(meta.name);
+  embed::WordVectors words;
+  words.table = embed::EmbeddingTable(0, meta.dimension);
+  words.table.Reserve(meta.words);
+  words.vocabulary.Reserve(meta.words);
+  RELATE_RETURN_IF_ERROR(store_
+                             ->ScanModelPart(meta.id, kPartWords,
+                                             [&](uint32_t, std::string_view b) {
+                                               return DecodeWords(b, &words.vocabulary);
+                                             })
+                             .WithContext(where));
+  RELATE_RETURN_IF_ERROR(
+      store_
+          ->ScanModelPart(meta.id, kPartRows,
+                          [&](uint32_t, std::string_view b) { return AppendRows(b, &words.table); })
+          .WithContext(where));
+  if (words.vocabulary.size() != meta.words || words.table.rows() != meta.words) {
+    return Status::Corruption(where + ": the catalog says " + std::to_string(meta.words) +
+                              " words, storage holds " + std::to_string(words.vocabulary.size()) +
+                              " words and " + std::to_string(words.table.rows()) + " rows");
+  }
+  LoadedModel model;
+  model.meta = meta;
+  if (meta.format == "fasttext-bin") {
+    embed::EmbeddingTable buckets(0, meta.dimension);
+    buckets.Reserve(meta.buckets);
+    RELATE_RETURN_IF_ERROR(
+        store_
+            ->ScanModelPart(meta.id, kPartBuckets,
+                            [&](uint32_t, std::string_view b) { return AppendRows(b, &buckets); })
+            .WithContext(where));
+    std::vector<std::string> labels;
+    RELATE_RETURN_IF_ERROR(
+        store_
+            ->ScanModelPart(meta.id, kPartLabels,
+                            [&](uint32_t, std::string_view b) { return DecodeStrings(b, &labels); })
+            .WithContext(where));
+    if (buckets.rows() != meta.buckets || labels.size() != meta.labels) {
+      return Status::Corruption(where + ": its n-gram rows or labels are incomplete");
+    }
+    RELATE_ASSIGN_OR_RETURN(auto ft, embed::FastTextModel::FromParts(
+                                         std::move(words), std::move(buckets), std::move(labels),
+                                         meta.minn, meta.maxn, meta.legacy_fasttext));
+    model.fasttext.emplace(std::move(ft));
+  } else {
+    model.plain = std::move(words);
+  }
+  entry.loaded = std::make_shared<const LoadedModel>(std::move(model));
+  return entry.loaded;
+}
+
+Result<std::vector<ModelInfo>> DBImpl::ListModels() {
+  std::shared_lock lock(catalog_mu_);
+  std::vector<ModelInfo> out;
+  for (const auto& [_, entry] : models_) out.push_back(ToInfo(entry->meta));
+  return out;
+}
+
+Result<ModelInfo> DBImpl::DescribeModel(std::string_view name) {
+  RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(name));
+  return ToInfo(entry->meta);
+}
+
+Status DBImpl::DropModel(std::string_view name) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  std::lock_guard write(write_mu_);
+  RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(name));
+  storage::Batch batch(*store_);
+  batch.DeleteModel(entry->meta);
+  RELATE_RETURN_IF_ERROR(store_->Write(batch, true).WithContext("dropping model " + Quote(name)));
+  std::unique_lock lock(catalog_mu_);
+  models_.erase(models_.find(name));
+  return Status::OK();
+}
+
+Status DBImpl::ExportModel(std::string_view name, const std::filesystem::path& file,
+                           std::string_view format) {
+  const std::string where = "model export " + Quote(name);
+  if (format != "word2vec-text" && format != "word2vec-binary") {
+    return Status::InvalidArgument(where + ": unknown format \"" + std::string(format) +
+                                   "\"; expected word2vec-text or word2vec-binary");
+  }
+  RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(name));
+  RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
+  Status s = format == "word2vec-text" ? embed::WriteWord2VecText(file, model->words())
+                                       : embed::WriteWord2VecBinary(file, model->words());
+  return s.WithContext(where);
+}
+
+}  // namespace relate::query

@@ -1,0 +1,139 @@
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+
+#include "embed/fasttext_model.h"
+#include "embed/vector_readers.h"
+#include "relate/relate.h"
+#include "tests/testutil/testutil.h"
+
+using namespace relate;
+
+namespace {
+
+struct ModelDb {
+  testutil::ScratchDir dir;
+  std::unique_ptr<DB> db;
+  ModelDb() { Open(); }
+  void Open() {
+    db.reset();
+    db = DB::Open(dir.path() / "db", {.create_if_missing = true, .log = [](std::string_view) {}})
+             .value();
+  }
+  std::filesystem::path Write(const std::string& name, const std::string& text) {
+    auto path = dir.path() / name;
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+};
+
+const char* kSmallModel =
+    "4 3\n"
+    "king 0.5 0.25 -1\n"
+    "queen 0.5 0.75 -1\n"
+    "apple -2 0 0.125\n"
+    "pear -2 0.5 0.25\n";
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(ModelTest, ModelDb)
+
+BOOST_AUTO_TEST_CASE(ImportedModelIsListedDescribedAndKeptAcrossReopen) {
+  BOOST_TEST(
+      db->ImportModel("small", Write("small.vec", kSmallModel), {.pooling = "sif", .sif_a = 0.01})
+          .ok());
+  auto info = db->DescribeModel("small").value();
+  BOOST_TEST(info.dimension == 3u);
+  BOOST_TEST(info.words == 4u);
+  BOOST_TEST(info.version == 1u);
+  BOOST_TEST(info.format == "word2vec-text");
+  BOOST_TEST(info.pooling == "sif");
+  BOOST_TEST(info.sif_a == 0.01);
+  Open();
+  auto all = db->ListModels().value();
+  BOOST_TEST_REQUIRE(all.size() == 1u);
+  BOOST_TEST(all[0].name == "small");
+  BOOST_TEST(all[0].words == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(ExportAfterReopenGivesBackTheSameWordsAndBits) {
+  const auto source = Write("small.vec", kSmallModel);
+  BOOST_TEST(db->ImportModel("small", source).ok());
+  Open();  // export reads the model back from storage
+  for (const char* format : {"word2vec-text", "word2vec-binary"}) {
+    const auto out = dir.path() / (std::string("out.") + format);
+    BOOST_TEST_REQUIRE(db->ExportModel("small", out, format).ok());
+    auto original = embed::ReadWordVectors(source).value();
+    auto exported = embed::ReadWordVectors(out).value();
+    BOOST_TEST_REQUIRE(exported.vocabulary.size() == 4u);
+    for (uint32_t i = 0; i < 4; ++i) {
+      BOOST_TEST(exported.vocabulary.Token(i) == original.vocabulary.Token(i));
+    }
+    BOOST_TEST(exported.table.data() == original.table.data(), boost::test_tools::per_element());
+  }
+  BOOST_TEST(db->ExportModel("small", dir.path() / "x", "glove").code() ==
+             Status::Code::kInvalidArgument);
+}
+
+BOOST_AUTO_TEST_CASE(BadFileImportsNothing) {
+  const auto bad = Write("bad.vec", "3 3\nking 1 2 3\nqueen 1 2\napple 1 2 3\n");
+  Status s = db->ImportModel("bad", bad);
+  BOOST_TEST(s.code() == Status::Code::kInvalidArgument);
+  BOOST_TEST(std::string(s.message()).find("bad.vec:3") != std::string::npos, s.message());
+  BOOST_TEST(db->ListModels().value().empty());
+  BOOST_TEST(db->DescribeModel("bad").error().code() == Status::Code::kNotFound);
+  BOOST_TEST(db->ImportModel("m", dir.path() / "missing.vec").code() == Status::Code::kNotFound);
+  BOOST_TEST(db->ImportModel("m", Write("ok.vec", kSmallModel), {.format = "pickle"}).code() ==
+             Status::Code::kInvalidArgument);
+  BOOST_TEST(db->ImportModel("m", Write("ok.vec", kSmallModel), {.activation = "sigmoid"}).code() ==
+             Status::Code::kInvalidArgument);
+  BOOST_TEST(db->ListModels().value().empty());
+}
+
+BOOST_AUTO_TEST_CASE(NameTakenNeedsReplaceWhichRaisesTheVersion) {
+  const auto path = Write("small.vec", kSmallModel);
+  BOOST_TEST(db->ImportModel("small", path).ok());
+  BOOST_TEST(db->ImportModel("small", path).code() == Status::Code::kAlreadyExists);
+  const auto other = Write("other.vec", "1 3\nplum 1 1 1\n");
+  BOOST_TEST(db->ImportModel("small", other, {.replace = true}).ok());
+  auto info = db->DescribeModel("small").value();
+  BOOST_TEST(info.version == 2u);
+  BOOST_TEST(info.words == 1u);
+  Open();
+  BOOST_TEST(db->DescribeModel("small").value().version == 2u);
+  const auto out = dir.path() / "out.vec";
+  BOOST_TEST(db->ExportModel("small", out, "word2vec-text").ok());
+  BOOST_TEST(embed::ReadWordVectors(out).value().vocabulary.Token(0) == "plum");
+}
+
+BOOST_AUTO_TEST_CASE(DroppedModelIsGoneAfterReopen) {
+  BOOST_TEST(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST(db->DropModel("small").ok());
+  BOOST_TEST(db->DropModel("small").code() == Status::Code::kNotFound);
+  Open();
+  BOOST_TEST(db->ListModels().value().empty());
+  BOOST_TEST(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(ModelFastTextTest, ModelDb)
+
+BOOST_AUTO_TEST_CASE(FastTextModelKeepsItsSubwordsInTheDatabase) {
+  const std::filesystem::path file = RELATE_TEST_DATA "/vectors/gensim-testdata/toy-model.bin";
+  BOOST_TEST_REQUIRE(db->ImportModel("toy", file).ok());
+  auto info = db->DescribeModel("toy").value();
+  BOOST_TEST(info.format == "fasttext-bin");
+  BOOST_TEST(info.subword_buckets > 0u);
+  Open();
+  // Export reloads words and n-gram rows from storage; the words' vectors must
+  // be the ones fastText gives.
+  const auto out = dir.path() / "toy.vec";
+  BOOST_TEST_REQUIRE(db->ExportModel("toy", out, "word2vec-text").ok());
+  auto original = embed::FastTextModel::Read(file).value();
+  auto exported = embed::ReadWordVectors(out).value();
+  BOOST_TEST(exported.vocabulary.size() == original.words().vocabulary.size());
+  BOOST_TEST(exported.table.data() == original.words().table.data(),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
