@@ -152,7 +152,9 @@ Status DBImpl::ImportModel(std::string_view name, const std::filesystem::path& f
   {
     auto existing = FindModel(name);
     if (existing && !options.replace) {
-      return Status::AlreadyExists(where + ": a model of that name exists (replace it to update)");
+      return Status::AlreadyExists(
+          where +
+          ": a model of that name exists (replace it with --replace, or ModelOptions::replace)");
     }
   }
 
@@ -168,7 +170,9 @@ Status DBImpl::ImportModel(std::string_view name, const std::filesystem::path& f
   std::lock_guard write(write_mu_);
   auto existing = FindModel(name);
   if (existing && !options.replace) {
-    return Status::AlreadyExists(where + ": a model of that name exists (replace it to update)");
+    return Status::AlreadyExists(
+        where +
+        ": a model of that name exists (replace it with --replace, or ModelOptions::replace)");
   }
   RELATE_ASSIGN_OR_RETURN(uint32_t id, store_->NextModelId());
   storage::ModelMeta& meta = model.meta;

@@ -166,6 +166,11 @@ class Cli {
   void Query();
   void Stats();
   void Verify();
+  void ModelImport();
+  void ModelList();
+  void ModelDescribe();
+  void ModelDrop();
+  void ModelExport();
 
   void PrintHits(const std::vector<Hit>& hits);
 
@@ -186,6 +191,10 @@ class Cli {
   std::string vector_json_;
   size_t k_ = 10;
   bool with_vector_ = false;
+  std::string model_;
+  std::string format_ = "auto";
+  ModelOptions model_options_;
+  bool no_lowercase_ = false;
 };
 
 std::unique_ptr<DB> Cli::OpenDb(bool write) {
@@ -508,6 +517,127 @@ void Cli::Verify() {
   if (!all_ok) throw Failure{kExitStorage, "verify: storage and index disagree"};
 }
 
+json ModelToJson(const ModelInfo& m) {
+  return {{"name", m.name},
+          {"version", m.version},
+          {"dimension", m.dimension},
+          {"words", m.words},
+          {"subword_buckets", m.subword_buckets},
+          {"min_ngram", m.min_ngram},
+          {"max_ngram", m.max_ngram},
+          {"format", m.format},
+          {"source", m.source},
+          {"created_unix_ms", m.created_unix_ms},
+          {"lowercase", m.lowercase},
+          {"keep_numbers", m.keep_numbers},
+          {"keep_punctuation", m.keep_punctuation},
+          {"activation", m.activation},
+          {"pooling", m.pooling},
+          {"sif_a", m.sif_a}};
+}
+
+void Cli::ModelImport() {
+  auto db = OpenDb(true);
+  model_options_.lowercase = !no_lowercase_;
+  const auto start = Clock::now();
+  auto last_draw = start;
+  if (tty_) {
+    model_options_.progress = [&](uint64_t done, uint64_t total) {
+      if (Clock::now() - last_draw < std::chrono::milliseconds(200) && done < total) return;
+      last_draw = Clock::now();
+      const double s = std::chrono::duration<double>(Clock::now() - start).count();
+      const double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0;
+      const double eta = frac > 0 ? s * (1 - frac) / frac : 0;
+      err_ << fmt::format("\rimporting {}: {:3.0f}% of {}  {}/s  ETA {}:{:02d} ", model_,
+                          frac * 100, HumanBytes(total),
+                          HumanBytes(static_cast<uint64_t>(s > 0 ? done / s : 0)),
+                          static_cast<int>(eta) / 60, static_cast<int>(eta) % 60)
+           << std::flush;
+    };
+  }
+  Status s = db->ImportModel(model_, file_, model_options_);
+  if (tty_) err_ << "\n";
+  Check(s);
+  auto info = Check(db->DescribeModel(model_));
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (g_.json) {
+    json j = ModelToJson(info);
+    j["seconds"] = seconds;
+    out_ << j.dump() << "\n";
+  } else {
+    out_ << fmt::format(
+        "imported model {} version {}: {} words x {} dimensions{} from {} ({}), "
+        "{:.2f} s\n",
+        Quote(info.name), info.version, info.words, info.dimension,
+        info.subword_buckets > 0 ? fmt::format(", {} subword rows", info.subword_buckets) : "",
+        file_, info.format, seconds);
+  }
+}
+
+void Cli::ModelList() {
+  auto db = OpenDb(false);
+  auto all = Check(db->ListModels());
+  if (g_.json) {
+    json arr = json::array();
+    for (const auto& m : all) arr.push_back(ModelToJson(m));
+    out_ << arr.dump() << "\n";
+    return;
+  }
+  out_ << fmt::format("{:<24} {:>7} {:>10} {:>9} {:<16} {:<8}\n", "model", "version", "words",
+                      "dimension", "format", "pooling");
+  for (const auto& m : all) {
+    out_ << fmt::format("{:<24} {:>7} {:>10} {:>9} {:<16} {:<8}\n", Cell(m.name, 24), m.version,
+                        m.words, m.dimension, m.format, m.pooling);
+  }
+}
+
+void Cli::ModelDescribe() {
+  auto db = OpenDb(false);
+  auto m = Check(db->DescribeModel(model_));
+  if (g_.json) {
+    out_ << ModelToJson(m).dump() << "\n";
+    return;
+  }
+  out_ << fmt::format(
+      "model       {}\nversion     {}\nwords       {}\ndimension   {}\nsubwords    {}\n"
+      "format      {}\nsource      {}\ntokenizer   {}, {}, {}\nactivation  {}\npooling     {}\n"
+      "created     {}\n",
+      m.name, m.version, m.words, m.dimension,
+      m.subword_buckets > 0
+          ? fmt::format("{} rows, {}-{} characters", m.subword_buckets, m.min_ngram, m.max_ngram)
+          : std::string("none"),
+      m.format, m.source, m.lowercase ? "lowercase" : "case kept",
+      m.keep_numbers ? "numbers kept" : "numbers dropped",
+      m.keep_punctuation ? "punctuation kept" : "punctuation dropped", m.activation,
+      m.pooling == "sif" ? fmt::format("sif (a = {})", m.sif_a) : m.pooling,
+      FormatTime(m.created_unix_ms));
+}
+
+void Cli::ModelDrop() {
+  auto db = OpenDb(true);
+  Check(db->DropModel(model_));
+  if (g_.json) {
+    out_ << json{{"dropped", model_}}.dump() << "\n";
+  } else {
+    out_ << fmt::format("dropped model {}\n", Quote(model_));
+  }
+}
+
+void Cli::ModelExport() {
+  auto db = OpenDb(false);
+  const std::string format = format_ == "auto" ? "word2vec-text" : format_;
+  Check(db->ExportModel(model_, file_, format));
+  auto info = Check(db->DescribeModel(model_));
+  if (g_.json) {
+    out_ << json{{"model", model_}, {"file", file_}, {"format", format}, {"words", info.words}}
+                .dump()
+         << "\n";
+  } else {
+    out_ << fmt::format("exported model {} ({} words) to {} as {}\n", Quote(model_), info.words,
+                        file_, format);
+  }
+}
+
 int Cli::Main(std::span<const std::string> args) {
   CLI::App app{"relate: an embedded vector database for relatedness search", "relate"};
   app.footer(kExitCodesHelp);
@@ -560,6 +690,36 @@ int Cli::Main(std::span<const std::string> args) {
   query->add_option("--vector", vector_json_, "Query vector as a JSON array");
   query->add_option("--key", key_, "Find records like this stored one (excluding it)");
   query->add_option("-k", k_, "How many results (default 10)")->check(CLI::PositiveNumber);
+
+  CLI::App* model = app.add_subcommand("model", "Embedding models stored in the database");
+  model->require_subcommand(1);
+  auto model_sub = [&](const char* name, const char* help, void (Cli::*fn)()) {
+    CLI::App* s = model->add_subcommand(name, help);
+    s->callback([&action, this, fn] { action = [this, fn] { (this->*fn)(); }; });
+    return s;
+  };
+  auto* import = model_sub("import", "Import word vectors (word2vec, GloVe, fastText) as a model",
+                           &Cli::ModelImport);
+  import->add_option("file", file_, "The vector file")->required();
+  import->add_option("--name", model_, "Model name")->required();
+  import->add_option("--format", model_options_.format,
+                     "auto (default), word2vec-text, word2vec-binary, glove or fasttext-bin");
+  import->add_flag("--replace", model_options_.replace, "Replace a model of that name");
+  import->add_option("--pooling", model_options_.pooling, "mean (default) or sif");
+  import->add_option("--sif-a", model_options_.sif_a, "SIF's a (default 1e-3)");
+  import->add_option("--activation", model_options_.activation, "none (default), relu or tanh");
+  import->add_flag("--no-lowercase", no_lowercase_, "Keep the case of text");
+  import->add_flag("!--no-numbers", model_options_.keep_numbers, "Drop numbers from text");
+  import->add_flag("--punctuation", model_options_.keep_punctuation, "Keep punctuation as tokens");
+  model_sub("list", "List models", &Cli::ModelList);
+  model_sub("describe", "Describe a model", &Cli::ModelDescribe)
+      ->add_option("name", model_)
+      ->required();
+  model_sub("drop", "Drop a model", &Cli::ModelDrop)->add_option("name", model_)->required();
+  auto* exp = model_sub("export", "Write a model's words and vectors to a file", &Cli::ModelExport);
+  exp->add_option("name", model_)->required();
+  exp->add_option("file", file_)->required();
+  exp->add_option("--format", format_, "word2vec-text (default) or word2vec-binary");
 
   sub("stats", "Counts and sizes", &Cli::Stats)->add_option("collection", collection_);
   sub("verify", "Check that storage and index agree", &Cli::Verify)

@@ -258,6 +258,41 @@ BOOST_AUTO_TEST_CASE(IngestJsonSummaryForScripts) {
   BOOST_TEST(!s.contains("error"));
 }
 
+BOOST_AUTO_TEST_CASE(ModelsAreImportedListedDescribedExportedAndDropped) {
+  const auto vec = WriteFile("m.vec", "3 2\nking 1 0\nqueen 0.5 0.5\napple 0 1\n");
+  Outcome o = Db({"--create", "model", "import", vec, "--name", "m", "--pooling", "sif"});
+  BOOST_TEST(
+      o.out.find("imported model \"m\" version 1: 3 words x 2 dimensions") != std::string::npos,
+      o.out);
+  Db({"model", "import", vec, "--name", "m"}, tools::kExitBadInput);  // exists
+  json replaced =
+      json::parse(Db({"model", "import", vec, "--name", "m", "--replace", "--json"}).out);
+  BOOST_TEST(replaced["version"] == 2);
+  json list = json::parse(Db({"model", "list", "--json"}).out);
+  BOOST_TEST_REQUIRE(list.size() == 1u);
+  BOOST_TEST(list[0]["words"] == 3);
+  BOOST_TEST(list[0]["format"] == "word2vec-text");
+  BOOST_TEST(Db({"model", "describe", "m"}).out.find("pooling     mean") != std::string::npos);
+  const auto out = (dir.path() / "out.vec").string();
+  Db({"model", "export", "m", out});
+  std::ifstream in(out);
+  std::string header;
+  std::getline(in, header);
+  BOOST_TEST(header == "3 2");
+  Db({"model", "drop", "m"});
+  Db({"model", "describe", "m"}, tools::kExitNotFound);
+  Db({"model", "drop", "m"}, tools::kExitNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(BadModelFilesAreRefusedWithTheirLine) {
+  const auto bad = WriteFile("bad.vec", "2 2\nking 1 0\nqueen 0.5 zz\n");
+  Outcome o = Db({"--create", "model", "import", bad, "--name", "m"}, tools::kExitBadInput);
+  BOOST_TEST(o.err.find("bad.vec:3") != std::string::npos, o.err);
+  Db({"model", "import", (dir.path() / "none.vec").string(), "--name", "m"}, tools::kExitNotFound);
+  Db({"model", "import", bad, "--name", "m", "--format", "pickle"}, tools::kExitBadInput);
+  BOOST_TEST(json::parse(Db({"model", "list", "--json"}).out).empty());
+}
+
 BOOST_AUTO_TEST_CASE(IngestOnATerminalDrawsProgressWithRateAndEta) {
   Db({"--create", "create", "docs", "--dim", "4"});
   const auto file = WriteFile("p.jsonl", Lines(30, 4, 9));
