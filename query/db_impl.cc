@@ -1,5 +1,6 @@
 #include "query/db_impl.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -161,6 +162,7 @@ CollectionInfo DBImpl::Info(const Collection& c) const {
   info.count = meta.count;
   info.last_change = meta.last_change;
   info.index_checkpoint = c.checkpoint_change.load();
+  info.model_version = meta.model_version;
   std::shared_lock lock(c.index_mu);
   info.index_size = c.index->size();
   return info;
@@ -303,8 +305,25 @@ Status DBImpl::Checkpoint() {
   return Status::OK();
 }
 
-Status DBImpl::CreateCollection(const CollectionSpec& spec) {
+Status DBImpl::CreateCollection(const CollectionSpec& requested) {
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  // One writer at a time, from the model lookup on, so that the model cannot be
+  // dropped or replaced between being found and being recorded.
+  std::lock_guard write(write_mu_);
+  CollectionSpec spec = requested;
+  uint64_t model_version = 0;
+  if (!spec.model.empty()) {
+    auto model = FindModel(spec.model);
+    if (!model) return model.error().WithContext("collection " + Quote(spec.name));
+    const uint32_t model_dim = (*model)->meta.dimension;
+    if (spec.dimension != 0 && spec.dimension != model_dim) {
+      return Status::InvalidArgument("collection " + Quote(spec.name) + ": dimension " +
+                                     std::to_string(spec.dimension) + " differs from model " +
+                                     Quote(spec.model) + "'s " + std::to_string(model_dim));
+    }
+    spec.dimension = model_dim;
+    model_version = (*model)->meta.version;
+  }
   if (spec.name.empty() || spec.name.size() > kMaxNameBytes) {
     return Status::InvalidArgument("collection name must have 1 to " +
                                    std::to_string(kMaxNameBytes) + " bytes");
@@ -316,8 +335,6 @@ Status DBImpl::CreateCollection(const CollectionSpec& spec) {
   }
   auto index = index::VectorIndex::Create(spec.dimension, spec.metric, spec.index_spec);
   if (!index) return index.error().WithContext("collection " + Quote(spec.name));
-
-  std::lock_guard write(write_mu_);
   if (Find(spec.name)) return Status::AlreadyExists("collection " + Quote(spec.name) + " exists");
   RELATE_ASSIGN_OR_RETURN(uint32_t id, store_->NextCollectionId());
   auto c = std::make_shared<Collection>();
@@ -325,6 +342,7 @@ Status DBImpl::CreateCollection(const CollectionSpec& spec) {
   c->meta.spec.index_spec = (*index)->spec();
   c->meta.id = id;
   c->meta.created_unix_ms = NowUnixMs();
+  c->meta.model_version = model_version;
   c->index = std::move(*index);
   storage::Batch batch(*store_);
   batch.PutCollection(c->meta);
@@ -396,6 +414,25 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
   const CollectionSpec spec = c->Meta().spec;
   const std::string where = "upsert into " + Quote(collection);
   if (records.empty()) return Status::OK();
+
+  // Records without a vector get the vector of their text from the model.
+  std::vector<Record> embedded;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!records[i].vector.empty()) continue;
+    const std::string which =
+        where + ": record " + std::to_string(i) + " (key " + Quote(records[i].key) + ")";
+    if (spec.model.empty()) {
+      return Status::InvalidArgument(which +
+                                     " has no vector, and the collection has no model "
+                                     "to embed its text");
+    }
+    RELATE_ASSIGN_OR_RETURN(const embed::Embedder* embedder, EmbedderFor(*c));
+    if (embedded.empty()) embedded.assign(records.begin(), records.end());
+    auto vector = embedder->Embed(records[i].text);
+    if (!vector) return vector.error().WithContext(which);
+    embedded[i].vector = std::move(*vector);
+  }
+  if (!embedded.empty()) records = embedded;
 
   // Validate and prepare outside the write lock. A key given twice keeps its last record.
   std::unordered_map<std::string_view, size_t> last;
@@ -577,6 +614,66 @@ Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<c
       CheckRecordVector(c->meta.spec, query).WithContext("search in " + Quote(collection)));
   RELATE_ASSIGN_OR_RETURN(auto hits, SearchBatch(collection, query, options));
   return std::move(hits[0]);
+}
+
+Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::string_view text,
+                                            const SearchOptions& options) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const std::string where = "search in " + Quote(collection);
+  auto embedder = EmbedderFor(*c);
+  if (!embedder) return embedder.error().WithContext(where);
+  auto vector = (*embedder)->Embed(text);
+  if (!vector) return vector.error().WithContext(where);
+  return Search(collection, *vector, options);
+}
+
+Result<const embed::Embedder*> DBImpl::EmbedderFor(Collection& c) {
+  const CollectionSpec& spec = c.meta.spec;
+  if (spec.model.empty()) {
+    return Status::FailedPrecondition("collection " + Quote(spec.name) +
+                                      " has no model to embed text; give vectors, or create it "
+                                      "with a model");
+  }
+  std::lock_guard lock(c.embed_mu);
+  if (c.embedder) return c.embedder.get();
+  RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(spec.model));
+  if (entry->meta.version != c.meta.model_version) {
+    return Status::FailedPrecondition("collection " + Quote(spec.name) +
+                                      " was embedded with model " + Quote(spec.model) +
+                                      " version " + std::to_string(c.meta.model_version) +
+                                      ", which is now " + std::to_string(entry->meta.version));
+  }
+  RELATE_ASSIGN_OR_RETURN(c.model, LoadModel(*entry));
+  const storage::ModelMeta& m = c.model->meta;
+  embed::EmbedderOptions options;
+  options.tokenizer.lowercase = m.lowercase;
+  options.tokenizer.keep_numbers = m.keep_numbers;
+  options.tokenizer.keep_punctuation = m.keep_punctuation;
+  RELATE_ASSIGN_OR_RETURN(options.activation, embed::ParseActivation(m.activation));
+  options.pooling = m.pooling == "sif" ? embed::Pooling::kSif : embed::Pooling::kMean;
+  options.sif_a = m.sif_a;
+  embed::Embedder::OovFunction oov;
+  if (c.model->fasttext) {
+    const embed::FastTextModel* ft = &*c.model->fasttext;
+    oov = [ft](std::string_view token) -> std::optional<std::vector<float>> {
+      auto v = ft->WordVector(token);
+      // A word without n-grams gets fastText's zero vector: no evidence, so skip it.
+      if (!v || std::all_of(v->begin(), v->end(), [](float x) { return x == 0.0f; })) {
+        return std::nullopt;
+      }
+      return std::move(*v);
+    };
+  }
+  c.embedder = std::make_unique<embed::Embedder>(c.model->words(), options, std::move(oov));
+  return c.embedder.get();
+}
+
+std::vector<std::string> DBImpl::CollectionsUsingLocked(std::string_view model) const {
+  std::vector<std::string> names;
+  for (const auto& [name, c] : collections_) {
+    if (c->meta.spec.model == model) names.push_back(name);
+  }
+  return names;
 }
 
 Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::string_view key,

@@ -21,6 +21,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "embed/embedder.h"
 #include "embed/embedding_table.h"
 #include "embed/fasttext_model.h"
 #include "index/vector_index.h"
@@ -40,32 +41,6 @@ inline int64_t NowUnixMs() {
       .count();
 }
 
-// ValidateVector's check, with the collection named in the message.
-Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
-
-struct Collection {
-  // meta.spec and meta.id never change after creation and may be read without a
-  // lock; the counters change under write_mu_ + meta_mu and are read through Meta().
-  storage::CollectionMeta meta;
-  mutable std::mutex meta_mu;
-  mutable std::shared_mutex index_mu;
-  std::unique_ptr<index::VectorIndex> index;    // guarded by index_mu
-  std::atomic<uint64_t> checkpoint_change = 0;  // newest change in the checkpoint file
-  bool dropped = false;                         // under write_mu_
-
-  storage::CollectionMeta Meta() const {
-    std::lock_guard lock(meta_mu);
-    return meta;
-  }
-  // Takes the counters of a write that committed.
-  void SetCounters(const storage::CollectionMeta& committed) {
-    std::lock_guard lock(meta_mu);
-    meta.count = committed.count;
-    meta.next_record_id = committed.next_record_id;
-    meta.last_change = committed.last_change;
-  }
-};
-
 // A model's data, loaded from storage on first use and then shared.
 struct LoadedModel {
   storage::ModelMeta meta;
@@ -78,6 +53,38 @@ struct ModelEntry {
   storage::ModelMeta meta;  // immutable; a re-import makes a new entry
   std::mutex load_mu;
   std::shared_ptr<const LoadedModel> loaded;  // under load_mu
+};
+
+// ValidateVector's check, with the collection named in the message.
+Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
+
+struct Collection {
+  // meta.spec and meta.id never change after creation and may be read without a
+  // lock; the counters change under write_mu_ + meta_mu and are read through Meta().
+  storage::CollectionMeta meta;
+  mutable std::mutex meta_mu;
+  mutable std::shared_mutex index_mu;
+  std::unique_ptr<index::VectorIndex> index;    // guarded by index_mu
+  std::atomic<uint64_t> checkpoint_change = 0;  // newest change in the checkpoint file
+
+  // For a collection with a model: the model and the embedder made from it, on
+  // first use (under embed_mu).
+  std::mutex embed_mu;
+  std::shared_ptr<const LoadedModel> model;
+  std::unique_ptr<embed::Embedder> embedder;
+  bool dropped = false;  // under write_mu_
+
+  storage::CollectionMeta Meta() const {
+    std::lock_guard lock(meta_mu);
+    return meta;
+  }
+  // Takes the counters of a write that committed.
+  void SetCounters(const storage::CollectionMeta& committed) {
+    std::lock_guard lock(meta_mu);
+    meta.count = committed.count;
+    meta.next_record_id = committed.next_record_id;
+    meta.last_change = committed.last_change;
+  }
 };
 
 class DBImpl final : public DB {
@@ -100,6 +107,8 @@ class DBImpl final : public DB {
   Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,
                                                     std::span<const float> queries,
                                                     const SearchOptions& options) override;
+  Result<std::vector<Hit>> SearchText(std::string_view collection, std::string_view text,
+                                      const SearchOptions& options) override;
   Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,
                                        const SearchOptions& options) override;
   Status ImportModel(std::string_view name, const std::filesystem::path& file,
@@ -134,6 +143,12 @@ class DBImpl final : public DB {
                       std::span<const float> add_vectors);
 
   Result<std::shared_ptr<ModelEntry>> FindModel(std::string_view name) const;
+  // The embedder of a collection with a model. FailedPrecondition without one.
+  Result<const embed::Embedder*> EmbedderFor(Collection& c);
+  // Names of the collections that use model `name`. Needs catalog_mu_ (shared).
+  std::vector<std::string> CollectionsUsingLocked(std::string_view model) const;
+  // FailedPrecondition naming a collection that uses the model, if any.
+  Status RefuseIfUsed(std::string_view model, const std::string& where) const;
   // The model's data, read from storage the first time.
   Result<std::shared_ptr<const LoadedModel>> LoadModel(ModelEntry& entry);
   // Writes the data of a model read from a file under `meta.id`, in batches.

@@ -94,6 +94,16 @@ Result<LoadedModel> ReadModelFile(const fs::path& file, std::string_view format,
 
 }  // namespace
 
+Status DBImpl::RefuseIfUsed(std::string_view model, const std::string& where) const {
+  std::shared_lock lock(catalog_mu_);
+  auto users = CollectionsUsingLocked(model);
+  if (users.empty()) return Status::OK();
+  return Status::FailedPrecondition(
+      where + ": collection " + Quote(users[0]) +
+      (users.size() > 1 ? " and " + std::to_string(users.size() - 1) + " more use it"
+                        : " uses it"));
+}
+
 Result<std::shared_ptr<ModelEntry>> DBImpl::FindModel(std::string_view name) const {
   std::shared_lock lock(catalog_mu_);
   auto it = models_.find(name);
@@ -174,6 +184,7 @@ Status DBImpl::ImportModel(std::string_view name, const std::filesystem::path& f
         where +
         ": a model of that name exists (replace it with --replace, or ModelOptions::replace)");
   }
+  if (existing) RELATE_RETURN_IF_ERROR(RefuseIfUsed(name, where));
   RELATE_ASSIGN_OR_RETURN(uint32_t id, store_->NextModelId());
   storage::ModelMeta& meta = model.meta;
   meta.id = id;
@@ -282,6 +293,7 @@ Status DBImpl::DropModel(std::string_view name) {
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
   std::lock_guard write(write_mu_);
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(name));
+  RELATE_RETURN_IF_ERROR(RefuseIfUsed(name, "dropping model " + Quote(name)));
   storage::Batch batch(*store_);
   batch.DeleteModel(entry->meta);
   RELATE_RETURN_IF_ERROR(store_->Write(batch, true).WithContext("dropping model " + Quote(name)));

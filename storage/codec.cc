@@ -117,6 +117,8 @@ std::string EncodeCollection(const CollectionMeta& meta) {
   p.set_count(meta.count);
   p.set_next_record_id(meta.next_record_id);
   p.set_last_change(meta.last_change);
+  p.set_model(meta.spec.model);
+  p.set_model_version(meta.model_version);
   return p.SerializeAsString();
 }
 
@@ -136,6 +138,8 @@ Status DecodeCollection(std::string_view bytes, CollectionMeta* meta) {
   meta->count = p.count();
   meta->next_record_id = p.next_record_id();
   meta->last_change = p.last_change();
+  meta->spec.model = p.model();
+  meta->model_version = p.model_version();
   return Status::OK();
 }
 

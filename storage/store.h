@@ -36,6 +36,7 @@ struct CollectionMeta {
   uint64_t count = 0;
   uint64_t next_record_id = 1;
   uint64_t last_change = 0;
+  uint64_t model_version = 0;
 };
 
 // An embedding model as the catalog keeps it (its data is in model parts).

@@ -51,8 +51,11 @@ class DB {
 
   // Creates or replaces each record; all of them or none. Within one call the
   // records are applied in order, so a key given twice ends with its last record.
-  // InvalidArgument names the first record whose key is empty, whose vector has
-  // the wrong size, is empty, holds a NaN or infinity, or (cosine) has zero norm.
+  // A record without a vector, in a collection with a model, gets the vector of
+  // its text. InvalidArgument names the first record whose key is empty, whose
+  // vector has the wrong size, holds a NaN or infinity, or (cosine) has zero
+  // norm, or that has no vector and no model to embed its text (or no word of
+  // its text in the model's vocabulary).
   virtual Status Upsert(std::string_view collection, std::span<const Record> records,
                         const WriteOptions& options = {}) = 0;
   // Deletes the records with these keys, all in one write; keys that are not
@@ -68,6 +71,11 @@ class DB {
   // query has the wrong dimension or is not finite.
   virtual Result<std::vector<Hit>> Search(std::string_view collection, std::span<const float> query,
                                           const SearchOptions& options = {}) = 0;
+  // The k records most related to `text`, embedded with the collection's model.
+  // FailedPrecondition if the collection has no model; InvalidArgument if no
+  // word of the text is in the model's vocabulary.
+  virtual Result<std::vector<Hit>> SearchText(std::string_view collection, std::string_view text,
+                                              const SearchOptions& options = {}) = 0;
   // Searches `queries.size() / dimension` queries laid end to end; one hit list each.
   virtual Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,
                                                             std::span<const float> queries,
@@ -87,7 +95,8 @@ class DB {
   virtual Result<std::vector<ModelInfo>> ListModels() = 0;
   // NotFound if there is no such model.
   virtual Result<ModelInfo> DescribeModel(std::string_view name) = 0;
-  // Removes a model and its data. NotFound if missing.
+  // Removes a model and its data. NotFound if missing; FailedPrecondition while
+  // a collection uses it. (Replacing a model in use is refused the same way.)
   virtual Status DropModel(std::string_view name) = 0;
   // Writes the model's words and rows of W to `file` as "word2vec-text" or
   // "word2vec-binary" (written whole or not at all). InvalidArgument for another format.

@@ -85,13 +85,18 @@ struct Hit {
 // What a collection is made with.
 struct CollectionSpec {
   std::string name;
-  // Number of values in every vector of the collection. Required (> 0).
+  // Number of values in every vector of the collection. Required (> 0) unless a
+  // model gives it.
   uint32_t dimension = 0;
   // Default: cosine.
   Metric metric = Metric::kCosine;
   // A FAISS index_factory string ("Flat", "HNSW32", "IVF256,Flat" ...) or "auto".
   // Default: "Flat" (exact search).
   std::string index_spec = "Flat";
+  // The embedding model that turns the records' text (and text queries) into
+  // vectors; empty when the caller brings the vectors. With a model, dimension
+  // may be 0 (taken from the model) or must equal the model's. Default: none.
+  std::string model;
 };
 
 // A collection as it stands.
@@ -103,6 +108,7 @@ struct CollectionInfo {
   uint64_t last_change = 0;       // sequence number of its newest change
   uint64_t index_size = 0;        // vectors in its index
   uint64_t index_checkpoint = 0;  // newest change the index checkpoint on disk holds
+  uint64_t model_version = 0;     // version of spec.model its vectors came from; 0 without
 };
 
 // What `Verify` found when it compared storage with the index.

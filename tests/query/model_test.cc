@@ -1,4 +1,5 @@
 #include <boost/test/unit_test.hpp>
+#include <cmath>
 #include <fstream>
 
 #include "embed/fasttext_model.h"
@@ -114,6 +115,67 @@ BOOST_AUTO_TEST_CASE(DroppedModelIsGoneAfterReopen) {
   BOOST_TEST(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
 }
 
+BOOST_AUTO_TEST_CASE(CollectionWithAModelEmbedsTextAndAnswersTextQueries) {
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
+  auto info = db->DescribeCollection("docs").value();
+  BOOST_TEST(info.spec.dimension == 3u);  // from the model
+  BOOST_TEST(info.spec.model == "small");
+  BOOST_TEST(info.model_version == 1u);
+  std::vector<Record> records{{.key = "royal", .text = "The King and the Queen."},
+                              {.key = "fruit", .text = "An apple, a pear."},
+                              {.key = "given", .vector = {0.5f, 0.5f, -1.0f}}};
+  BOOST_TEST_REQUIRE(db->Upsert("docs", records).ok());
+  // The stored vector is the text's: the normalised mean of king and queen.
+  auto royal = db->Get("docs", "royal").value();
+  const double n = std::sqrt(0.25 + 0.25 + 1.0);
+  BOOST_TEST(royal.vector.at(0) == 0.5 / n, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(royal.vector.at(2) == -1.0 / n, boost::test_tools::tolerance(1e-6));
+  auto hits = db->SearchText("docs", "pear", {.k = 1}).value();
+  BOOST_TEST_REQUIRE(hits.size() == 1u);
+  BOOST_TEST(hits[0].key == "fruit");
+  BOOST_TEST(db->SearchText("docs", "queen", {.k = 3}).value().at(0).key != "fruit");
+  Open();  // the binding survives a reopen
+  BOOST_TEST(db->SearchText("docs", "apple", {.k = 1}).value().at(0).key == "fruit");
+}
+
+BOOST_AUTO_TEST_CASE(TextThatCannotBeEmbeddedIsRefusedAndNothingIsWritten) {
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
+  std::vector<Record> records{{.key = "ok", .text = "king"}, {.key = "odd", .text = "zebra"}};
+  Status s = db->Upsert("docs", records);
+  BOOST_TEST(s.code() == Status::Code::kInvalidArgument);
+  BOOST_TEST(std::string(s.message()).find("\"odd\"") != std::string::npos, s.message());
+  BOOST_TEST(std::string(s.message()).find("vocabulary") != std::string::npos, s.message());
+  BOOST_TEST(db->Count("docs").value() == 0u);
+  BOOST_TEST(db->SearchText("docs", "zebra").error().code() == Status::Code::kInvalidArgument);
+  std::vector<Record> wrong{{.key = "v", .vector = {1, 2}}};
+  BOOST_TEST(db->Upsert("docs", wrong).code() == Status::Code::kInvalidArgument);
+}
+
+BOOST_AUTO_TEST_CASE(TextWithoutAModelIsRefused) {
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "plain", .dimension = 3}).ok());
+  std::vector<Record> records{{.key = "t", .text = "king"}};
+  Status s = db->Upsert("plain", records);
+  BOOST_TEST(s.code() == Status::Code::kInvalidArgument);
+  BOOST_TEST(std::string(s.message()).find("no model") != std::string::npos, s.message());
+  BOOST_TEST(db->SearchText("plain", "king").error().code() == Status::Code::kFailedPrecondition);
+}
+
+BOOST_AUTO_TEST_CASE(ModelBindingIsCheckedAtCreationAndProtectsTheModel) {
+  BOOST_TEST(db->CreateCollection({.name = "x", .model = "nope"}).code() ==
+             Status::Code::kNotFound);
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST(db->CreateCollection({.name = "x", .dimension = 4, .model = "small"}).code() ==
+             Status::Code::kInvalidArgument);
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "x", .model = "small"}).ok());
+  BOOST_TEST(db->DropModel("small").code() == Status::Code::kFailedPrecondition);
+  BOOST_TEST(db->ImportModel("small", Write("s2.vec", kSmallModel), {.replace = true}).code() ==
+             Status::Code::kFailedPrecondition);
+  BOOST_TEST(db->DropCollection("x").ok());
+  BOOST_TEST(db->DropModel("small").ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(ModelFastTextTest, ModelDb)
@@ -134,6 +196,26 @@ BOOST_AUTO_TEST_CASE(FastTextModelKeepsItsSubwordsInTheDatabase) {
   BOOST_TEST(exported.vocabulary.size() == original.words().vocabulary.size());
   BOOST_TEST(exported.table.data() == original.words().table.data(),
              boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(UnseenWordsEmbedThroughFastTextSubwords) {
+  const std::filesystem::path file = RELATE_TEST_DATA "/vectors/gensim-testdata/toy-model.bin";
+  BOOST_TEST_REQUIRE(db->ImportModel("toy", file).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "c", .model = "toy"}).ok());
+  auto original = embed::FastTextModel::Read(file).value();
+  const std::string unseen = "relatedness";
+  BOOST_TEST_REQUIRE(!original.words().vocabulary.Find(unseen).has_value());
+  std::vector<Record> records{{.key = "u", .text = unseen}};
+  BOOST_TEST_REQUIRE(db->Upsert("c", records).ok());
+  auto expected = original.WordVector(unseen).value();
+  double norm = 0;
+  for (float x : expected) norm += static_cast<double>(x) * x;
+  norm = std::sqrt(norm);
+  auto stored = db->Get("c", "u").value().vector;
+  BOOST_TEST_REQUIRE(stored.size() == expected.size());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    BOOST_TEST(stored[i] == expected[i] / norm, boost::test_tools::tolerance(1e-5));
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
