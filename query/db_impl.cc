@@ -616,14 +616,17 @@ Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<c
   return std::move(hits[0]);
 }
 
+Result<std::vector<float>> DBImpl::EmbedText(std::string_view collection, std::string_view text) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  auto embedder = EmbedderFor(*c);
+  if (!embedder) return embedder.error();
+  return (*embedder)->Embed(text);
+}
+
 Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::string_view text,
                                             const SearchOptions& options) {
-  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
-  const std::string where = "search in " + Quote(collection);
-  auto embedder = EmbedderFor(*c);
-  if (!embedder) return embedder.error().WithContext(where);
-  auto vector = (*embedder)->Embed(text);
-  if (!vector) return vector.error().WithContext(where);
+  auto vector = EmbedText(collection, text);
+  if (!vector) return vector.error().WithContext("search in " + Quote(collection));
   return Search(collection, *vector, options);
 }
 

@@ -107,6 +107,7 @@ class DBImpl final : public DB {
   Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,
                                                     std::span<const float> queries,
                                                     const SearchOptions& options) override;
+  Result<std::vector<float>> EmbedText(std::string_view collection, std::string_view text) override;
   Result<std::vector<Hit>> SearchText(std::string_view collection, std::string_view text,
                                       const SearchOptions& options) override;
   Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,

@@ -192,6 +192,7 @@ class Cli {
   size_t k_ = 10;
   bool with_vector_ = false;
   std::string model_;
+  std::string text_;
   std::string format_ = "auto";
   ModelOptions model_options_;
   bool no_lowercase_ = false;
@@ -219,6 +220,10 @@ void Cli::Create() {
   CollectionSpec spec;
   spec.name = collection_;
   spec.dimension = dimension_;
+  spec.model = model_;
+  if (dimension_ == 0 && model_.empty()) {
+    throw Failure{kExitUsage, "create: give --dim N, or --model NAME to take it from a model"};
+  }
   spec.metric = Check(ParseMetric(metric_));
   spec.index_spec = index_spec_;
   Check(db->CreateCollection(spec));
@@ -226,9 +231,10 @@ void Cli::Create() {
   if (g_.json) {
     out_ << InfoToJson(info).dump() << "\n";
   } else {
-    out_ << fmt::format("created collection {} ({} dimensions, {}, index {})\n",
-                        Quote(info.spec.name), info.spec.dimension, MetricName(info.spec.metric),
-                        info.spec.index_spec);
+    out_ << fmt::format(
+        "created collection {} ({} dimensions, {}, index {}{})\n", Quote(info.spec.name),
+        info.spec.dimension, MetricName(info.spec.metric), info.spec.index_spec,
+        info.spec.model.empty() ? std::string() : ", model " + Quote(info.spec.model));
   }
 }
 
@@ -376,7 +382,17 @@ void Cli::Ingest() {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     Record record;
     Status s = parser.ParseRecord(line, &record);
-    if (s.ok()) s = ValidateVector(spec, record.vector);
+    if (s.ok() && record.vector.empty()) {
+      if (spec.model.empty()) {
+        s = Status::InvalidArgument(
+            "missing field \"vector\" (the collection has no model to embed the text)");
+      } else if (auto v = db->EmbedText(collection_, record.text); v) {
+        record.vector = std::move(*v);  // embedded here so that an error names its line
+      } else {
+        s = v.error();
+      }
+    }
+    if (s.ok() && !record.vector.empty()) s = ValidateVector(spec, record.vector);
     if (s.ok() && record.key.empty()) s = Status::InvalidArgument("field \"key\" is empty");
     if (!s.ok()) fail_at(line_no, s, std::string(s.message()));
     batch.push_back(std::move(record));
@@ -434,14 +450,18 @@ void Cli::PrintHits(const std::vector<Hit>& hits) {
 }
 
 void Cli::Query() {
-  if (vector_json_.empty() == key_.empty()) {
-    throw Failure{kExitUsage, "query: give exactly one of --vector JSON and --key KEY"};
+  if (int(!vector_json_.empty()) + int(!key_.empty()) + int(!text_.empty()) != 1) {
+    throw Failure{kExitUsage, "query: give exactly one of TEXT, --vector JSON and --key KEY"};
   }
   auto db = OpenDb(false);
   SearchOptions options;
   options.k = k_;
   if (!key_.empty()) {
     PrintHits(Check(db->SearchByKey(collection_, key_, options)));
+    return;
+  }
+  if (!text_.empty()) {
+    PrintHits(Check(db->SearchText(collection_, text_, options)));
     return;
   }
   std::vector<float> vector;
@@ -655,9 +675,9 @@ int Cli::Main(std::span<const std::string> args) {
   };
   auto* create = sub("create", "Create a collection", &Cli::Create);
   create->add_option("collection", collection_, "Collection name")->required();
-  create->add_option("--dim", dimension_, "Vector dimension")
-      ->required()
+  create->add_option("--dim", dimension_, "Vector dimension (taken from --model if given)")
       ->check(CLI::PositiveNumber);
+  create->add_option("--model", model_, "Embedding model that turns text into vectors");
   create->add_option("--metric", metric_, "cosine (default), ip or l2");
   create->add_option("--index", index_spec_, "FAISS index_factory string or auto (default Flat)");
 
@@ -685,8 +705,9 @@ int Cli::Main(std::span<const std::string> args) {
   del->add_option("keys", keys_)->required();
 
   auto* query =
-      sub("query", "The records most related to a vector or a stored record", &Cli::Query);
+      sub("query", "The records most related to a text, a vector or a stored record", &Cli::Query);
   query->add_option("collection", collection_)->required();
+  query->add_option("text", text_, "Query text (collections with a model)");
   query->add_option("--vector", vector_json_, "Query vector as a JSON array");
   query->add_option("--key", key_, "Find records like this stored one (excluding it)");
   query->add_option("-k", k_, "How many results (default 10)")->check(CLI::PositiveNumber);

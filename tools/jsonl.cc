@@ -103,7 +103,7 @@ Status JsonParser::ParseRecord(std::string& line, Record* record) {
     return Status::InvalidArgument("a line must hold one JSON object");
   }
   *record = Record{};
-  bool have_key = false, have_vector = false;
+  bool have_key = false;
   for (dom::key_value_pair field : object) {
     const std::string_view name = field.key;
     if (name == "key") {
@@ -121,7 +121,7 @@ Status JsonParser::ParseRecord(std::string& line, Record* record) {
       record->text = s;
     } else if (name == "vector") {
       RELATE_RETURN_IF_ERROR(ReadVector(field.value, "field \"vector\"", &record->vector));
-      have_vector = true;
+      if (record->vector.empty()) return Status::InvalidArgument("vector is empty");
     } else if (name == "metadata") {
       dom::object meta;
       if (field.value.get_object().get(meta) != simdjson::SUCCESS) {
@@ -139,7 +139,6 @@ Status JsonParser::ParseRecord(std::string& line, Record* record) {
     }
   }
   if (!have_key) return Status::InvalidArgument("missing field \"key\"");
-  if (!have_vector) return Status::InvalidArgument("missing field \"vector\"");
   return Status::OK();
 }
 

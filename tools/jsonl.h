@@ -1,7 +1,8 @@
 // Records from JSON Lines: one object per line,
 //   {"key": "a", "text": "...", "metadata": {"year": 2021, "tags": ["x"]}, "vector": [0.1, ...]}
-// key and vector are required; text and metadata are optional; any other field is
-// refused so that a misspelt field does not pass unnoticed.
+// key is required; vector too, unless the collection has a model to embed the
+// text; text and metadata are optional; any other field is refused so that a
+// misspelt field does not pass unnoticed.
 #pragma once
 
 #include <memory>

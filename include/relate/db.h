@@ -71,6 +71,11 @@ class DB {
   // query has the wrong dimension or is not finite.
   virtual Result<std::vector<Hit>> Search(std::string_view collection, std::span<const float> query,
                                           const SearchOptions& options = {}) = 0;
+  // The vector the collection's model gives `text` (unit length), as Upsert
+  // would store it. FailedPrecondition if the collection has no model;
+  // InvalidArgument if no word of the text is in the model's vocabulary.
+  virtual Result<std::vector<float>> EmbedText(std::string_view collection,
+                                               std::string_view text) = 0;
   // The k records most related to `text`, embedded with the collection's model.
   // FailedPrecondition if the collection has no model; InvalidArgument if no
   // word of the text is in the model's vocabulary.

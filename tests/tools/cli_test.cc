@@ -284,6 +284,28 @@ BOOST_AUTO_TEST_CASE(ModelsAreImportedListedDescribedExportedAndDropped) {
   Db({"model", "drop", "m"}, tools::kExitNotFound);
 }
 
+BOOST_AUTO_TEST_CASE(CollectionWithAModelIngestsTextAndAnswersTextQueries) {
+  const auto vec = WriteFile("m.vec", "4 2\nking 1 0.1\nqueen 0.9 0.2\napple 0 1\npear 0.1 0.9\n");
+  Db({"--create", "model", "import", vec, "--name", "m"});
+  Db({"create", "docs"}, tools::kExitUsage);  // neither --dim nor --model
+  Outcome created = Db({"create", "docs", "--model", "m"});
+  BOOST_TEST(created.out.find("2 dimensions") != std::string::npos, created.out);
+  const auto file = WriteFile("docs.jsonl",
+                              "{\"key\": \"royal\", \"text\": \"The king met the queen.\"}\n"
+                              "{\"key\": \"fruit\", \"text\": \"An apple and a pear.\"}\n");
+  Db({"ingest", "docs", file});
+  json hits = json::parse(Db({"query", "docs", "Pear!", "-k", "1", "--json"}).out);
+  BOOST_TEST_REQUIRE(hits.size() == 1u);
+  BOOST_TEST(hits[0]["key"] == "fruit");
+  Db({"query", "docs", "zebra"}, tools::kExitBadInput);
+  Db({"query", "docs", "pear", "--key", "royal"}, tools::kExitUsage);
+  Db({"model", "drop", "m"}, tools::kExitBadInput);  // in use
+  const auto bad = WriteFile("bad.jsonl", "{\"key\": \"z\", \"text\": \"zebra crossing\"}\n");
+  Outcome o = Db({"ingest", "docs", bad}, tools::kExitBadInput);
+  BOOST_TEST(o.err.find("bad.jsonl:1: ") != std::string::npos, o.err);
+  BOOST_TEST(o.err.find("vocabulary") != std::string::npos, o.err);
+}
+
 BOOST_AUTO_TEST_CASE(BadModelFilesAreRefusedWithTheirLine) {
   const auto bad = WriteFile("bad.vec", "2 2\nking 1 0\nqueen 0.5 zz\n");
   Outcome o = Db({"--create", "model", "import", bad, "--name", "m"}, tools::kExitBadInput);
