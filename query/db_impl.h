@@ -49,10 +49,16 @@ struct LoadedModel {
   const embed::WordVectors& words() const { return fasttext ? fasttext->words() : plain; }
 };
 
+// W's rows, unit length, in a FAISS inner-product index whose ids are word ids.
+struct WordIndex {
+  std::unique_ptr<index::VectorIndex> index;
+};
+
 struct ModelEntry {
   storage::ModelMeta meta;  // immutable; a re-import makes a new entry
   std::mutex load_mu;
-  std::shared_ptr<const LoadedModel> loaded;  // under load_mu
+  std::shared_ptr<const LoadedModel> loaded;    // under load_mu
+  std::shared_ptr<const WordIndex> word_index;  // under load_mu, built on first use
 };
 
 // ValidateVector's check, with the collection named in the message.
@@ -119,6 +125,19 @@ class DBImpl final : public DB {
   Status DropModel(std::string_view name) override;
   Status ExportModel(std::string_view name, const std::filesystem::path& file,
                      std::string_view format) override;
+  Result<std::vector<WordHit>> SimilarWords(std::string_view model, std::string_view word,
+                                            size_t k) override;
+  Result<std::vector<WordHit>> Analogy(std::string_view model, std::string_view a,
+                                       std::string_view b, std::string_view c, size_t k,
+                                       AnalogyMethod method) override;
+  Result<std::string> OddOneOut(std::string_view model,
+                                std::span<const std::string> words) override;
+  Result<float> TextSimilarity(std::string_view model, std::string_view a,
+                               std::string_view b) override;
+  Result<WordSimReport> EvaluateWordSim(std::string_view model,
+                                        const std::filesystem::path& file) override;
+  Result<AnalogyReport> EvaluateAnalogies(std::string_view model, const std::filesystem::path& file,
+                                          size_t restrict) override;
   Result<VerifyReport> Verify(std::string_view collection) override;
   Status Checkpoint() override;
 
@@ -152,6 +171,9 @@ class DBImpl final : public DB {
   Status RefuseIfUsed(std::string_view model, const std::string& where) const;
   // The model's data, read from storage the first time.
   Result<std::shared_ptr<const LoadedModel>> LoadModel(ModelEntry& entry);
+  // The model's word index, built the first time.
+  Result<std::shared_ptr<const WordIndex>> WordIndexFor(ModelEntry& entry,
+                                                        const LoadedModel& model);
   // Writes the data of a model read from a file under `meta.id`, in batches.
   Status WriteModelData(const storage::ModelMeta& meta, const LoadedModel& model);
 

@@ -108,6 +108,33 @@ class DB {
   virtual Status ExportModel(std::string_view name, const std::filesystem::path& file,
                              std::string_view format) = 0;
 
+  // The k words of `model` most related to `word` (itself excluded). A fastText
+  // model answers for unseen words too. NotFound for an unknown model or word.
+  virtual Result<std::vector<WordHit>> SimilarWords(std::string_view model, std::string_view word,
+                                                    size_t k = 10) = 0;
+  // Solves a : b :: c : ? ("man is to king as woman is to ?": a = man, b = king,
+  // c = woman), excluding the three input words. NotFound names an unknown word.
+  virtual Result<std::vector<WordHit>> Analogy(std::string_view model, std::string_view a,
+                                               std::string_view b, std::string_view c,
+                                               size_t k = 10,
+                                               AnalogyMethod method = AnalogyMethod::kCosAdd) = 0;
+  // The word least related to the others: the one whose vector is furthest from
+  // their mean direction. InvalidArgument for fewer than three words.
+  virtual Result<std::string> OddOneOut(std::string_view model,
+                                        std::span<const std::string> words) = 0;
+  // Cosine similarity of two texts embedded with the model's tokenizer and pooling.
+  virtual Result<float> TextSimilarity(std::string_view model, std::string_view a,
+                                       std::string_view b) = 0;
+  // Evaluates the model on word pairs with human scores ("w1 TAB w2 TAB score" lines).
+  virtual Result<WordSimReport> EvaluateWordSim(std::string_view model,
+                                                const std::filesystem::path& file) = 0;
+  // Evaluates the model on analogy questions (": section" lines, then "a b c d"
+  // lines), answering with 3CosAdd among the `restrict` most frequent words (0:
+  // all); questions with a word outside them are skipped, as word2vec does.
+  virtual Result<AnalogyReport> EvaluateAnalogies(std::string_view model,
+                                                  const std::filesystem::path& file,
+                                                  size_t restrict = 0) = 0;
+
   // Checks that storage and the collection's index agree: the same ids, and for
   // indexes that keep vectors exactly, the same (normalised) vectors.
   virtual Result<VerifyReport> Verify(std::string_view collection) = 0;

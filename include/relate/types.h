@@ -142,4 +142,38 @@ struct ModelInfo {
   double sif_a = 1e-3;
 };
 
+// A word and how related it is to a query (cosine similarity, or the 3CosMul
+// objective for that analogy method).
+struct WordHit {
+  std::string word;
+  float score = 0;
+};
+
+// How an analogy a : b :: c : ? is solved (Levy and Goldberg 2014).
+enum class AnalogyMethod {
+  kCosAdd,  // argmax cos(x, b - a + c)
+  kCosMul,  // argmax cos'(x, b) cos'(x, c) / (cos'(x, a) + 0.001), cos' = (cos + 1) / 2
+};
+
+// Spearman correlation of a model's cosine similarities with human scores.
+struct WordSimReport {
+  double spearman = 0;
+  size_t pairs = 0;                 // pairs in the file
+  size_t covered = 0;               // pairs whose two words the model has
+  std::vector<std::string> missed;  // words the model lacks, first few
+};
+
+// Accuracy on analogy questions, counted as word2vec's compute-accuracy counts.
+struct AnalogyReport {
+  struct Section {
+    std::string name;
+    size_t questions = 0;  // in the file
+    size_t answered = 0;   // all four words in the (restricted) vocabulary
+    size_t correct = 0;
+  };
+  std::vector<Section> sections;
+  size_t questions = 0, answered = 0, correct = 0;
+  double accuracy() const { return answered == 0 ? 0 : static_cast<double>(correct) / answered; }
+};
+
 }  // namespace relate

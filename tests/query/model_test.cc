@@ -178,6 +178,120 @@ BOOST_AUTO_TEST_CASE(ModelBindingIsCheckedAtCreationAndProtectsTheModel) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+// man, woman, king, queen, apple: every cosine below is worked out by hand from
+// these rows.
+const char* kRoyalModel =
+    "5 3\n"
+    "man 1 0 0\n"
+    "woman 0 1 0\n"
+    "king 1 0 1\n"
+    "queen 0 1 1\n"
+    "apple 0 0 -1\n";
+
+BOOST_FIXTURE_TEST_SUITE(WordOpsTest, ModelDb)
+
+BOOST_AUTO_TEST_CASE(NeighboursAreRankedByCosineWithoutTheWordItself) {
+  BOOST_TEST_REQUIRE(db->ImportModel("r", Write("r.vec", kRoyalModel)).ok());
+  auto hits = db->SimilarWords("r", "king", 4).value();
+  BOOST_TEST_REQUIRE(hits.size() == 4u);
+  // cos(king, man) = 1/sqrt2, (king, queen) = 1/2, (king, woman) = 0, (king, apple) = -1/sqrt2
+  BOOST_TEST(hits[0].word == "man");
+  BOOST_TEST(hits[0].score == 1 / std::sqrt(2.0f), boost::test_tools::tolerance(1e-5f));
+  BOOST_TEST(hits[1].word == "queen");
+  BOOST_TEST(hits[1].score == 0.5f, boost::test_tools::tolerance(1e-5f));
+  BOOST_TEST(hits[2].word == "woman");
+  BOOST_TEST(hits[3].word == "apple");
+  BOOST_TEST(db->SimilarWords("r", "zebra").error().code() == Status::Code::kNotFound);
+  BOOST_TEST(db->SimilarWords("nope", "king").error().code() == Status::Code::kNotFound);
+  BOOST_TEST(db->SimilarWords("r", "KING", 1).value().at(0).word == "man");  // lower-cased
+}
+
+BOOST_AUTO_TEST_CASE(AnalogiesExcludeTheirInputsWithBothMethods) {
+  BOOST_TEST_REQUIRE(db->ImportModel("r", Write("r.vec", kRoyalModel)).ok());
+  auto add = db->Analogy("r", "man", "king", "woman", 2).value();
+  BOOST_TEST_REQUIRE(!add.empty());
+  BOOST_TEST(add[0].word == "queen");
+  // Unit vectors: target = king/sqrt2 - man + woman = (1/sqrt2 - 1, 1, 1/sqrt2).
+  const double r = 1 / std::sqrt(2.0);
+  BOOST_TEST(add[0].score == (r + 0.5) / std::sqrt((r - 1) * (r - 1) + 1.5),
+             boost::test_tools::tolerance(1e-5));
+  for (const auto& h : add) BOOST_TEST((h.word != "man" && h.word != "king" && h.word != "woman"));
+  auto mul = db->Analogy("r", "man", "king", "woman", 2, AnalogyMethod::kCosMul).value();
+  BOOST_TEST_REQUIRE(!mul.empty());
+  BOOST_TEST(mul[0].word == "queen");
+  // (0.75 * (1 + 1/sqrt2) / 2) / (0.5 + 0.001)
+  BOOST_TEST(mul[0].score == 0.75 * (1 + 1 / std::sqrt(2.0)) / 2 / 0.501,
+             boost::test_tools::tolerance(1e-4));
+  BOOST_TEST(db->Analogy("r", "man", "king", "unicorn").error().code() == Status::Code::kNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(OddOneOutAndTextSimilarity) {
+  BOOST_TEST_REQUIRE(db->ImportModel("r", Write("r.vec", kRoyalModel)).ok());
+  std::vector<std::string> words{"king", "queen", "man", "apple"};
+  BOOST_TEST(db->OddOneOut("r", words).value() == "apple");
+  std::vector<std::string> two{"king", "queen"};
+  BOOST_TEST(db->OddOneOut("r", two).error().code() == Status::Code::kInvalidArgument);
+  BOOST_TEST(db->TextSimilarity("r", "the king", "King!").value() == 1.0f,
+             boost::test_tools::tolerance(1e-5f));
+  // mean(man, woman) = (1,1,0)/2 against apple (0,0,-1): orthogonal.
+  BOOST_TEST(db->TextSimilarity("r", "man and woman", "apple").value() == 0.0f,
+             boost::test_tools::tolerance(1e-5f));
+  BOOST_TEST(db->TextSimilarity("r", "zebra", "apple").error().code() ==
+             Status::Code::kInvalidArgument);
+}
+
+BOOST_AUTO_TEST_CASE(WordSimilarityIsSpearmanOverCoveredPairs) {
+  BOOST_TEST_REQUIRE(db->ImportModel("r", Write("r.vec", kRoyalModel)).ok());
+  // Human scores in the order of the model's cosines: rho = 1; one pair missed.
+  auto perfect = db->EvaluateWordSim("r", Write("ws.txt",
+                                                "king\tman\t9\nking\tqueen\t7\nking\tapple\t1\n"
+                                                "king\tzebra\t5\n"))
+                     .value();
+  BOOST_TEST(perfect.pairs == 4u);
+  BOOST_TEST(perfect.covered == 3u);
+  BOOST_TEST(perfect.spearman == 1.0, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST_REQUIRE(perfect.missed.size() == 1u);
+  BOOST_TEST(perfect.missed[0] == "zebra");
+  // Reversed human order: rho = -1.
+  auto reversed =
+      db->EvaluateWordSim("r", Write("ws2.txt", "king man 1\nking queen 7\nking apple 9\n"))
+          .value();
+  BOOST_TEST(reversed.spearman == -1.0, boost::test_tools::tolerance(1e-9));
+  // Ties get their mean rank: x = (1, 0.5, 0) as ranks (3, 2, 1); y = (5, 5, 1) as (2.5, 2.5, 1).
+  auto tied = db->EvaluateWordSim("r", Write("ws3.txt", "king man 5\nking queen 5\nking woman 1\n"))
+                  .value();
+  BOOST_TEST(tied.spearman == std::sqrt(3.0) / 2, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(db->EvaluateWordSim("r", Write("bad.txt", "king man\n")).error().code() ==
+             Status::Code::kInvalidArgument);
+}
+
+BOOST_AUTO_TEST_CASE(AnalogyAccuracyCountsAsWord2VecDoes) {
+  BOOST_TEST_REQUIRE(db->ImportModel("r", Write("r.vec", kRoyalModel)).ok());
+  const auto file = Write("q.txt",
+                          ": royal\n"
+                          "Man King Woman Queen\n"  // right (case-insensitive)
+                          "man king woman apple\n"  // wrong: queen comes first
+                          "man king woman zebra\n"  // skipped: zebra is unknown
+                          ": swapped\n"
+                          "king man queen woman\n");  // man - king + queen = woman: right
+  auto all = db->EvaluateAnalogies("r", file).value();
+  BOOST_TEST_REQUIRE(all.sections.size() == 2u);
+  BOOST_TEST(all.sections[0].name == "royal");
+  BOOST_TEST(all.sections[0].questions == 3u);
+  BOOST_TEST(all.sections[0].answered == 2u);
+  BOOST_TEST(all.sections[0].correct == 1u);
+  BOOST_TEST(all.sections[1].correct == 1u);
+  BOOST_TEST(all.questions == 4u);
+  BOOST_TEST(all.answered == 3u);
+  BOOST_TEST(all.correct == 2u);
+  // Restricted to the 3 most frequent words (man, woman, king): queen is out, so
+  // every question that needs it is skipped.
+  auto restricted = db->EvaluateAnalogies("r", file, 3).value();
+  BOOST_TEST(restricted.answered == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_FIXTURE_TEST_SUITE(ModelFastTextTest, ModelDb)
 
 BOOST_AUTO_TEST_CASE(FastTextModelKeepsItsSubwordsInTheDatabase) {
