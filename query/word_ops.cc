@@ -252,7 +252,11 @@ Result<WordSimReport> DBImpl::EvaluateWordSim(std::string_view model_name,
     auto v1 = UnitVector(*model, w1);
     auto v2 = UnitVector(*model, w2);
     if (!v1 || !v2 || !FindWord(*model, w1) || !FindWord(*model, w2)) {
-      if (report.missed.size() < 20) report.missed.push_back(!FindWord(*model, w1) ? w1 : w2);
+      const std::string& missing = !FindWord(*model, w1) ? w1 : w2;
+      if (report.missed.size() < 20 &&
+          std::find(report.missed.begin(), report.missed.end(), missing) == report.missed.end()) {
+        report.missed.push_back(missing);
+      }
       continue;
     }
     double dot = 0;

@@ -167,6 +167,13 @@ class Cli {
   void Stats();
   void Verify();
   void ModelImport();
+  void Similar();
+  void AnalogyCommand();
+  void OddOneOutCommand();
+  void SimilarityCommand();
+  void EvalWordSim();
+  void EvalAnalogy();
+  void PrintWords(const std::vector<WordHit>& hits);
   void ModelList();
   void ModelDescribe();
   void ModelDrop();
@@ -193,6 +200,9 @@ class Cli {
   bool with_vector_ = false;
   std::string model_;
   std::string text_;
+  std::vector<std::string> words_;
+  std::string method_ = "3cosadd";
+  size_t restrict_ = 0;
   std::string format_ = "auto";
   ModelOptions model_options_;
   bool no_lowercase_ = false;
@@ -658,6 +668,113 @@ void Cli::ModelExport() {
   }
 }
 
+void Cli::PrintWords(const std::vector<WordHit>& hits) {
+  if (g_.json) {
+    json arr = json::array();
+    for (const auto& h : hits) arr.push_back({{"word", h.word}, {"score", h.score}});
+    out_ << arr.dump() << "\n";
+    return;
+  }
+  for (size_t i = 0; i < hits.size(); ++i) {
+    out_ << fmt::format("{:>4}  {:>8.4f}  {}\n", i + 1, hits[i].score, hits[i].word);
+  }
+}
+
+void Cli::Similar() {
+  auto db = OpenDb(false);
+  PrintWords(Check(db->SimilarWords(model_, key_, k_)));
+}
+
+void Cli::AnalogyCommand() {
+  // "king - man + woman": b - a + c.
+  if (words_.size() != 5 || words_[1] != "-" || words_[3] != "+") {
+    throw Failure{kExitUsage, "analogy: write it as B - A + C, e.g. king - man + woman"};
+  }
+  AnalogyMethod method;
+  if (method_ == "3cosadd") {
+    method = AnalogyMethod::kCosAdd;
+  } else if (method_ == "3cosmul") {
+    method = AnalogyMethod::kCosMul;
+  } else {
+    throw Failure{kExitUsage, "analogy: --method is 3cosadd or 3cosmul"};
+  }
+  auto db = OpenDb(false);
+  PrintWords(Check(db->Analogy(model_, words_[2], words_[0], words_[4], k_, method)));
+}
+
+void Cli::OddOneOutCommand() {
+  auto db = OpenDb(false);
+  std::string odd = Check(db->OddOneOut(model_, words_));
+  if (g_.json) {
+    out_ << json{{"odd_one_out", odd}}.dump() << "\n";
+  } else {
+    out_ << odd << "\n";
+  }
+}
+
+void Cli::SimilarityCommand() {
+  if (words_.size() != 2) throw Failure{kExitUsage, "similarity: give two texts"};
+  auto db = OpenDb(false);
+  float cos = Check(db->TextSimilarity(model_, words_[0], words_[1]));
+  if (g_.json) {
+    out_ << json{{"cosine", cos}}.dump() << "\n";
+  } else {
+    out_ << fmt::format("{:.4f}\n", cos);
+  }
+}
+
+void Cli::EvalWordSim() {
+  auto db = OpenDb(false);
+  WordSimReport r = Check(db->EvaluateWordSim(model_, file_));
+  if (g_.json) {
+    out_ << json{{"spearman", r.spearman},
+                 {"pairs", r.pairs},
+                 {"covered", r.covered},
+                 {"missed", r.missed}}
+                .dump()
+         << "\n";
+    return;
+  }
+  out_ << fmt::format("Spearman rho {:.4f} over {} of {} pairs", r.spearman, r.covered, r.pairs);
+  if (!r.missed.empty()) {
+    out_ << " (missing words include " << r.missed[0];
+    for (size_t i = 1; i < std::min<size_t>(5, r.missed.size()); ++i) out_ << ", " << r.missed[i];
+    out_ << ")";
+  }
+  out_ << "\n";
+}
+
+void Cli::EvalAnalogy() {
+  auto db = OpenDb(false);
+  AnalogyReport r = Check(db->EvaluateAnalogies(model_, file_, restrict_));
+  auto pct = [](size_t c, size_t a) { return a == 0 ? 0.0 : 100.0 * c / a; };
+  if (g_.json) {
+    json sections = json::array();
+    for (const auto& s : r.sections) {
+      sections.push_back({{"name", s.name},
+                          {"questions", s.questions},
+                          {"answered", s.answered},
+                          {"correct", s.correct}});
+    }
+    out_ << json{{"questions", r.questions},
+                 {"answered", r.answered},
+                 {"correct", r.correct},
+                 {"accuracy", r.accuracy()},
+                 {"sections", sections}}
+                .dump()
+         << "\n";
+    return;
+  }
+  out_ << fmt::format("{:<32} {:>9} {:>9} {:>8} {:>8}\n", "section", "questions", "answered",
+                      "correct", "accuracy");
+  for (const auto& s : r.sections) {
+    out_ << fmt::format("{:<32} {:>9} {:>9} {:>8} {:>7.2f}%\n", Cell(s.name, 32), s.questions,
+                        s.answered, s.correct, pct(s.correct, s.answered));
+  }
+  out_ << fmt::format("{:<32} {:>9} {:>9} {:>8} {:>7.2f}%\n", "total", r.questions, r.answered,
+                      r.correct, pct(r.correct, r.answered));
+}
+
 int Cli::Main(std::span<const std::string> args) {
   CLI::App app{"relate: an embedded vector database for relatedness search", "relate"};
   app.footer(kExitCodesHelp);
@@ -741,6 +858,38 @@ int Cli::Main(std::span<const std::string> args) {
   exp->add_option("name", model_)->required();
   exp->add_option("file", file_)->required();
   exp->add_option("--format", format_, "word2vec-text (default) or word2vec-binary");
+
+  auto* similar = sub("similar", "The words of a model nearest to a word", &Cli::Similar);
+  similar->add_option("model", model_)->required();
+  similar->add_option("word", key_)->required();
+  similar->add_option("-k", k_, "How many (default 10)")->check(CLI::PositiveNumber);
+  auto* analogy = sub("analogy", "Solve B - A + C, e.g. king - man + woman", &Cli::AnalogyCommand);
+  analogy->add_option("model", model_)->required();
+  analogy->add_option("terms", words_, "B - A + C")->required();
+  analogy->add_option("-k", k_, "How many (default 10)")->check(CLI::PositiveNumber);
+  analogy->add_option("--method", method_, "3cosadd (default) or 3cosmul");
+  auto* odd =
+      sub("odd-one-out", "The word that fits least with the others", &Cli::OddOneOutCommand);
+  odd->add_option("model", model_)->required();
+  odd->add_option("words", words_)->required();
+  auto* similarity =
+      sub("similarity", "Cosine similarity of two texts under a model", &Cli::SimilarityCommand);
+  similarity->add_option("model", model_)->required();
+  similarity->add_option("texts", words_)->required();
+  CLI::App* eval = app.add_subcommand("eval", "Evaluate a model on gold data");
+  eval->require_subcommand(1);
+  auto eval_sub = [&](const char* name, const char* help, void (Cli::*fn)()) {
+    CLI::App* s = eval->add_subcommand(name, help);
+    s->callback([&action, this, fn] { action = [this, fn] { (this->*fn)(); }; });
+    s->add_option("model", model_)->required();
+    s->add_option("file", file_)->required();
+    return s;
+  };
+  eval_sub("wordsim", "Spearman rho against word-pair scores (w1 TAB w2 TAB score)",
+           &Cli::EvalWordSim);
+  eval_sub("analogy", "Accuracy on analogy questions (word2vec's questions-words format)",
+           &Cli::EvalAnalogy)
+      ->add_option("--restrict", restrict_, "Only the N most frequent words (default: all)");
 
   sub("stats", "Counts and sizes", &Cli::Stats)->add_option("collection", collection_);
   sub("verify", "Check that storage and index agree", &Cli::Verify)

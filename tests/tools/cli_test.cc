@@ -306,6 +306,30 @@ BOOST_AUTO_TEST_CASE(CollectionWithAModelIngestsTextAndAnswersTextQueries) {
   BOOST_TEST(o.err.find("vocabulary") != std::string::npos, o.err);
 }
 
+BOOST_AUTO_TEST_CASE(WordCommandsAnswerFromTheModel) {
+  const auto vec =
+      WriteFile("r.vec", "5 3\nman 1 0 0\nwoman 0 1 0\nking 1 0 1\nqueen 0 1 1\napple 0 0 -1\n");
+  Db({"--create", "model", "import", vec, "--name", "r"});
+  json similar = json::parse(Db({"similar", "r", "king", "-k", "2", "--json"}).out);
+  BOOST_TEST(similar[0]["word"] == "man");
+  BOOST_TEST(similar[1]["word"] == "queen");
+  json analogy = json::parse(Db({"analogy", "r", "king", "-", "man", "+", "woman", "--json"}).out);
+  BOOST_TEST(analogy[0]["word"] == "queen");
+  Db({"analogy", "r", "king", "man", "woman"}, tools::kExitUsage);
+  BOOST_TEST(Db({"odd-one-out", "r", "king", "queen", "man", "apple"}).out == "apple\n");
+  json sim = json::parse(Db({"similarity", "r", "king", "king", "--json"}).out);
+  BOOST_TEST(sim["cosine"].get<double>() == 1.0, boost::test_tools::tolerance(1e-5));
+  const auto ws = WriteFile("ws.txt", "king\tman\t9\nking\tqueen\t7\nking\tapple\t1\n");
+  json rho = json::parse(Db({"eval", "wordsim", "r", ws, "--json"}).out);
+  BOOST_TEST(rho["spearman"].get<double>() == 1.0, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(rho["covered"] == 3);
+  const auto q = WriteFile("q.txt", ": royal\nman king woman queen\nman king woman apple\n");
+  json acc = json::parse(Db({"eval", "analogy", "r", q, "--json"}).out);
+  BOOST_TEST(acc["answered"] == 2);
+  BOOST_TEST(acc["correct"] == 1);
+  BOOST_TEST(Db({"eval", "analogy", "r", q}).out.find("total") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(BadModelFilesAreRefusedWithTheirLine) {
   const auto bad = WriteFile("bad.vec", "2 2\nking 1 0\nqueen 0.5 zz\n");
   Outcome o = Db({"--create", "model", "import", bad, "--name", "m"}, tools::kExitBadInput);
