@@ -3,12 +3,15 @@
 // Writes JSON Lines records about eight topics: each record's vector is its
 // topic's direction plus noise, and its text is drawn from the topic's words,
 // so that "most related" has an answer a person can check by reading.
-//   relate-demo-data --records N --dim D             records on stdout
+//   relate-demo-data --records N --dim D [--no-vectors]  records on stdout
 //   relate-demo-data --dim D --query-topic NAME      a query vector for a topic
+//   relate-demo-data --dim D --model FILE            word vectors (word2vec text) for
+//                                                    the topics' words, near their topic
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <array>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -49,10 +52,14 @@ int main(int argc, char** argv) {
   size_t records = 10000, dim = 128;
   uint32_t seed = 42;
   std::string query_topic;
+  std::string model_file;
+  bool no_vectors = false;
   app.add_option("--records", records, "How many records (default 10000)");
   app.add_option("--dim", dim, "Vector dimension (default 128)")->check(CLI::PositiveNumber);
   app.add_option("--seed", seed, "Random seed (default 42)");
   app.add_option("--query-topic", query_topic, "Print a query vector for this topic instead");
+  app.add_option("--model", model_file, "Write word vectors for the topics' words to this file");
+  app.add_flag("--no-vectors", no_vectors, "Records with text only, for a collection with a model");
   CLI11_PARSE(app, argc, argv);
 
   if (!query_topic.empty()) {
@@ -69,6 +76,32 @@ int main(int argc, char** argv) {
   std::vector<std::vector<float>> directions;
   for (size_t t = 0; t < kTopics.size(); ++t) directions.push_back(TopicDirection(t, dim));
   std::mt19937 rng(seed);
+
+  if (!model_file.empty()) {
+    // Each topic word: its topic's direction plus noise, so words of a topic are
+    // related and texts made of them land near their topic.
+    std::ofstream out(model_file);
+    std::normal_distribution<float> word_noise(0.0f, 0.6f);
+    out << kTopics.size() * 8 + 4 << " " << dim << "\n";
+    for (size_t t = 0; t < kTopics.size(); ++t) {
+      for (const char* word : kTopics[t].words) {
+        out << word;
+        for (size_t j = 0; j < dim; ++j) out << " " << directions[t][j] + word_noise(rng);
+        out << "\n";
+      }
+    }
+    // Words every text shares, pointing nowhere in particular.
+    for (const char* word : {"a", "note", "on", "the"}) {
+      out << word;
+      for (size_t j = 0; j < dim; ++j) out << " " << word_noise(rng);
+      out << "\n";
+    }
+    if (!out) {
+      std::cerr << "relate-demo-data: cannot write " << model_file << "\n";
+      return 1;
+    }
+    return 0;
+  }
   std::normal_distribution<float> noise(0.0f, 0.9f);
   std::uniform_int_distribution<size_t> pick_topic(0, kTopics.size() - 1), pick_word(0, 7);
   std::uniform_int_distribution<int> pick_year(1850, 2024);
@@ -86,6 +119,7 @@ int main(int argc, char** argv) {
                              {"year", pick_year(rng)},
                              {"tags", {topic.words[pick_word(rng)], topic.words[pick_word(rng)]}}}},
                            {"vector", v}};
+    if (no_vectors) line.erase("vector");
     std::cout << line.dump() << "\n";
   }
   return 0;
