@@ -415,24 +415,43 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
   const std::string where = "upsert into " + Quote(collection);
   if (records.empty()) return Status::OK();
 
-  // Records without a vector get the vector of their text from the model.
-  std::vector<Record> embedded;
+  // Records without a vector get the vector of their text from the model, on
+  // every core: embedding costs far more than storing.
+  std::vector<size_t> to_embed;
   for (size_t i = 0; i < records.size(); ++i) {
     if (!records[i].vector.empty()) continue;
-    const std::string which =
-        where + ": record " + std::to_string(i) + " (key " + Quote(records[i].key) + ")";
     if (spec.model.empty()) {
-      return Status::InvalidArgument(which +
-                                     " has no vector, and the collection has no model "
-                                     "to embed its text");
+      return Status::InvalidArgument(where + ": record " + std::to_string(i) + " (key " +
+                                     Quote(records[i].key) +
+                                     ") has no vector, and the collection has no model to "
+                                     "embed its text");
     }
-    RELATE_ASSIGN_OR_RETURN(const embed::Embedder* embedder, EmbedderFor(*c));
-    if (embedded.empty()) embedded.assign(records.begin(), records.end());
-    auto vector = embedder->Embed(records[i].text);
-    if (!vector) return vector.error().WithContext(which);
-    embedded[i].vector = std::move(*vector);
+    to_embed.push_back(i);
   }
-  if (!embedded.empty()) records = embedded;
+  std::vector<Record> embedded;
+  if (!to_embed.empty()) {
+    RELATE_ASSIGN_OR_RETURN(const embed::Embedder* embedder, EmbedderFor(*c));
+    embedded.assign(records.begin(), records.end());
+    std::vector<Status> errors(to_embed.size());
+    const auto n = static_cast<int64_t>(to_embed.size());
+#pragma omp parallel for schedule(dynamic, 16) if (n >= 64)
+    for (int64_t j = 0; j < n; ++j) {
+      Record& r = embedded[to_embed[static_cast<size_t>(j)]];
+      auto vector = embedder->Embed(r.text);
+      if (vector) {
+        r.vector = std::move(*vector);
+      } else {
+        errors[static_cast<size_t>(j)] = vector.error();
+      }
+    }
+    for (size_t j = 0; j < errors.size(); ++j) {
+      if (errors[j].ok()) continue;
+      const size_t i = to_embed[j];
+      return errors[j].WithContext(where + ": record " + std::to_string(i) + " (key " +
+                                   Quote(records[i].key) + ")");
+    }
+    records = embedded;
+  }
 
   // Validate and prepare outside the write lock. A key given twice keeps its last record.
   std::unordered_map<std::string_view, size_t> last;

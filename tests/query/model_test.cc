@@ -153,6 +153,30 @@ BOOST_AUTO_TEST_CASE(TextThatCannotBeEmbeddedIsRefusedAndNothingIsWritten) {
   BOOST_TEST(db->Upsert("docs", wrong).code() == Status::Code::kInvalidArgument);
 }
 
+BOOST_AUTO_TEST_CASE(LargeTextBatchesEmbedInParallelAndReportTheFirstBadRecord) {
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
+  const char* texts[] = {"king", "queen apple", "pear king", "apple"};
+  std::vector<Record> records;
+  for (int i = 0; i < 500; ++i) {
+    records.push_back({.key = "k" + std::to_string(i), .text = texts[i % 4]});
+  }
+  records[300].text = "zebra";
+  records[400].text = "unicorn";
+  Status s = db->Upsert("docs", records);
+  BOOST_TEST(std::string(s.message()).find("record 300 (key \"k300\")") != std::string::npos,
+             s.message());
+  BOOST_TEST(db->Count("docs").value() == 0u);
+  records[300].text = records[400].text = "pear";
+  BOOST_TEST_REQUIRE(db->Upsert("docs", records).ok());
+  // Every record got its own text's vector: same text, same vector.
+  auto a = db->Get("docs", "k1").value().vector;
+  auto b = db->Get("docs", "k497").value().vector;  // both "queen apple"
+  BOOST_TEST(a == b, boost::test_tools::per_element());
+  BOOST_TEST(db->SearchText("docs", "queen apple", {.k = 1}).value().at(0).score == 1.0f,
+             boost::test_tools::tolerance(1e-5f));
+}
+
 BOOST_AUTO_TEST_CASE(TextWithoutAModelIsRefused) {
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "plain", .dimension = 3}).ok());
   std::vector<Record> records{{.key = "t", .text = "king"}};
