@@ -163,6 +163,7 @@ CollectionInfo DBImpl::Info(const Collection& c) const {
   info.last_change = meta.last_change;
   info.index_checkpoint = c.checkpoint_change.load();
   info.model_version = meta.model_version;
+  info.sif_component_fitted = !meta.sif_component.empty();
   std::shared_lock lock(c.index_mu);
   info.index_size = c.index->size();
   return info;
@@ -433,11 +434,12 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
     RELATE_ASSIGN_OR_RETURN(const embed::Embedder* embedder, EmbedderFor(*c));
     embedded.assign(records.begin(), records.end());
     std::vector<Status> errors(to_embed.size());
+    const std::vector<float> component = c->Component();
     const auto n = static_cast<int64_t>(to_embed.size());
 #pragma omp parallel for schedule(dynamic, 16) if (n >= 64)
     for (int64_t j = 0; j < n; ++j) {
       Record& r = embedded[to_embed[static_cast<size_t>(j)]];
-      auto vector = embedder->Embed(r.text);
+      auto vector = embedder->Embed(r.text, component);
       if (vector) {
         r.vector = std::move(*vector);
       } else {
@@ -639,7 +641,72 @@ Result<std::vector<float>> DBImpl::EmbedText(std::string_view collection, std::s
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   auto embedder = EmbedderFor(*c);
   if (!embedder) return embedder.error();
-  return (*embedder)->Embed(text);
+  return (*embedder)->Embed(text, c->Component());
+}
+
+Status DBImpl::FitSifComponent(std::string_view collection) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const std::string where = "fitting the SIF component of " + Quote(collection);
+  auto embedder = EmbedderFor(*c);
+  if (!embedder) return embedder.error().WithContext(where);
+  if (c->model->meta.pooling != "sif") {
+    return Status::FailedPrecondition(where + ": model " + Quote(c->meta.spec.model) +
+                                      " pools with " + c->model->meta.pooling + ", not sif");
+  }
+  if (!c->index->supports_remove()) {
+    return Status::FailedPrecondition(where + ": index \"" + c->meta.spec.index_spec +
+                                      "\" cannot replace vectors");
+  }
+  // Holding the write lock throughout: no record changes between the scan and
+  // the commit, so every text-made record gets the new component.
+  std::lock_guard write(write_mu_);
+  if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
+  std::vector<StoredRecord> stored;
+  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c->meta.id, false, [&](StoredRecord&& r) {
+    stored.push_back(std::move(r));
+    return Status::OK();
+  }));
+  // The records whose text the model embeds; the others brought their own vector.
+  const uint32_t dim = c->meta.spec.dimension;
+  std::vector<std::vector<float>> plain(stored.size());
+  const auto n = static_cast<int64_t>(stored.size());
+#pragma omp parallel for schedule(dynamic, 16) if (n >= 64)
+  for (int64_t i = 0; i < n; ++i) {
+    auto v = (*embedder)->Embed(stored[static_cast<size_t>(i)].text);
+    if (v) plain[static_cast<size_t>(i)] = std::move(*v);
+  }
+  std::vector<float> all;
+  for (const auto& v : plain) all.insert(all.end(), v.begin(), v.end());
+  if (all.size() < 2 * static_cast<size_t>(dim)) {
+    return Status::FailedPrecondition(where + ": fewer than two records have text to embed");
+  }
+  std::vector<float> component = embed::FirstPrincipalComponent(all, dim);
+  if (component.empty()) return Status::FailedPrecondition(where + ": the texts have no direction");
+
+  storage::CollectionMeta meta = c->Meta();
+  meta.sif_component = component;
+  storage::Batch batch(*store_);
+  std::vector<uint64_t> ids;
+  std::vector<float> prepared;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    if (plain[i].empty()) continue;
+    StoredRecord& r = stored[i];
+    auto v = (*embedder)->Embed(r.text, component);
+    if (!v) return v.error().WithContext(where + ": record " + Quote(r.key));
+    Record record{.key = std::move(r.key),
+                  .text = std::move(r.text),
+                  .metadata = std::move(r.metadata),
+                  .vector = std::move(*v)};
+    batch.PutRecord(meta.id, r.id, r.version + 1, record);
+    batch.PutChange(meta.id, ++meta.last_change, r.id);
+    ids.push_back(r.id);
+    prepared.insert(prepared.end(), record.vector.begin(), record.vector.end());
+  }
+  index::PrepareVectors(meta.spec.metric, dim, prepared);
+  RELATE_RETURN_IF_ERROR(CommitLocked(*c, batch, meta, {.sync = true}, where, ids, ids, prepared));
+  c->SetComponent(std::move(component));
+  return MaybeCheckpointLocked(*c);
 }
 
 Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::string_view text,

@@ -84,6 +84,15 @@ struct Collection {
     std::lock_guard lock(meta_mu);
     return meta;
   }
+  // The fitted SIF component (empty when there is none).
+  std::vector<float> Component() const {
+    std::lock_guard lock(meta_mu);
+    return meta.sif_component;
+  }
+  void SetComponent(std::vector<float> component) {
+    std::lock_guard lock(meta_mu);
+    meta.sif_component = std::move(component);
+  }
   // Takes the counters of a write that committed.
   void SetCounters(const storage::CollectionMeta& committed) {
     std::lock_guard lock(meta_mu);
@@ -114,6 +123,7 @@ class DBImpl final : public DB {
                                                     std::span<const float> queries,
                                                     const SearchOptions& options) override;
   Result<std::vector<float>> EmbedText(std::string_view collection, std::string_view text) override;
+  Status FitSifComponent(std::string_view collection) override;
   Result<std::vector<Hit>> SearchText(std::string_view collection, std::string_view text,
                                       const SearchOptions& options) override;
   Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,

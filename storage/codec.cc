@@ -119,6 +119,7 @@ std::string EncodeCollection(const CollectionMeta& meta) {
   p.set_last_change(meta.last_change);
   p.set_model(meta.spec.model);
   p.set_model_version(meta.model_version);
+  for (float x : meta.sif_component) p.add_sif_component(x);
   return p.SerializeAsString();
 }
 
@@ -140,6 +141,7 @@ Status DecodeCollection(std::string_view bytes, CollectionMeta* meta) {
   meta->last_change = p.last_change();
   meta->spec.model = p.model();
   meta->model_version = p.model_version();
+  meta->sif_component.assign(p.sif_component().begin(), p.sif_component().end());
   return Status::OK();
 }
 

@@ -37,6 +37,7 @@ struct CollectionMeta {
   uint64_t next_record_id = 1;
   uint64_t last_change = 0;
   uint64_t model_version = 0;
+  std::vector<float> sif_component;
 };
 
 // An embedding model as the catalog keeps it (its data is in model parts).

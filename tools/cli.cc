@@ -167,6 +167,7 @@ class Cli {
   void Stats();
   void Verify();
   void ModelImport();
+  void FitSif();
   void Similar();
   void AnalogyCommand();
   void OddOneOutCommand();
@@ -668,6 +669,18 @@ void Cli::ModelExport() {
   }
 }
 
+void Cli::FitSif() {
+  auto db = OpenDb(true);
+  Check(db->FitSifComponent(collection_));
+  auto info = Check(db->DescribeCollection(collection_));
+  if (g_.json) {
+    out_ << json{{"collection", collection_}, {"records", info.count}}.dump() << "\n";
+  } else {
+    out_ << fmt::format("fitted the SIF component of {} and re-embedded its texts\n",
+                        Quote(collection_));
+  }
+}
+
 void Cli::PrintWords(const std::vector<WordHit>& hits) {
   if (g_.json) {
     json arr = json::array();
@@ -859,6 +872,10 @@ int Cli::Main(std::span<const std::string> args) {
   exp->add_option("file", file_)->required();
   exp->add_option("--format", format_, "word2vec-text (default) or word2vec-binary");
 
+  sub("fit-sif", "SIF: remove the common component of a collection's texts (re-embeds them)",
+      &Cli::FitSif)
+      ->add_option("collection", collection_)
+      ->required();
   auto* similar = sub("similar", "The words of a model nearest to a word", &Cli::Similar);
   similar->add_option("model", model_)->required();
   similar->add_option("word", key_)->required();

@@ -76,6 +76,14 @@ class DB {
   // InvalidArgument if no word of the text is in the model's vocabulary.
   virtual Result<std::vector<float>> EmbedText(std::string_view collection,
                                                std::string_view text) = 0;
+  // SIF's last step for a collection whose model pools with "sif": computes the
+  // first principal component of its records' text vectors, re-embeds every
+  // record that came from text with that component removed (one atomic write),
+  // and removes it from every text embedded afterwards (upserts and text
+  // queries). Refitting replaces the component. FailedPrecondition if the model
+  // does not use SIF pooling, the index cannot replace vectors, or fewer than two
+  // records have text the model can embed.
+  virtual Status FitSifComponent(std::string_view collection) = 0;
   // The k records most related to `text`, embedded with the collection's model.
   // FailedPrecondition if the collection has no model; InvalidArgument if no
   // word of the text is in the model's vocabulary.

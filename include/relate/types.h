@@ -102,13 +102,14 @@ struct CollectionSpec {
 // A collection as it stands.
 struct CollectionInfo {
   CollectionSpec spec;
-  uint32_t id = 0;                // internal, unique for the life of the database
-  int64_t created_unix_ms = 0;    // when it was created
-  uint64_t count = 0;             // records stored
-  uint64_t last_change = 0;       // sequence number of its newest change
-  uint64_t index_size = 0;        // vectors in its index
-  uint64_t index_checkpoint = 0;  // newest change the index checkpoint on disk holds
-  uint64_t model_version = 0;     // version of spec.model its vectors came from; 0 without
+  uint32_t id = 0;                    // internal, unique for the life of the database
+  int64_t created_unix_ms = 0;        // when it was created
+  uint64_t count = 0;                 // records stored
+  uint64_t last_change = 0;           // sequence number of its newest change
+  uint64_t index_size = 0;            // vectors in its index
+  uint64_t index_checkpoint = 0;      // newest change the index checkpoint on disk holds
+  uint64_t model_version = 0;         // version of spec.model its vectors came from; 0 without
+  bool sif_component_fitted = false;  // see DB::FitSifComponent
 };
 
 // What `Verify` found when it compared storage with the index.

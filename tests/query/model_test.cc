@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "embed/fasttext_model.h"
+#include "embed/pooling.h"
 #include "embed/vector_readers.h"
 #include "relate/relate.h"
 #include "tests/testutil/testutil.h"
@@ -175,6 +176,45 @@ BOOST_AUTO_TEST_CASE(LargeTextBatchesEmbedInParallelAndReportTheFirstBadRecord) 
   BOOST_TEST(a == b, boost::test_tools::per_element());
   BOOST_TEST(db->SearchText("docs", "queen apple", {.k = 1}).value().at(0).score == 1.0f,
              boost::test_tools::tolerance(1e-5f));
+}
+
+BOOST_AUTO_TEST_CASE(FittedSifComponentIsRemovedFromStoredAndLaterTexts) {
+  BOOST_TEST_REQUIRE(db->ImportModel("sif", Write("s.vec", kSmallModel), {.pooling = "sif"}).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("mean", Write("m.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "sif"}).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "plain", .model = "mean"}).ok());
+  const std::vector<std::string> texts{"king", "queen",      "king queen", "apple",
+                                       "pear", "apple pear", "queen pear"};
+  std::vector<Record> records;
+  std::vector<float> before;  // the texts' vectors before fitting, for the expected component
+  for (size_t i = 0; i < texts.size(); ++i) {
+    records.push_back({.key = "t" + std::to_string(i), .text = texts[i]});
+    auto v = db->EmbedText("docs", texts[i]).value();
+    before.insert(before.end(), v.begin(), v.end());
+  }
+  records.push_back({.key = "own", .text = "no words of the model", .vector = {1, 2, 3}});
+  BOOST_TEST_REQUIRE(db->Upsert("docs", records).ok());
+  BOOST_TEST(db->FitSifComponent("plain").code() == Status::Code::kFailedPrecondition);
+  BOOST_TEST_REQUIRE(db->FitSifComponent("docs").ok());
+  BOOST_TEST(db->DescribeCollection("docs").value().sif_component_fitted);
+
+  const auto pc = embed::FirstPrincipalComponent(before, 3);
+  BOOST_TEST_REQUIRE(pc.size() == 3u);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto r = db->Get("docs", "t" + std::to_string(i)).value();
+    BOOST_TEST(r.version == 2u);
+    const double dot = r.vector[0] * pc[0] + r.vector[1] * pc[1] + r.vector[2] * pc[2];
+    BOOST_TEST(dot == 0.0, boost::test_tools::tolerance(1e-4));
+  }
+  auto own = db->Get("docs", "own").value();  // brought its own vector: untouched
+  BOOST_TEST(own.version == 1u);
+  BOOST_TEST(own.vector == (std::vector<float>{1, 2, 3}), boost::test_tools::per_element());
+  BOOST_TEST(db->Verify("docs").value().ok());
+  // Later texts, queries included, get the same treatment, also after a reopen.
+  Open();
+  auto king = db->EmbedText("docs", "king").value();
+  BOOST_TEST(king == db->Get("docs", "t0").value().vector, boost::test_tools::per_element());
+  BOOST_TEST(db->SearchText("docs", "king", {.k = 1}).value().at(0).key == "t0");
 }
 
 BOOST_AUTO_TEST_CASE(TextWithoutAModelIsRefused) {

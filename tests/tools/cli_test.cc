@@ -300,6 +300,7 @@ BOOST_AUTO_TEST_CASE(CollectionWithAModelIngestsTextAndAnswersTextQueries) {
   Db({"query", "docs", "zebra"}, tools::kExitBadInput);
   Db({"query", "docs", "pear", "--key", "royal"}, tools::kExitUsage);
   Db({"model", "drop", "m"}, tools::kExitBadInput);  // in use
+  Db({"fit-sif", "docs"}, tools::kExitBadInput);     // the model pools with mean
   const auto bad = WriteFile("bad.jsonl", "{\"key\": \"z\", \"text\": \"zebra crossing\"}\n");
   Outcome o = Db({"ingest", "docs", bad}, tools::kExitBadInput);
   BOOST_TEST(o.err.find("bad.jsonl:1: ") != std::string::npos, o.err);
