@@ -41,6 +41,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "embed/embedding_table.h"
 #include "embed/tokenizer.h"
 #include "embed/vector_readers.h"
@@ -48,8 +49,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using namespace relate::bench;
 
 constexpr const char* kModel = "bench-model";
 constexpr double kUnknownShare = 0.05;  // tokens that are not in the vocabulary
@@ -72,66 +72,6 @@ struct Config {
 
 // Keeps results alive so the compiler cannot drop the anchor's work.
 volatile float g_sink = 0;
-
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "relate_embed_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-void Check(const relate::Status& s, std::string_view what) {
-  if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
-}
-
-template <typename T>
-T Take(relate::Result<T> r, std::string_view what) {
-  if (!r) Die(std::string(what) + ": " + r.error().ToString());
-  return std::move(r).value();
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(colon + 2);
-    }
-  }
-  return "unknown";
-}
-
-std::string NowUtc() {
-  std::time_t t = std::time(nullptr);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&t));
-  return buf;
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return in ? a + " " + b + " " + c : "unknown";
-}
-
-uint64_t DiskBytes(const fs::path& dir) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
-    if (e.is_regular_file(ec)) total += e.file_size(ec);
-  }
-  return total;
-}
 
 std::string Fmt(double v) {
   if (v >= 100) return fmt::format("{:.0f}", v);

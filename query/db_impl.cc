@@ -733,27 +733,7 @@ Result<const embed::Embedder*> DBImpl::EmbedderFor(Collection& c) {
                                       ", which is now " + std::to_string(entry->meta.version));
   }
   RELATE_ASSIGN_OR_RETURN(c.model, LoadModel(*entry));
-  const storage::ModelMeta& m = c.model->meta;
-  embed::EmbedderOptions options;
-  options.tokenizer.lowercase = m.lowercase;
-  options.tokenizer.keep_numbers = m.keep_numbers;
-  options.tokenizer.keep_punctuation = m.keep_punctuation;
-  RELATE_ASSIGN_OR_RETURN(options.activation, embed::ParseActivation(m.activation));
-  options.pooling = m.pooling == "sif" ? embed::Pooling::kSif : embed::Pooling::kMean;
-  options.sif_a = m.sif_a;
-  embed::Embedder::OovFunction oov;
-  if (c.model->fasttext) {
-    const embed::FastTextModel* ft = &*c.model->fasttext;
-    oov = [ft](std::string_view token) -> std::optional<std::vector<float>> {
-      auto v = ft->WordVector(token);
-      // A word without n-grams gets fastText's zero vector: no evidence, so skip it.
-      if (!v || std::all_of(v->begin(), v->end(), [](float x) { return x == 0.0f; })) {
-        return std::nullopt;
-      }
-      return std::move(*v);
-    };
-  }
-  c.embedder = std::make_unique<embed::Embedder>(c.model->words(), options, std::move(oov));
+  RELATE_ASSIGN_OR_RETURN(c.embedder, MakeEmbedder(*c.model));
   return c.embedder.get();
 }
 

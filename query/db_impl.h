@@ -49,6 +49,11 @@ struct LoadedModel {
   const embed::WordVectors& words() const { return fasttext ? fasttext->words() : plain; }
 };
 
+// The embedder a model's settings describe (tokenizer, activation, pooling, and
+// for fastText models subword vectors for unseen words). It refers to `model`,
+// which must outlive it.
+Result<std::unique_ptr<embed::Embedder>> MakeEmbedder(const LoadedModel& model);
+
 // W's rows, unit length, in a FAISS inner-product index whose ids are word ids.
 struct WordIndex {
   std::unique_ptr<index::VectorIndex> index;

@@ -5,6 +5,7 @@
 // catalog entry: a model is visible whole or not at all. Data left by an import
 // that did not finish has no catalog entry and is removed on the next open; its
 // id is never reused, since the first batch already advances the next id.
+#include <algorithm>
 #include <fstream>
 
 #include "embed/pooling.h"
@@ -93,6 +94,30 @@ Result<LoadedModel> ReadModelFile(const fs::path& file, std::string_view format,
 }
 
 }  // namespace
+
+Result<std::unique_ptr<embed::Embedder>> MakeEmbedder(const LoadedModel& model) {
+  const storage::ModelMeta& m = model.meta;
+  embed::EmbedderOptions options;
+  options.tokenizer.lowercase = m.lowercase;
+  options.tokenizer.keep_numbers = m.keep_numbers;
+  options.tokenizer.keep_punctuation = m.keep_punctuation;
+  RELATE_ASSIGN_OR_RETURN(options.activation, embed::ParseActivation(m.activation));
+  options.pooling = m.pooling == "sif" ? embed::Pooling::kSif : embed::Pooling::kMean;
+  options.sif_a = m.sif_a;
+  embed::Embedder::OovFunction oov;
+  if (model.fasttext) {
+    const embed::FastTextModel* ft = &*model.fasttext;
+    oov = [ft](std::string_view token) -> std::optional<std::vector<float>> {
+      auto v = ft->WordVector(token);
+      // A word without n-grams gets fastText's zero vector: no evidence, so skip it.
+      if (!v || std::all_of(v->begin(), v->end(), [](float x) { return x == 0.0f; })) {
+        return std::nullopt;
+      }
+      return std::move(*v);
+    };
+  }
+  return std::make_unique<embed::Embedder>(model.words(), options, std::move(oov));
+}
 
 Status DBImpl::RefuseIfUsed(std::string_view model, const std::string& where) const {
   std::shared_lock lock(catalog_mu_);

@@ -212,18 +212,10 @@ Result<float> DBImpl::TextSimilarity(std::string_view model_name, std::string_vi
                                      std::string_view b) {
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(model_name));
   RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
-  const storage::ModelMeta& m = model->meta;
-  embed::EmbedderOptions options;
-  options.tokenizer.lowercase = m.lowercase;
-  options.tokenizer.keep_numbers = m.keep_numbers;
-  options.tokenizer.keep_punctuation = m.keep_punctuation;
-  RELATE_ASSIGN_OR_RETURN(options.activation, embed::ParseActivation(m.activation));
-  options.pooling = m.pooling == "sif" ? embed::Pooling::kSif : embed::Pooling::kMean;
-  options.sif_a = m.sif_a;
-  embed::Embedder embedder(model->words(), options);
-  auto va = embedder.Embed(a);
+  RELATE_ASSIGN_OR_RETURN(auto embedder, MakeEmbedder(*model));
+  auto va = embedder->Embed(a);
   if (!va) return va.error().WithContext("text a");
-  auto vb = embedder.Embed(b);
+  auto vb = embedder->Embed(b);
   if (!vb) return vb.error().WithContext("text b");
   double dot = 0;
   for (size_t i = 0; i < va->size(); ++i) dot += static_cast<double>((*va)[i]) * (*vb)[i];
