@@ -3,6 +3,7 @@
 #pragma once
 
 #include <errno.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "relate/status.h"
@@ -86,6 +88,29 @@ inline uint64_t DiskBytes(const fs::path& dir) {
     if (e.is_regular_file(ec)) total += e.file_size(ec);
   }
   return total;
+}
+
+// `dir`, or /tmp/<stem>-<pid> when it is empty, created new or empty; exits if
+// it holds files, so a benchmark never deletes what it did not make.
+inline fs::path ScratchDirectory(const std::string& dir, const std::string& stem) {
+  const fs::path path =
+      dir.empty() ? fs::path("/tmp") / (stem + "-" + std::to_string(getpid())) : fs::path(dir);
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_empty(path, ec)) {
+    Die(path.string() + " exists and is not empty; give --dir a new or empty directory");
+  }
+  fs::create_directories(path, ec);
+  if (ec) Die("creating " + path.string() + ": " + ec.message());
+  return path;
+}
+
+// The table's title and the machine it ran on: date, CPU, load.
+inline void PrintMachine(const char* title) {
+  std::printf("# %s\n\n", title);
+  std::printf("date:        %s\n", NowUtc().c_str());
+  std::printf("cpu:         %s, %u logical cores\n", CpuModel().c_str(),
+              std::thread::hardware_concurrency());
+  std::printf("load avg:    %s (at start)\n", LoadAverage().c_str());
 }
 
 }  // namespace relate::bench

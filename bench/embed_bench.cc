@@ -379,21 +379,9 @@ int Run(int argc, char** argv) {
     Die("every count flag must be positive");
   }
 
-  const fs::path dir = cfg.dir.empty()
-                           ? fs::path("/tmp") / ("relate-embed-bench-" + std::to_string(getpid()))
-                           : fs::path(cfg.dir);
+  const fs::path dir = ScratchDirectory(cfg.dir, "relate-embed-bench");
   std::error_code ec;
-  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
-    Die(dir.string() + " exists and is not empty; give --dir a new or empty directory");
-  }
-  fs::create_directories(dir, ec);
-  if (ec) Die("creating " + dir.string() + ": " + ec.message());
-
-  std::printf("# relate_embed_bench: text embedding and text ingest throughput\n\n");
-  std::printf("date:        %s\n", NowUtc().c_str());
-  std::printf("cpu:         %s, %u logical cores\n", CpuModel().c_str(),
-              std::thread::hardware_concurrency());
-  std::printf("load avg:    %s (at start)\n", LoadAverage().c_str());
+  PrintMachine("relate_embed_bench: text embedding and text ingest throughput");
 #ifdef NDEBUG
   std::printf("build:       optimised (NDEBUG)\n");
 #else

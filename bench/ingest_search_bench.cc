@@ -418,21 +418,9 @@ int Run(int argc, char** argv) {
   if (cfg.k > cfg.n) Die("--k must not exceed --n");
   const std::vector<uint32_t> dims = ParseDims(cfg.dims);
 
-  const fs::path dir = cfg.dir.empty()
-                           ? fs::path("/tmp") / ("relate-bench-" + std::to_string(getpid()))
-                           : fs::path(cfg.dir);
+  const fs::path dir = ScratchDirectory(cfg.dir, "relate-bench");
   std::error_code ec;
-  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
-    Die(dir.string() + " exists and is not empty; give --dir a new or empty directory");
-  }
-  fs::create_directories(dir, ec);
-  if (ec) Die("creating " + dir.string() + ": " + ec.message());
-
-  std::printf("# relate_bench: ingest and exact search, relate vs raw FAISS IndexFlatIP\n\n");
-  std::printf("date:        %s\n", NowUtc().c_str());
-  std::printf("cpu:         %s, %u logical cores\n", CpuModel().c_str(),
-              std::thread::hardware_concurrency());
-  std::printf("load avg:    %s (at start)\n", LoadAverage().c_str());
+  PrintMachine("relate_bench: ingest and exact search, relate vs raw FAISS IndexFlatIP");
   std::printf("omp threads: %d (OMP_NUM_THREADS=%s, OMP_WAIT_POLICY=%s)\n", omp_get_max_threads(),
               EnvOr("OMP_NUM_THREADS", "unset").c_str(), EnvOr("OMP_WAIT_POLICY", "unset").c_str());
   // OpenBLAS built on pthreads has its own thread pool next to OpenMP's.
