@@ -115,7 +115,7 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     auto entry = std::make_shared<ModelEntry>();
     entry->meta = std::move(meta);
     model_ids.push_back(entry->meta.id);
-    db->models_.emplace(entry->meta.name, std::move(entry));
+    db->models_.emplace(entry->meta.info.name, std::move(entry));
   }
   // Data of imports that did not finish.
   RELATE_RETURN_IF_ERROR(db->store_->DeleteModelDataExcept(model_ids));
@@ -316,14 +316,14 @@ Status DBImpl::CreateCollection(const CollectionSpec& requested) {
   if (!spec.model.empty()) {
     auto model = FindModel(spec.model);
     if (!model) return model.error().WithContext("collection " + Quote(spec.name));
-    const uint32_t model_dim = (*model)->meta.dimension;
+    const uint32_t model_dim = (*model)->meta.info.dimension;
     if (spec.dimension != 0 && spec.dimension != model_dim) {
       return Status::InvalidArgument("collection " + Quote(spec.name) + ": dimension " +
                                      std::to_string(spec.dimension) + " differs from model " +
                                      Quote(spec.model) + "'s " + std::to_string(model_dim));
     }
     spec.dimension = model_dim;
-    model_version = (*model)->meta.version;
+    model_version = (*model)->meta.info.version;
   }
   if (spec.name.empty() || spec.name.size() > kMaxNameBytes) {
     return Status::InvalidArgument("collection name must have 1 to " +
@@ -650,9 +650,9 @@ Status DBImpl::FitSifComponent(std::string_view collection) {
   const std::string where = "fitting the SIF component of " + Quote(collection);
   auto embedder = EmbedderFor(*c);
   if (!embedder) return embedder.error().WithContext(where);
-  if (c->model->meta.pooling != "sif") {
+  if (c->model->meta.info.pooling != "sif") {
     return Status::FailedPrecondition(where + ": model " + Quote(c->meta.spec.model) +
-                                      " pools with " + c->model->meta.pooling + ", not sif");
+                                      " pools with " + c->model->meta.info.pooling + ", not sif");
   }
   if (!c->index->supports_remove()) {
     return Status::FailedPrecondition(where + ": index \"" + c->meta.spec.index_spec +
@@ -726,11 +726,11 @@ Result<const embed::Embedder*> DBImpl::EmbedderFor(Collection& c) {
   std::lock_guard lock(c.embed_mu);
   if (c.embedder) return c.embedder.get();
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(spec.model));
-  if (entry->meta.version != c.meta.model_version) {
+  if (entry->meta.info.version != c.meta.model_version) {
     return Status::FailedPrecondition("collection " + Quote(spec.name) +
                                       " was embedded with model " + Quote(spec.model) +
                                       " version " + std::to_string(c.meta.model_version) +
-                                      ", which is now " + std::to_string(entry->meta.version));
+                                      ", which is now " + std::to_string(entry->meta.info.version));
   }
   RELATE_ASSIGN_OR_RETURN(c.model, LoadModel(*entry));
   RELATE_ASSIGN_OR_RETURN(c.embedder, MakeEmbedder(*c.model));

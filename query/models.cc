@@ -21,27 +21,6 @@ namespace fs = std::filesystem;
 // Bytes of model data per write batch.
 constexpr size_t kModelBatchBytes = 64 << 20;
 
-ModelInfo ToInfo(const storage::ModelMeta& m) {
-  ModelInfo info;
-  info.name = m.name;
-  info.version = m.version;
-  info.dimension = m.dimension;
-  info.words = m.words;
-  info.subword_buckets = m.buckets;
-  info.min_ngram = m.minn;
-  info.max_ngram = m.maxn;
-  info.format = m.format;
-  info.source = m.source;
-  info.created_unix_ms = m.created_unix_ms;
-  info.lowercase = m.lowercase;
-  info.keep_numbers = m.keep_numbers;
-  info.keep_punctuation = m.keep_punctuation;
-  info.activation = m.activation;
-  info.pooling = m.pooling;
-  info.sif_a = m.sif_a;
-  return info;
-}
-
 // Whether `file` starts with fastText's magic number (files since 2017).
 bool HasFastTextMagic(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -98,12 +77,12 @@ Result<LoadedModel> ReadModelFile(const fs::path& file, std::string_view format,
 Result<std::unique_ptr<embed::Embedder>> MakeEmbedder(const LoadedModel& model) {
   const storage::ModelMeta& m = model.meta;
   embed::EmbedderOptions options;
-  options.tokenizer.lowercase = m.lowercase;
-  options.tokenizer.keep_numbers = m.keep_numbers;
-  options.tokenizer.keep_punctuation = m.keep_punctuation;
-  RELATE_ASSIGN_OR_RETURN(options.activation, embed::ParseActivation(m.activation));
-  options.pooling = m.pooling == "sif" ? embed::Pooling::kSif : embed::Pooling::kMean;
-  options.sif_a = m.sif_a;
+  options.tokenizer.lowercase = m.info.lowercase;
+  options.tokenizer.keep_numbers = m.info.keep_numbers;
+  options.tokenizer.keep_punctuation = m.info.keep_punctuation;
+  RELATE_ASSIGN_OR_RETURN(options.activation, embed::ParseActivation(m.info.activation));
+  options.pooling = m.info.pooling == "sif" ? embed::Pooling::kSif : embed::Pooling::kMean;
+  options.sif_a = m.info.sif_a;
   embed::Embedder::OovFunction oov;
   if (model.fasttext) {
     const embed::FastTextModel* ft = &*model.fasttext;
@@ -213,23 +192,23 @@ Status DBImpl::ImportModel(std::string_view name, const std::filesystem::path& f
   RELATE_ASSIGN_OR_RETURN(uint32_t id, store_->NextModelId());
   storage::ModelMeta& meta = model.meta;
   meta.id = id;
-  meta.name = std::string(name);
-  meta.version = existing ? (*existing)->meta.version + 1 : 1;
-  meta.dimension = words.table.dim();
-  meta.words = words.vocabulary.size();
-  meta.format = format_used;
-  meta.source = fs::absolute(file, ec).string();
-  meta.created_unix_ms = NowUnixMs();
-  meta.lowercase = options.lowercase;
-  meta.keep_numbers = options.keep_numbers;
-  meta.keep_punctuation = options.keep_punctuation;
-  meta.activation = options.activation;
-  meta.pooling = options.pooling;
-  meta.sif_a = options.sif_a;
+  meta.info.name = std::string(name);
+  meta.info.version = existing ? (*existing)->meta.info.version + 1 : 1;
+  meta.info.dimension = words.table.dim();
+  meta.info.words = words.vocabulary.size();
+  meta.info.format = format_used;
+  meta.info.source = fs::absolute(file, ec).string();
+  meta.info.created_unix_ms = NowUnixMs();
+  meta.info.lowercase = options.lowercase;
+  meta.info.keep_numbers = options.keep_numbers;
+  meta.info.keep_punctuation = options.keep_punctuation;
+  meta.info.activation = options.activation;
+  meta.info.pooling = options.pooling;
+  meta.info.sif_a = options.sif_a;
   if (model.fasttext) {
-    meta.buckets = model.fasttext->buckets();
-    meta.minn = model.fasttext->minn();
-    meta.maxn = model.fasttext->maxn();
+    meta.info.subword_buckets = model.fasttext->buckets();
+    meta.info.min_ngram = model.fasttext->minn();
+    meta.info.max_ngram = model.fasttext->maxn();
     meta.legacy_fasttext = model.fasttext->legacy();
     meta.labels = model.fasttext->labels().size();
   }
@@ -251,11 +230,11 @@ Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) 
   std::lock_guard lock(entry.load_mu);
   if (entry.loaded) return entry.loaded;
   const storage::ModelMeta& meta = entry.meta;
-  const std::string where = "loading model " + Quote(meta.name);
+  const std::string where = "loading model " + Quote(meta.info.name);
   embed::WordVectors words;
-  words.table = embed::EmbeddingTable(0, meta.dimension);
-  words.table.Reserve(meta.words);
-  words.vocabulary.Reserve(meta.words);
+  words.table = embed::EmbeddingTable(0, meta.info.dimension);
+  words.table.Reserve(meta.info.words);
+  words.vocabulary.Reserve(meta.info.words);
   RELATE_RETURN_IF_ERROR(store_
                              ->ScanModelPart(meta.id, kPartWords,
                                              [&](uint32_t, std::string_view b) {
@@ -267,16 +246,16 @@ Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) 
           ->ScanModelPart(meta.id, kPartRows,
                           [&](uint32_t, std::string_view b) { return AppendRows(b, &words.table); })
           .WithContext(where));
-  if (words.vocabulary.size() != meta.words || words.table.rows() != meta.words) {
-    return Status::Corruption(where + ": the catalog says " + std::to_string(meta.words) +
+  if (words.vocabulary.size() != meta.info.words || words.table.rows() != meta.info.words) {
+    return Status::Corruption(where + ": the catalog says " + std::to_string(meta.info.words) +
                               " words, storage holds " + std::to_string(words.vocabulary.size()) +
                               " words and " + std::to_string(words.table.rows()) + " rows");
   }
   LoadedModel model;
   model.meta = meta;
-  if (meta.format == "fasttext-bin") {
-    embed::EmbeddingTable buckets(0, meta.dimension);
-    buckets.Reserve(meta.buckets);
+  if (meta.info.format == "fasttext-bin") {
+    embed::EmbeddingTable buckets(0, meta.info.dimension);
+    buckets.Reserve(meta.info.subword_buckets);
     RELATE_RETURN_IF_ERROR(
         store_
             ->ScanModelPart(meta.id, kPartBuckets,
@@ -288,12 +267,13 @@ Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) 
             ->ScanModelPart(meta.id, kPartLabels,
                             [&](uint32_t, std::string_view b) { return DecodeStrings(b, &labels); })
             .WithContext(where));
-    if (buckets.rows() != meta.buckets || labels.size() != meta.labels) {
+    if (buckets.rows() != meta.info.subword_buckets || labels.size() != meta.labels) {
       return Status::Corruption(where + ": its n-gram rows or labels are incomplete");
     }
-    RELATE_ASSIGN_OR_RETURN(auto ft, embed::FastTextModel::FromParts(
-                                         std::move(words), std::move(buckets), std::move(labels),
-                                         meta.minn, meta.maxn, meta.legacy_fasttext));
+    RELATE_ASSIGN_OR_RETURN(
+        auto ft, embed::FastTextModel::FromParts(std::move(words), std::move(buckets),
+                                                 std::move(labels), meta.info.min_ngram,
+                                                 meta.info.max_ngram, meta.legacy_fasttext));
     model.fasttext.emplace(std::move(ft));
   } else {
     model.plain = std::move(words);
@@ -305,13 +285,13 @@ Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) 
 Result<std::vector<ModelInfo>> DBImpl::ListModels() {
   std::shared_lock lock(catalog_mu_);
   std::vector<ModelInfo> out;
-  for (const auto& [_, entry] : models_) out.push_back(ToInfo(entry->meta));
+  for (const auto& [_, entry] : models_) out.push_back(entry->meta.info);
   return out;
 }
 
 Result<ModelInfo> DBImpl::DescribeModel(std::string_view name) {
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(name));
-  return ToInfo(entry->meta);
+  return entry->meta.info;
 }
 
 Status DBImpl::DropModel(std::string_view name) {

@@ -24,7 +24,7 @@ std::string AsciiLower(std::string_view s) {
 std::optional<uint32_t> FindWord(const LoadedModel& model, std::string_view word) {
   const auto& vocabulary = model.words().vocabulary;
   if (auto id = vocabulary.Find(word)) return id;
-  if (model.meta.lowercase) return vocabulary.Find(AsciiLower(word));
+  if (model.meta.info.lowercase) return vocabulary.Find(AsciiLower(word));
   return std::nullopt;
 }
 
@@ -35,12 +35,12 @@ Result<std::vector<float>> UnitVector(const LoadedModel& model, std::string_view
     auto row = model.words().table.Row(*id);
     v.assign(row.begin(), row.end());
   } else if (model.fasttext) {
-    auto built =
-        model.fasttext->WordVector(model.meta.lowercase ? AsciiLower(word) : std::string(word));
+    auto built = model.fasttext->WordVector(model.meta.info.lowercase ? AsciiLower(word)
+                                                                      : std::string(word));
     if (built) v = std::move(*built);
   }
   if (v.empty() || !embed::Normalize(v).ok()) {
-    return Status::NotFound("model " + Quote(model.meta.name) + " has no vector for " +
+    return Status::NotFound("model " + Quote(model.meta.info.name) + " has no vector for " +
                             Quote(word));
   }
   return v;

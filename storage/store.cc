@@ -166,10 +166,12 @@ void Batch::PutChange(uint32_t collection, uint64_t seq, uint64_t id) {
   rep_->Put(kChanges, ChangeKey(collection, seq), v);
 }
 
-void Batch::PutModel(const ModelMeta& meta) { rep_->Put(kModels, meta.name, EncodeModel(meta)); }
+void Batch::PutModel(const ModelMeta& meta) {
+  rep_->Put(kModels, meta.info.name, EncodeModel(meta));
+}
 
 void Batch::DeleteModel(const ModelMeta& meta) {
-  rep_->Delete(kModels, meta.name);
+  rep_->Delete(kModels, meta.info.name);
   rep_->DeleteRange(kModelData, CollectionPrefix(meta.id), CollectionEnd(meta.id));
 }
 

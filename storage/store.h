@@ -40,27 +40,13 @@ struct CollectionMeta {
   std::vector<float> sif_component;
 };
 
-// An embedding model as the catalog keeps it (its data is in model parts).
+// An embedding model as the catalog keeps it (its data is in model parts): what
+// the public API tells about it, plus what only storage needs.
 struct ModelMeta {
   uint32_t id = 0;
-  std::string name;
-  uint64_t version = 1;
-  uint32_t dimension = 0;
-  uint64_t words = 0;
-  std::string format;
-  std::string source;
-  int64_t created_unix_ms = 0;
-  bool lowercase = true;
-  bool keep_numbers = true;
-  bool keep_punctuation = false;
-  std::string activation = "none";
-  std::string pooling = "mean";
-  double sif_a = 1e-3;
-  uint64_t buckets = 0;
-  int32_t minn = 0;
-  int32_t maxn = 0;
-  bool legacy_fasttext = false;
-  uint64_t labels = 0;
+  ModelInfo info;
+  bool legacy_fasttext = false;  // a fastText file older than the magic number
+  uint64_t labels = 0;           // fastText labels stored with the model
 };
 
 // Where a user key points.
