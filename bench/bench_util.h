@@ -104,6 +104,18 @@ inline fs::path ScratchDirectory(const std::string& dir, const std::string& stem
   return path;
 }
 
+// Removes the scratch directory unless asked to keep it; a failure is reported,
+// not fatal, since the figures are already printed.
+inline void RemoveScratchDirectory(const fs::path& path, bool keep) {
+  if (keep) return;
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) {
+    std::fprintf(stderr, "%s: removing %s: %s\n", program_invocation_short_name, path.c_str(),
+                 ec.message().c_str());
+  }
+}
+
 // The table's title and the machine it ran on: date, CPU, load.
 inline void PrintMachine(const char* title) {
   std::printf("# %s\n\n", title);

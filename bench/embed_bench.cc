@@ -682,13 +682,7 @@ int Run(int argc, char** argv) {
               static_cast<double>(ingest_text_bytes) / 1e6, static_cast<double>(db_bytes) / 1e6);
   std::fflush(stdout);
 
-  if (!cfg.keep) {
-    fs::remove_all(dir, ec);
-    if (ec) {
-      std::fprintf(stderr, "relate_embed_bench: removing %s: %s\n", dir.c_str(),
-                   ec.message().c_str());
-    }
-  }
+  RemoveScratchDirectory(dir, cfg.keep);
   return 0;
 }
 

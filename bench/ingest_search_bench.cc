@@ -546,12 +546,7 @@ int Run(int argc, char** argv) {
   for (const auto& note : notes) std::printf("- %s\n", note.c_str());
   std::fflush(stdout);
 
-  if (!cfg.keep) {
-    fs::remove_all(dir, ec);
-    if (ec) {
-      std::fprintf(stderr, "relate_bench: removing %s: %s\n", dir.c_str(), ec.message().c_str());
-    }
-  }
+  RemoveScratchDirectory(dir, cfg.keep);
   return 0;
 }
 
