@@ -631,9 +631,12 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view colle
 Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
                                         const SearchOptions& options) {
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const CollectionSpec& spec = c->meta.spec;
   RELATE_RETURN_IF_ERROR(
-      CheckRecordVector(c->meta.spec, query).WithContext("search in " + Quote(collection)));
-  RELATE_ASSIGN_OR_RETURN(auto hits, SearchBatch(collection, query, options));
+      CheckRecordVector(spec, query).WithContext("search in " + Quote(collection)));
+  std::vector<float> prepared(query.begin(), query.end());
+  index::PrepareVectors(spec.metric, spec.dimension, prepared);
+  RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, prepared, options.k, std::nullopt));
   return std::move(hits[0]);
 }
 
