@@ -20,6 +20,18 @@ std::optional<uint32_t> Vocabulary::Find(std::string_view token) const {
   return it->second;
 }
 
+Vocabulary::Vocabulary(const Vocabulary& other) { *this = other; }
+
+Vocabulary& Vocabulary::operator=(const Vocabulary& other) {
+  if (this == &other) return *this;
+  tokens_ = other.tokens_;
+  counts_ = other.counts_;
+  ids_.clear();
+  ids_.reserve(tokens_.size());
+  for (uint32_t id = 0; id < tokens_.size(); ++id) ids_.emplace(tokens_[id], id);
+  return *this;
+}
+
 void Vocabulary::Reserve(size_t n) {
   counts_.reserve(n);
   ids_.reserve(n);

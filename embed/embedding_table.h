@@ -23,6 +23,13 @@ namespace relate::embed {
 // const methods may be called concurrently.
 class Vocabulary {
  public:
+  Vocabulary() = default;
+  // A copy re-keys its map on its own tokens (the source's views would dangle).
+  Vocabulary(const Vocabulary& other);
+  Vocabulary& operator=(const Vocabulary& other);
+  Vocabulary(Vocabulary&&) = default;  // a deque's elements keep their addresses
+  Vocabulary& operator=(Vocabulary&&) = default;
+
   // Adds a token and returns its id. AlreadyExists if it is there.
   Result<uint32_t> Add(std::string_view token, uint64_t count = 0);
   // The id of `token`, or nullopt.

@@ -280,8 +280,15 @@ bool FastTextModel::HasSubwords(std::string_view word) const {
   return buckets_.rows() > 0 && NgramsPossible(minn_, maxn_) && (legacy_ || word != kEos);
 }
 
+namespace {
+
+// Dictionary::computeSubwords: n counts UTF-8 characters, continuation bytes
+// never start an n-gram. fastText 0.9.x leaves out the 1-grams "<" and ">";
+// the 2016 fastText did not.
 template <typename Fn>
-void FastTextModel::ForEachSubword(std::string_view word, Fn&& fn) const {
+void ForEachNgram(std::string_view word, int minn, int maxn, uint32_t bucket, bool legacy,
+                  Fn&& fn) {
+  if (bucket == 0) return;
   std::string w;
   w.reserve(word.size() + 2);
   w += '<';
@@ -290,22 +297,33 @@ void FastTextModel::ForEachSubword(std::string_view word, Fn&& fn) const {
   const auto is_continuation = [&w](size_t k) {
     return (static_cast<unsigned char>(w[k]) & 0xC0u) == 0x80u;
   };
-  const auto bucket = static_cast<uint32_t>(buckets_.rows());
-  if (bucket == 0) return;
-  // Dictionary::computeSubwords: n counts UTF-8 characters, continuation bytes
-  // never start an n-gram. fastText 0.9.x leaves out the 1-grams "<" and ">";
-  // the 2016 fastText did not.
   for (size_t i = 0; i < w.size(); ++i) {
     if (is_continuation(i)) continue;
     size_t j = i;
-    for (int n = 1; j < w.size() && n <= maxn_; ++n) {
+    for (int n = 1; j < w.size() && n <= maxn; ++n) {
       ++j;
       while (j < w.size() && is_continuation(j)) ++j;
-      if (n >= minn_ && (legacy_ || !(n == 1 && (i == 0 || j == w.size())))) {
+      if (n >= minn && (legacy || !(n == 1 && (i == 0 || j == w.size())))) {
         fn(FastTextHash(std::string_view(w).substr(i, j - i)) % bucket);
       }
     }
   }
+}
+
+}  // namespace
+
+template <typename Fn>
+void FastTextModel::ForEachSubword(std::string_view word, Fn&& fn) const {
+  ForEachNgram(word, minn_, maxn_, static_cast<uint32_t>(buckets_.rows()), legacy_,
+               std::forward<Fn>(fn));
+}
+
+std::vector<uint32_t> FastTextModel::SubwordBuckets(std::string_view word, int minn, int maxn,
+                                                    uint32_t buckets) {
+  std::vector<uint32_t> out;
+  if (!NgramsPossible(minn, maxn)) return out;
+  ForEachNgram(word, minn, maxn, buckets, false, [&](uint32_t b) { out.push_back(b); });
+  return out;
 }
 
 Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,

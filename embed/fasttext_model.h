@@ -83,6 +83,11 @@ class FastTextModel {
   // print-word-vectors aborts on it).
   Result<std::vector<float>> WordVector(std::string_view word) const;
 
+  // The n-gram rows fastText 0.9.x gives `word` in a model with `buckets` rows
+  // and n-grams of minn..maxn characters, in its order (duplicates kept).
+  static std::vector<uint32_t> SubwordBuckets(std::string_view word, int minn, int maxn,
+                                              uint32_t buckets);
+
   // What a database keeps of the model, to rebuild it with FromParts.
   const EmbeddingTable& bucket_rows() const { return buckets_; }
   const std::vector<std::string>& labels() const { return labels_; }

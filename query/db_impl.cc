@@ -115,7 +115,7 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     auto entry = std::make_shared<ModelEntry>();
     entry->meta = std::move(meta);
     model_ids.push_back(entry->meta.id);
-    db->models_.emplace(entry->meta.info.name, std::move(entry));
+    db->models_[entry->meta.info.name][entry->meta.info.version] = std::move(entry);
   }
   // Data of imports that did not finish.
   RELATE_RETURN_IF_ERROR(db->store_->DeleteModelDataExcept(model_ids));
@@ -390,7 +390,8 @@ Status DBImpl::DropCollection(std::string_view name) {
 Status DBImpl::CommitLocked(Collection& c, storage::Batch& batch,
                             const storage::CollectionMeta& meta, const WriteOptions& options,
                             const std::string& where, std::span<const uint64_t> remove,
-                            std::span<const uint64_t> add_ids, std::span<const float> add_vectors) {
+                            std::span<const uint64_t> add_ids, std::span<const float> add_vectors,
+                            const std::function<void()>& under_index_lock) {
   batch.PutCollection(meta);
   RELATE_RETURN_IF_ERROR(store_->Write(batch, options.sync).WithContext(where));
   c.SetCounters(meta);
@@ -399,6 +400,7 @@ Status DBImpl::CommitLocked(Collection& c, storage::Batch& batch,
     std::unique_lock lock(c.index_mu);
     applied = c.index->Remove(remove).error();
     if (applied.ok()) applied = c.index->Add(add_ids, add_vectors);
+    if (under_index_lock) under_index_lock();
   }
   if (!applied.ok()) {
     // Storage has the write; make the index agree with it again.
@@ -430,8 +432,10 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
     to_embed.push_back(i);
   }
   std::vector<Record> embedded;
+  const std::span<const Record> given = records;
+  const uint64_t generation = c->generation.load();
   if (!to_embed.empty()) {
-    RELATE_ASSIGN_OR_RETURN(const embed::Embedder* embedder, EmbedderFor(*c));
+    RELATE_ASSIGN_OR_RETURN(EmbedderHandle embedder, EmbedderFor(*c));
     embedded.assign(records.begin(), records.end());
     std::vector<Status> errors(to_embed.size());
     const std::vector<float> component = c->Component();
@@ -484,8 +488,13 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
   keys.reserve(order.size());
   for (size_t i : order) keys.push_back(records[i].key);
 
-  std::lock_guard write(write_mu_);
+  std::unique_lock write(write_mu_);
   if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
+  if (!to_embed.empty() && c->generation.load() != generation) {
+    // ApplyModel or FitSifComponent changed how texts embed meanwhile: start over.
+    write.unlock();
+    return Upsert(collection, given, options);
+  }
   storage::CollectionMeta meta = c->Meta();
   RELATE_ASSIGN_OR_RETURN(auto existing, store_->LookupKeys(meta.id, keys));
   storage::Batch batch(*store_);
@@ -563,14 +572,16 @@ Result<uint64_t> DBImpl::Count(std::string_view collection) {
   return c->Meta().count;
 }
 
-Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(const Collection& c,
-                                                             std::span<const float> queries,
-                                                             size_t k,
-                                                             std::optional<uint64_t> exclude_id) {
+Result<std::optional<std::vector<std::vector<Hit>>>> DBImpl::SearchPrepared(
+    const Collection& c, std::span<const float> queries, size_t k,
+    std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation) {
   const size_t want = k + (exclude_id ? 1 : 0);
   Result<index::Neighbours> found = Status::Internal("unset");
   {
     std::shared_lock lock(c.index_mu);
+    if (generation && c.generation.load() != *generation) {
+      return std::optional<std::vector<std::vector<Hit>>>();
+    }
     found = c.index->Search(queries, want);
   }
   if (!found) return found.error();
@@ -600,7 +611,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(const Collection& c
                            .metadata = std::move(rec->metadata)});
     }
   }
-  return out;
+  return std::optional(std::move(out));
 }
 
 Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view collection,
@@ -625,7 +636,8 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view colle
   }
   std::vector<float> prepared(queries.begin(), queries.end());
   index::PrepareVectors(spec.metric, spec.dimension, prepared);
-  return SearchPrepared(*c, prepared, options.k, std::nullopt);
+  RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, prepared, options.k, std::nullopt));
+  return std::move(*hits);
 }
 
 Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
@@ -637,89 +649,212 @@ Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<c
   std::vector<float> prepared(query.begin(), query.end());
   index::PrepareVectors(spec.metric, spec.dimension, prepared);
   RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, prepared, options.k, std::nullopt));
-  return std::move(hits[0]);
+  return std::move((*hits)[0]);
+}
+
+Result<std::pair<std::vector<float>, uint64_t>> DBImpl::EmbedForCollection(Collection& c,
+                                                                           std::string_view text) {
+  while (true) {
+    const uint64_t generation = c.generation.load();
+    RELATE_ASSIGN_OR_RETURN(EmbedderHandle embedder, EmbedderFor(c));
+    const std::vector<float> component = c.Component();
+    RELATE_ASSIGN_OR_RETURN(std::vector<float> v, embedder->Embed(text, component));
+    if (c.generation.load() == generation) return std::make_pair(std::move(v), generation);
+  }
 }
 
 Result<std::vector<float>> DBImpl::EmbedText(std::string_view collection, std::string_view text) {
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
-  auto embedder = EmbedderFor(*c);
-  if (!embedder) return embedder.error();
-  return (*embedder)->Embed(text, c->Component());
+  RELATE_ASSIGN_OR_RETURN(auto embedded, EmbedForCollection(*c, text));
+  return std::move(embedded.first);
 }
 
 Status DBImpl::FitSifComponent(std::string_view collection) {
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   const std::string where = "fitting the SIF component of " + Quote(collection);
-  auto embedder = EmbedderFor(*c);
-  if (!embedder) return embedder.error().WithContext(where);
-  if (c->model->meta.info.pooling != "sif") {
-    return Status::FailedPrecondition(where + ": model " + Quote(c->meta.spec.model) +
-                                      " pools with " + c->model->meta.info.pooling + ", not sif");
-  }
-  if (!c->index->supports_remove()) {
-    return Status::FailedPrecondition(where + ": index \"" + c->meta.spec.index_spec +
-                                      "\" cannot replace vectors");
-  }
   // Holding the write lock throughout: no record changes between the scan and
   // the commit, so every text-made record gets the new component.
   std::lock_guard write(write_mu_);
   if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
+  auto embedder = EmbedderFor(*c);
+  if (!embedder) return embedder.error().WithContext(where);
+  if (embedder->model->meta.info.pooling != "sif") {
+    return Status::FailedPrecondition(where + ": model " + Quote(c->meta.spec.model) +
+                                      " pools with " + embedder->model->meta.info.pooling +
+                                      ", not sif");
+  }
+  RELATE_ASSIGN_OR_RETURN(auto entry,
+                          FindModelVersion(c->meta.spec.model, c->Meta().model_version));
+  return ReembedLocked(*c, entry, /*fit_component=*/true, where);
+}
+
+Status DBImpl::ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& entry,
+                             bool fit_component, const std::string& where) {
+  if (!c.index->supports_remove()) {
+    return Status::FailedPrecondition(where + ": index \"" + c.meta.spec.index_spec +
+                                      "\" cannot replace vectors");
+  }
+  const uint32_t dim = c.meta.spec.dimension;
+  if (entry->meta.info.dimension != dim) {
+    return Status::FailedPrecondition(
+        where + ": model " + Quote(entry->meta.info.name) + " version " +
+        std::to_string(entry->meta.info.version) + " has dimension " +
+        std::to_string(entry->meta.info.dimension) + ", the collection " + std::to_string(dim) +
+        "; its vectors are left as they are (create a new collection for this model)");
+  }
+  RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
+  RELATE_ASSIGN_OR_RETURN(std::shared_ptr<const embed::Embedder> embedder, MakeEmbedder(*model));
   std::vector<StoredRecord> stored;
-  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c->meta.id, false, [&](StoredRecord&& r) {
-    stored.push_back(std::move(r));
+  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c.meta.id, false, [&](StoredRecord&& r) {
+    if (!r.text.empty()) stored.push_back(std::move(r));
     return Status::OK();
   }));
-  // The records whose text the model embeds; the others brought their own vector.
-  const uint32_t dim = c->meta.spec.dimension;
-  std::vector<std::vector<float>> plain(stored.size());
+
+  // Without a component first: SIF's component is fitted on these vectors.
+  std::vector<std::vector<float>> vectors(stored.size());
+  std::vector<Status> errors(stored.size());
   const auto n = static_cast<int64_t>(stored.size());
 #pragma omp parallel for schedule(dynamic, 16) if (n >= 64)
   for (int64_t i = 0; i < n; ++i) {
-    auto v = (*embedder)->Embed(stored[static_cast<size_t>(i)].text);
-    if (v) plain[static_cast<size_t>(i)] = std::move(*v);
+    const auto j = static_cast<size_t>(i);
+    auto v = embedder->Embed(stored[j].text);
+    if (v) {
+      vectors[j] = std::move(*v);
+    } else {
+      errors[j] = v.error();
+    }
   }
-  std::vector<float> all;
-  for (const auto& v : plain) all.insert(all.end(), v.begin(), v.end());
-  if (all.size() < 2 * static_cast<size_t>(dim)) {
-    return Status::FailedPrecondition(where + ": fewer than two records have text to embed");
+  std::vector<float> component;
+  if (fit_component) {
+    std::vector<float> all;
+    for (const auto& v : vectors) all.insert(all.end(), v.begin(), v.end());
+    if (all.size() < 2 * static_cast<size_t>(dim)) {
+      return Status::FailedPrecondition(where + ": fewer than two records have text to embed");
+    }
+    component = embed::FirstPrincipalComponent(all, dim);
+    if (component.empty()) return Status::FailedPrecondition(where + ": the texts have no direction");
   }
-  std::vector<float> component = embed::FirstPrincipalComponent(all, dim);
-  if (component.empty()) return Status::FailedPrecondition(where + ": the texts have no direction");
+  if (entry->meta.info.version != c.Meta().model_version) {
+    // A new model version: its vectors must all come from it, or none.
+    for (size_t j = 0; j < stored.size(); ++j) {
+      if (errors[j].ok()) continue;
+      return Status::FailedPrecondition(where + ": record " + Quote(stored[j].key) + ": " +
+                                        std::string(errors[j].message()) +
+                                        "; the collection keeps its vectors");
+    }
+  }
 
-  storage::CollectionMeta meta = c->Meta();
+  storage::CollectionMeta meta = c.Meta();
   meta.sif_component = component;
+  meta.model_version = entry->meta.info.version;
   storage::Batch batch(*store_);
   std::vector<uint64_t> ids;
   std::vector<float> prepared;
+  ids.reserve(stored.size());
+  prepared.reserve(stored.size() * dim);
   for (size_t i = 0; i < stored.size(); ++i) {
-    if (plain[i].empty()) continue;
+    if (vectors[i].empty()) continue;  // fitting: text the model cannot embed keeps its vector
     StoredRecord& r = stored[i];
-    auto v = (*embedder)->Embed(r.text, component);
-    if (!v) return v.error().WithContext(where + ": record " + Quote(r.key));
+    std::vector<float> v = std::move(vectors[i]);
+    if (!component.empty()) {
+      auto with = embedder->Embed(r.text, component);
+      if (!with) return with.error().WithContext(where + ": record " + Quote(r.key));
+      v = std::move(*with);
+    }
     Record record{.key = std::move(r.key),
                   .text = std::move(r.text),
                   .metadata = std::move(r.metadata),
-                  .vector = std::move(*v)};
+                  .vector = std::move(v)};
     batch.PutRecord(meta.id, r.id, r.version + 1, record);
     batch.PutChange(meta.id, ++meta.last_change, r.id);
     ids.push_back(r.id);
     prepared.insert(prepared.end(), record.vector.begin(), record.vector.end());
   }
   index::PrepareVectors(meta.spec.metric, dim, prepared);
-  RELATE_RETURN_IF_ERROR(CommitLocked(*c, batch, meta, {.sync = true}, where, ids, ids, prepared));
-  c->SetComponent(std::move(component));
-  return MaybeCheckpointLocked(*c);
+  // The model version this collection leaves goes with it if no one else holds it.
+  const uint64_t old_version = c.Meta().model_version;
+  if (old_version != meta.model_version) {
+    std::shared_lock lock(catalog_mu_);
+    size_t holders = 0;
+    for (const auto& [_, other] : collections_) {
+      if (other->meta.spec.model == meta.spec.model &&
+          other->Meta().model_version == old_version) {
+        ++holders;
+      }
+    }
+    auto it = models_.find(meta.spec.model);
+    if (holders == 1 && it != models_.end() && it->second.rbegin()->first != old_version) {
+      auto old_entry = it->second.find(old_version);
+      if (old_entry != it->second.end()) batch.DeleteModel(old_entry->second->meta);
+    }
+  }
+  RELATE_RETURN_IF_ERROR(CommitLocked(c, batch, meta, {.sync = true}, where, ids, ids, prepared,
+                                      [&] {
+                                        // Queries see the new vectors, component and
+                                        // embedder together.
+                                        c.SetComponent(component);
+                                        c.SetModelVersion(meta.model_version);
+                                        std::lock_guard lock(c.embed_mu);
+                                        c.model = model;
+                                        c.embedder = embedder;
+                                        c.generation.fetch_add(1);
+                                      }));
+  if (old_version != meta.model_version) {
+    std::unique_lock lock(catalog_mu_);
+    auto it = models_.find(meta.spec.model);
+    if (it != models_.end() && it->second.size() > 1 && !VersionInUseLocked(meta.spec.model, old_version) &&
+        it->second.rbegin()->first != old_version) {
+      it->second.erase(old_version);
+    }
+  }
+  return MaybeCheckpointLocked(c);
+}
+
+Result<std::vector<std::string>> DBImpl::ApplyModel(std::string_view name) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  std::lock_guard write(write_mu_);
+  RELATE_ASSIGN_OR_RETURN(auto latest, FindModel(name));
+  std::vector<std::shared_ptr<Collection>> stale;
+  {
+    std::shared_lock lock(catalog_mu_);
+    for (const auto& [_, c] : collections_) {
+      if (c->meta.spec.model == name && c->Meta().model_version != latest->meta.info.version) {
+        stale.push_back(c);
+      }
+    }
+  }
+  std::vector<std::string> moved;
+  for (const auto& c : stale) {
+    const std::string where = "applying model " + Quote(name) + " version " +
+                              std::to_string(latest->meta.info.version) + " to collection " +
+                              Quote(c->meta.spec.name);
+    // A fitted SIF component belongs to the old vectors: fit it again on the new ones.
+    const bool refit = !c->Component().empty() && latest->meta.info.pooling == "sif";
+    RELATE_RETURN_IF_ERROR(ReembedLocked(*c, latest, refit, where));
+    moved.push_back(c->meta.spec.name);
+  }
+  return moved;
 }
 
 Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::string_view text,
                                             const SearchOptions& options) {
-  auto vector = EmbedText(collection, text);
-  if (!vector) return vector.error().WithContext("search in " + Quote(collection));
-  return Search(collection, *vector, options);
+  const std::string where = "search in " + Quote(collection);
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  // Embedded and searched in one generation: a query never meets vectors of
+  // another model version than its own, even while ApplyModel swaps them.
+  while (true) {
+    auto embedded = EmbedForCollection(*c, text);
+    if (!embedded) return embedded.error().WithContext(where);
+    auto& [vector, generation] = *embedded;
+    index::PrepareVectors(c->meta.spec.metric, c->meta.spec.dimension, vector);
+    RELATE_ASSIGN_OR_RETURN(auto hits,
+                            SearchPrepared(*c, vector, options.k, std::nullopt, generation));
+    if (hits) return std::move((*hits)[0]);
+  }
 }
 
-Result<const embed::Embedder*> DBImpl::EmbedderFor(Collection& c) {
+Result<DBImpl::EmbedderHandle> DBImpl::EmbedderFor(Collection& c) {
   const CollectionSpec& spec = c.meta.spec;
   if (spec.model.empty()) {
     return Status::FailedPrecondition("collection " + Quote(spec.name) +
@@ -727,17 +862,14 @@ Result<const embed::Embedder*> DBImpl::EmbedderFor(Collection& c) {
                                       "with a model");
   }
   std::lock_guard lock(c.embed_mu);
-  if (c.embedder) return c.embedder.get();
-  RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(spec.model));
-  if (entry->meta.info.version != c.meta.model_version) {
-    return Status::FailedPrecondition("collection " + Quote(spec.name) +
-                                      " was embedded with model " + Quote(spec.model) +
-                                      " version " + std::to_string(c.meta.model_version) +
-                                      ", which is now " + std::to_string(entry->meta.info.version));
+  if (!c.embedder) {
+    RELATE_ASSIGN_OR_RETURN(auto entry, FindModelVersion(spec.model, c.Meta().model_version));
+    RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
+    RELATE_ASSIGN_OR_RETURN(auto embedder, MakeEmbedder(*model));
+    c.model = std::move(model);
+    c.embedder = std::move(embedder);
   }
-  RELATE_ASSIGN_OR_RETURN(c.model, LoadModel(*entry));
-  RELATE_ASSIGN_OR_RETURN(c.embedder, MakeEmbedder(*c.model));
-  return c.embedder.get();
+  return EmbedderHandle{c.model, c.embedder};
 }
 
 std::vector<std::string> DBImpl::CollectionsUsingLocked(std::string_view model) const {
@@ -755,7 +887,7 @@ Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::s
   const CollectionSpec& spec = c->meta.spec;
   index::PrepareVectors(spec.metric, spec.dimension, record.vector);
   RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, record.vector, options.k, record.id));
-  return std::move(hits[0]);
+  return std::move((*hits)[0]);
 }
 
 Result<VerifyReport> DBImpl::Verify(std::string_view collection) {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 
@@ -78,11 +79,15 @@ struct Collection {
   std::unique_ptr<index::VectorIndex> index;    // guarded by index_mu
   std::atomic<uint64_t> checkpoint_change = 0;  // newest change in the checkpoint file
 
-  // For a collection with a model: the model and the embedder made from it, on
-  // first use (under embed_mu).
+  // For a collection with a model: the model version its vectors came from and
+  // the embedder made from it, on first use (under embed_mu); ApplyModel swaps them.
   std::mutex embed_mu;
   std::shared_ptr<const LoadedModel> model;
-  std::unique_ptr<embed::Embedder> embedder;
+  std::shared_ptr<const embed::Embedder> embedder;
+  // Changes whenever texts start to embed differently (a new model version, a
+  // new SIF component); changed only under index_mu held exclusively, so a
+  // search holding it shared knows its query was embedded like the index.
+  std::atomic<uint64_t> generation = 0;
   bool dropped = false;  // under write_mu_
 
   storage::CollectionMeta Meta() const {
@@ -97,6 +102,10 @@ struct Collection {
   void SetComponent(std::vector<float> component) {
     std::lock_guard lock(meta_mu);
     meta.sif_component = std::move(component);
+  }
+  void SetModelVersion(uint64_t version) {
+    std::lock_guard lock(meta_mu);
+    meta.model_version = version;
   }
   // Takes the counters of a write that committed.
   void SetCounters(const storage::CollectionMeta& committed) {
@@ -140,6 +149,8 @@ class DBImpl final : public DB {
   Status DropModel(std::string_view name) override;
   Status ExportModel(std::string_view name, const std::filesystem::path& file,
                      std::string_view format) override;
+  Status TrainModel(std::string_view name, const TrainOptions& options) override;
+  Result<std::vector<std::string>> ApplyModel(std::string_view name) override;
   Result<std::vector<WordHit>> SimilarWords(std::string_view model, std::string_view word,
                                             size_t k) override;
   Result<std::vector<WordHit>> Analogy(std::string_view model, std::string_view a,
@@ -172,14 +183,40 @@ class DBImpl final : public DB {
   Status MaybeCheckpointLocked(Collection& c);
   // Commits `batch` with the collection's new counters, then removes and adds the
   // given ids in the index (rebuilding it from storage if that fails). Needs write_mu_.
+  // `under_index_lock` (if set) runs while the index is held exclusively.
   Status CommitLocked(Collection& c, storage::Batch& batch, const storage::CollectionMeta& meta,
                       const WriteOptions& options, const std::string& where,
                       std::span<const uint64_t> remove, std::span<const uint64_t> add_ids,
-                      std::span<const float> add_vectors);
+                      std::span<const float> add_vectors,
+                      const std::function<void()>& under_index_lock = {});
 
+  // The newest version of a model.
   Result<std::shared_ptr<ModelEntry>> FindModel(std::string_view name) const;
-  // The embedder of a collection with a model. FailedPrecondition without one.
-  Result<const embed::Embedder*> EmbedderFor(Collection& c);
+  Result<std::shared_ptr<ModelEntry>> FindModelVersion(std::string_view name,
+                                                       uint64_t version) const;
+  // Whether a collection holds vectors of this model version. Needs catalog_mu_.
+  bool VersionInUseLocked(std::string_view model, uint64_t version) const;
+  // Stores `model` (meta.info filled in but for id, version and creation time) as
+  // the next version of its name, removing older versions no collection uses.
+  // AlreadyExists if the name is taken and !replace.
+  Status CommitModel(LoadedModel model, bool replace, const std::string& where);
+  // Re-embeds the records of `c` that have text with model version `entry` (and
+  // with `fit_component`, SIF's component fitted on them), and swaps vectors,
+  // index, component and embedder in one step. Needs write_mu_.
+  Status ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& entry,
+                       bool fit_component, const std::string& where);
+  // The embedder of a collection with a model, kept alive by the handle even if
+  // ApplyModel replaces it meanwhile. FailedPrecondition without a model.
+  struct EmbedderHandle {
+    std::shared_ptr<const LoadedModel> model;
+    std::shared_ptr<const embed::Embedder> embedder;
+    const embed::Embedder* operator->() const { return embedder.get(); }
+  };
+  Result<EmbedderHandle> EmbedderFor(Collection& c);
+  // `text` embedded as the collection's vectors are now, and the generation it
+  // was embedded in.
+  Result<std::pair<std::vector<float>, uint64_t>> EmbedForCollection(Collection& c,
+                                                                     std::string_view text);
   // Names of the collections that use model `name`. Needs catalog_mu_ (shared).
   std::vector<std::string> CollectionsUsingLocked(std::string_view model) const;
   // FailedPrecondition naming a collection that uses the model, if any.
@@ -192,10 +229,12 @@ class DBImpl final : public DB {
   // Writes the data of a model read from a file under `meta.id`, in batches.
   Status WriteModelData(const storage::ModelMeta& meta, const LoadedModel& model);
 
-  // Searches prepared queries and turns the neighbours into hits.
-  Result<std::vector<std::vector<Hit>>> SearchPrepared(const Collection& c,
-                                                       std::span<const float> queries, size_t k,
-                                                       std::optional<uint64_t> exclude_id);
+  // Searches prepared queries and turns the neighbours into hits. With
+  // `generation`, returns nullopt instead if the collection's texts now embed
+  // differently (the query must be embedded again).
+  Result<std::optional<std::vector<std::vector<Hit>>>> SearchPrepared(
+      const Collection& c, std::span<const float> queries, size_t k,
+      std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation = std::nullopt);
 
   const std::filesystem::path dir_;
   const Options options_;
@@ -204,7 +243,11 @@ class DBImpl final : public DB {
   std::mutex write_mu_;
   mutable std::shared_mutex catalog_mu_;
   std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
-  std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> models_;  // under catalog_mu_
+  // Each model's versions: the newest, and older ones while collections hold
+  // vectors made with them (until ApplyModel). Under catalog_mu_.
+  std::map<std::string, std::map<uint64_t, std::shared_ptr<ModelEntry>>, std::less<>> models_;
+  std::mutex training_mu_;
+  std::set<std::string, std::less<>> training_;  // model names being trained, under training_mu_
 };
 
 }  // namespace relate::query

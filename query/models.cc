@@ -111,8 +111,28 @@ Status DBImpl::RefuseIfUsed(std::string_view model, const std::string& where) co
 Result<std::shared_ptr<ModelEntry>> DBImpl::FindModel(std::string_view name) const {
   std::shared_lock lock(catalog_mu_);
   auto it = models_.find(name);
-  if (it == models_.end()) return Status::NotFound("no model named " + Quote(name));
-  return it->second;
+  if (it == models_.end() || it->second.empty()) {
+    return Status::NotFound("no model named " + Quote(name));
+  }
+  return it->second.rbegin()->second;
+}
+
+Result<std::shared_ptr<ModelEntry>> DBImpl::FindModelVersion(std::string_view name,
+                                                             uint64_t version) const {
+  std::shared_lock lock(catalog_mu_);
+  auto it = models_.find(name);
+  if (it != models_.end()) {
+    auto v = it->second.find(version);
+    if (v != it->second.end()) return v->second;
+  }
+  return Status::NotFound("no version " + std::to_string(version) + " of model " + Quote(name));
+}
+
+bool DBImpl::VersionInUseLocked(std::string_view model, uint64_t version) const {
+  for (const auto& [_, c] : collections_) {
+    if (c->meta.spec.model == model && c->Meta().model_version == version) return true;
+  }
+  return false;
 }
 
 Status DBImpl::WriteModelData(const storage::ModelMeta& meta, const LoadedModel& model) {
@@ -181,24 +201,12 @@ Status DBImpl::ImportModel(std::string_view name, const std::filesystem::path& f
     return Status::InvalidArgument(where + ": " + file.string() + " holds no words");
   }
 
-  std::lock_guard write(write_mu_);
-  auto existing = FindModel(name);
-  if (existing && !options.replace) {
-    return Status::AlreadyExists(
-        where +
-        ": a model of that name exists (replace it with --replace, or ModelOptions::replace)");
-  }
-  if (existing) RELATE_RETURN_IF_ERROR(RefuseIfUsed(name, where));
-  RELATE_ASSIGN_OR_RETURN(uint32_t id, store_->NextModelId());
   storage::ModelMeta& meta = model.meta;
-  meta.id = id;
   meta.info.name = std::string(name);
-  meta.info.version = existing ? (*existing)->meta.info.version + 1 : 1;
   meta.info.dimension = words.table.dim();
   meta.info.words = words.vocabulary.size();
   meta.info.format = format_used;
   meta.info.source = fs::absolute(file, ec).string();
-  meta.info.created_unix_ms = NowUnixMs();
   meta.info.lowercase = options.lowercase;
   meta.info.keep_numbers = options.keep_numbers;
   meta.info.keep_punctuation = options.keep_punctuation;
@@ -206,15 +214,49 @@ Status DBImpl::ImportModel(std::string_view name, const std::filesystem::path& f
   meta.info.pooling = options.pooling;
   meta.info.sif_a = options.sif_a;
   if (model.fasttext) {
-    meta.info.subword_buckets = model.fasttext->buckets();
-    meta.info.min_ngram = model.fasttext->minn();
-    meta.info.max_ngram = model.fasttext->maxn();
     meta.legacy_fasttext = model.fasttext->legacy();
     meta.labels = model.fasttext->labels().size();
   }
+  return CommitModel(std::move(model), options.replace, where);
+}
+
+Status DBImpl::CommitModel(LoadedModel model, bool replace, const std::string& where) {
+  storage::ModelMeta& meta = model.meta;
+  const std::string name = meta.info.name;
+  if (model.fasttext) {
+    meta.info.subword_buckets = model.fasttext->buckets();
+    meta.info.min_ngram = model.fasttext->minn();
+    meta.info.max_ngram = model.fasttext->maxn();
+  }
+  std::lock_guard write(write_mu_);
+  auto existing = FindModel(name);
+  if (existing && !replace) {
+    return Status::AlreadyExists(
+        where +
+        ": a model of that name exists (replace it with --replace, or ModelOptions::replace)");
+  }
+  RELATE_ASSIGN_OR_RETURN(uint32_t id, store_->NextModelId());
+  meta.id = id;
+  meta.info.version = existing ? (*existing)->meta.info.version + 1 : 1;
+  meta.info.created_unix_ms = NowUnixMs();
   RELATE_RETURN_IF_ERROR(WriteModelData(meta, model).WithContext(where));
+  // The new version and, in the same batch, the end of every older version that
+  // no collection holds vectors of; the others stay until `ApplyModel` moves
+  // their collections on.
   storage::Batch commit(*store_);
-  if (existing) commit.DeleteModel((*existing)->meta);
+  std::vector<uint64_t> retired;
+  {
+    std::shared_lock lock(catalog_mu_);
+    auto it = models_.find(name);
+    if (it != models_.end()) {
+      for (const auto& [version, entry] : it->second) {
+        if (!VersionInUseLocked(name, version)) {
+          commit.DeleteModel(entry->meta);
+          retired.push_back(version);
+        }
+      }
+    }
+  }
   commit.PutModel(meta);
   RELATE_RETURN_IF_ERROR(store_->Write(commit, true).WithContext(where));
 
@@ -222,7 +264,9 @@ Status DBImpl::ImportModel(std::string_view name, const std::filesystem::path& f
   entry->meta = meta;
   entry->loaded = std::make_shared<const LoadedModel>(std::move(model));
   std::unique_lock lock(catalog_mu_);
-  models_[std::string(name)] = std::move(entry);
+  auto& versions = models_[name];
+  for (uint64_t v : retired) versions.erase(v);
+  versions[meta.info.version] = std::move(entry);
   return Status::OK();
 }
 
@@ -253,7 +297,7 @@ Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) 
   }
   LoadedModel model;
   model.meta = meta;
-  if (meta.info.format == "fasttext-bin") {
+  if (meta.info.format == "fasttext-bin" || meta.info.subword_buckets > 0) {
     embed::EmbeddingTable buckets(0, meta.info.dimension);
     buckets.Reserve(meta.info.subword_buckets);
     RELATE_RETURN_IF_ERROR(
@@ -285,7 +329,9 @@ Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) 
 Result<std::vector<ModelInfo>> DBImpl::ListModels() {
   std::shared_lock lock(catalog_mu_);
   std::vector<ModelInfo> out;
-  for (const auto& [_, entry] : models_) out.push_back(entry->meta.info);
+  for (const auto& [_, versions] : models_) {
+    if (!versions.empty()) out.push_back(versions.rbegin()->second->meta.info);
+  }
   return out;
 }
 
@@ -300,7 +346,10 @@ Status DBImpl::DropModel(std::string_view name) {
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(name));
   RELATE_RETURN_IF_ERROR(RefuseIfUsed(name, "dropping model " + Quote(name)));
   storage::Batch batch(*store_);
-  batch.DeleteModel(entry->meta);
+  {
+    std::shared_lock lock(catalog_mu_);
+    for (const auto& [_, version] : models_.find(name)->second) batch.DeleteModel(version->meta);
+  }
   RELATE_RETURN_IF_ERROR(store_->Write(batch, true).WithContext("dropping model " + Quote(name)));
   std::unique_lock lock(catalog_mu_);
   models_.erase(models_.find(name));

@@ -41,6 +41,15 @@ const char* const kFamilyNames[kFamilies] = {rocksdb::kDefaultColumnFamilyName.c
                                              "models",
                                              "model_data"};
 
+// Versions of one model sort together, oldest first. Keys of different
+// (name, version) pairs differ: their length fixes the name's length.
+std::string ModelKey(std::string_view name, uint64_t version) {
+  std::string key(name);
+  key.push_back('\0');
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(version >> shift));
+  return key;
+}
+
 std::string ModelChunkKey(uint32_t model, char part, uint32_t chunk) {
   std::string k = CollectionPrefix(model);
   k.push_back(part);
@@ -167,11 +176,11 @@ void Batch::PutChange(uint32_t collection, uint64_t seq, uint64_t id) {
 }
 
 void Batch::PutModel(const ModelMeta& meta) {
-  rep_->Put(kModels, meta.info.name, EncodeModel(meta));
+  rep_->Put(kModels, ModelKey(meta.info.name, meta.info.version), EncodeModel(meta));
 }
 
 void Batch::DeleteModel(const ModelMeta& meta) {
-  rep_->Delete(kModels, meta.info.name);
+  rep_->Delete(kModels, ModelKey(meta.info.name, meta.info.version));
   rep_->DeleteRange(kModelData, CollectionPrefix(meta.id), CollectionEnd(meta.id));
 }
 

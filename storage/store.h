@@ -70,8 +70,9 @@ class Batch {
   // Removes the catalog entry and every record, key and change of the collection.
   void DeleteCollection(const CollectionMeta& meta);
   void PutNextCollectionId(uint32_t next);
+  // Adds (or rewrites) one version of a model; versions are kept side by side.
   void PutModel(const ModelMeta& meta);
-  // Removes the catalog entry and every part of the model.
+  // Removes the catalog entry of this version of the model and every part of it.
   void DeleteModel(const ModelMeta& meta);
   void PutNextModelId(uint32_t next);
   // Chunk `chunk` of part `part` (a letter naming what it holds) of the model's data.
@@ -113,6 +114,7 @@ class Store {
   Result<std::vector<CollectionMeta>> LoadCatalog() const;
   Result<uint32_t> NextCollectionId() const;
 
+  // Every version of every model, by name and then version.
   Result<std::vector<ModelMeta>> LoadModels() const;
   Result<uint32_t> NextModelId() const;
   // Calls `fn(chunk, bytes)` for each chunk of the part, in chunk order.

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <csignal>
 #include <optional>
 
 #include "relate/relate.h"
@@ -31,6 +32,7 @@ constexpr const char* kExitCodesHelp =
     "  4  not found (database, collection, key or file)\n"
     "  5  storage error (I/O, corruption, or `verify` found a disagreement)\n"
     "  6  database in use by another process\n"
+    "  130  stopped by Ctrl-C; a training keeps a checkpoint (continue with --resume)\n"
     "\n"
     "The database is --db DIR, or $RELATE_DB when --db is not given.\n";
 
@@ -179,6 +181,9 @@ class Cli {
   void ModelDescribe();
   void ModelDrop();
   void ModelExport();
+  void ModelTrain();
+  void ModelApply();
+  void PrintApplied(const std::vector<std::string>& moved);
 
   void PrintHits(const std::vector<Hit>& hits);
 
@@ -207,6 +212,9 @@ class Cli {
   std::string format_ = "auto";
   ModelOptions model_options_;
   bool no_lowercase_ = false;
+  TrainOptions train_options_;
+  std::vector<std::string> corpus_;
+  bool apply_ = false;
 };
 
 std::unique_ptr<DB> Cli::OpenDb(bool write) {
@@ -654,6 +662,114 @@ void Cli::ModelDrop() {
   }
 }
 
+// Set by SIGINT while a training runs: the trainer stops and checkpoints.
+std::atomic<bool> g_stop_training{false};
+
+extern "C" void StopTraining(int) {
+  g_stop_training.store(true);
+  // A second Ctrl-C ends the process the usual way.
+  std::signal(SIGINT, SIG_DFL);
+}
+
+std::string Duration(double seconds) {
+  const auto s = static_cast<int64_t>(seconds);
+  if (s >= 3600) return fmt::format("{}:{:02d}:{:02d}", s / 3600, s / 60 % 60, s % 60);
+  return fmt::format("{}:{:02d}", s / 60, s % 60);
+}
+
+void Cli::ModelTrain() {
+  auto db = OpenDb(true);
+  TrainOptions& o = train_options_;
+  o.corpus.assign(corpus_.begin(), corpus_.end());
+  o.lowercase = !no_lowercase_;
+  o.stop = &g_stop_training;
+  TrainProgress last;
+  auto last_draw = Clock::now() - std::chrono::seconds(1);
+  o.progress = [&](const TrainProgress& p) {
+    last = p;
+    if (g_.json) {
+      out_ << json{{"phase", p.phase},
+                   {"epoch", p.epoch},
+                   {"epochs", p.epochs},
+                   {"words_done", p.words_done},
+                   {"words_total", p.words_total},
+                   {"words_per_second_per_thread", p.words_per_second_per_thread},
+                   {"loss", p.loss},
+                   {"learning_rate", p.learning_rate},
+                   {"elapsed_seconds", p.elapsed_seconds},
+                   {"eta_seconds", p.eta_seconds}}
+                  .dump()
+           << "\n"
+           << std::flush;
+    }
+    if (!tty_ || Clock::now() - last_draw < std::chrono::milliseconds(200)) return;
+    last_draw = Clock::now();
+    if (p.phase != "training") {
+      err_ << fmt::format("\r{} the corpus: {} words read, {:.0f}k words/s      ", p.phase,
+                          p.words_done, p.words_per_second_per_thread / 1000)
+           << std::flush;
+      return;
+    }
+    const double frac = p.words_total > 0 ? static_cast<double>(p.words_done) / p.words_total : 0;
+    err_ << fmt::format(
+                "\rtraining {}: epoch {}/{} {:5.1f}%  {:.0f}k words/s/thread  loss {:.4f}  "
+                "lr {:.5f}  ETA {} ",
+                Quote(model_), p.epoch, p.epochs, frac * 100,
+                p.words_per_second_per_thread / 1000, p.loss, p.learning_rate,
+                Duration(p.eta_seconds))
+         << std::flush;
+  };
+  g_stop_training.store(false);
+  auto previous = std::signal(SIGINT, StopTraining);
+  const auto start = Clock::now();
+  Status s = db->TrainModel(model_, o);
+  std::signal(SIGINT, previous == SIG_ERR ? SIG_DFL : previous);
+  if (tty_) err_ << "\n";
+  if (s.code() == Status::Code::kCancelled) {
+    err_ << "relate: " << s.message() << "\n"
+         << "relate: continue with: relate model train --name " << model_ << " "
+         << (corpus_.empty() ? "--collection " + train_options_.collection
+                             : "--corpus " + fmt::format("{}", fmt::join(corpus_, " ")))
+         << " --resume\n";
+  }
+  Check(s);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  auto info = Check(db->DescribeModel(model_));
+  if (g_.json) {
+    json j = ModelToJson(info);
+    j["seconds"] = seconds;
+    j["words_per_second_per_thread"] = last.words_per_second_per_thread;
+    j["loss"] = last.loss;
+    out_ << j.dump() << "\n";
+  } else {
+    out_ << fmt::format(
+        "trained model {} version {}: {} words x {} dimensions{}, {} words in {:.1f} s "
+        "({:.0f}k words/s/thread on {} threads)\n",
+        Quote(info.name), info.version, info.words, info.dimension,
+        info.subword_buckets > 0 ? fmt::format(", {} subword rows", info.subword_buckets) : "",
+        last.words_done, seconds, last.words_per_second_per_thread / 1000, last.threads);
+  }
+  if (apply_) PrintApplied(Check(db->ApplyModel(model_)));
+}
+
+void Cli::PrintApplied(const std::vector<std::string>& moved) {
+  if (g_.json) {
+    out_ << json{{"applied", moved}}.dump() << "\n";
+    return;
+  }
+  if (moved.empty()) {
+    out_ << "every collection of model " << Quote(model_) << " is on its newest version\n";
+  }
+  for (const auto& name : moved) {
+    out_ << "collection " << Quote(name) << " re-embedded with model " << Quote(model_) << "\n";
+  }
+}
+
+void Cli::ModelApply() {
+  auto db = OpenDb(true);
+  PrintApplied(Check(db->ApplyModel(model_)));
+}
+
 void Cli::ModelExport() {
   auto db = OpenDb(false);
   const std::string format = format_ == "auto" ? "word2vec-text" : format_;
@@ -871,6 +987,40 @@ int Cli::Main(std::span<const std::string> args) {
   exp->add_option("name", model_)->required();
   exp->add_option("file", file_)->required();
   exp->add_option("--format", format_, "word2vec-text (default) or word2vec-binary");
+  auto* train = model_sub("train",
+                          "Learn a model from text (skip-gram or CBOW, negative sampling), as a "
+                          "new version of NAME",
+                          &Cli::ModelTrain);
+  TrainOptions& t = train_options_;
+  train->add_option("--name", model_, "Model name")->required();
+  auto* corpus = train->add_option("--corpus", corpus_, "UTF-8 text files to learn from");
+  auto* from = train->add_option("--collection", t.collection, "Learn from a collection's texts");
+  corpus->excludes(from);
+  train->add_option("--arch", t.architecture, "skipgram (default) or cbow");
+  train->add_option("--dim", t.dimension, "Dimension (default 100)");
+  train->add_option("--window", t.window, "Context words each side (default 5)");
+  train->add_option("--negative", t.negative, "Noise words a prediction (default 5)");
+  train->add_option("--sample", t.sample, "Sub-sampling threshold (default 1e-3; 0: none)");
+  train->add_option("--min-count", t.min_count, "Leave out rarer words (default 5)");
+  train->add_option("--max-words", t.max_words, "Keep the most frequent N words (default all)");
+  train->add_option("--epochs", t.epochs, "Passes over the corpus (default 5)");
+  train->add_option("--lr", t.learning_rate, "Start learning rate (default 0.025 sg, 0.05 cbow)");
+  train->add_option("--threads", t.threads, "Threads (default: one per core)");
+  train->add_option("--seed", t.seed, "Random seed (default 1)");
+  train->add_option("--minn", t.min_ngram, "Shortest subword n-gram (default 0: no subwords)");
+  train->add_option("--maxn", t.max_ngram, "Longest subword n-gram (default 0: no subwords)");
+  train->add_option("--buckets", t.buckets, "Subword hash rows (default 2000000)");
+  train->add_option("--pooling", t.pooling, "Pooling of texts: mean (default) or sif");
+  train->add_flag("--no-lowercase", no_lowercase_, "Keep the case of text");
+  train->add_flag("!--no-numbers", t.keep_numbers, "Drop numbers from text");
+  train->add_flag("--punctuation", t.keep_punctuation, "Keep punctuation as tokens");
+  train->add_flag("--resume", t.resume,
+                  "Continue a training that Ctrl-C stopped (same corpus; its settings)");
+  train->add_flag("--apply", apply_, "Then re-embed the collections bound to the model");
+  model_sub("apply", "Re-embed the collections bound to a model with its newest version",
+            &Cli::ModelApply)
+      ->add_option("name", model_)
+      ->required();
 
   sub("fit-sif", "SIF: remove the common component of a collection's texts (re-embeds them)",
       &Cli::FitSif)
@@ -954,6 +1104,8 @@ int ExitCodeFor(const Status& status) {
       return kExitStorage;
     case Status::Code::kInternal:
       return kExitInternal;
+    case Status::Code::kCancelled:
+      return kExitInterrupted;
   }
   return kExitInternal;
 }

@@ -18,6 +18,7 @@ enum ExitCode : int {
   kExitNotFound = 4,  // no such database, collection or key
   kExitStorage = 5,   // storage failed or disagrees with the index (verify)
   kExitInUse = 6,     // another process has the database open for writing
+  kExitInterrupted = 130,  // stopped by Ctrl-C (SIGINT); what was done is kept
 };
 
 // The exit code for a failed status.

@@ -116,6 +116,27 @@ class DB {
   virtual Status ExportModel(std::string_view name, const std::filesystem::path& file,
                              std::string_view format) = 0;
 
+  // Learns a model from a corpus (files, or a collection's texts) with
+  // skip-gram or CBOW and negative sampling (see TrainOptions), and stores it as
+  // the next version of `name` (version 1 for a new name). Collections bound to
+  // the name keep the vectors and the model version they have, and keep
+  // answering queries with them, until ApplyModel moves them to the new one.
+  // InvalidArgument for bad options, an empty corpus or one with no word
+  // reaching min_count; NotFound for a missing corpus file or collection; Busy
+  // if the name is being trained already; Cancelled when options.stop ended it
+  // (resume with options.resume).
+  virtual Status TrainModel(std::string_view name, const TrainOptions& options) = 0;
+  // Moves every collection bound to model `name` to its newest version: each
+  // one's texts are re-embedded, and its vectors and index replaced in one
+  // step, so a query sees all old vectors or all new ones. Records that have no
+  // text keep their vectors. Returns the collections it moved (none if all are
+  // current). Writes wait while it runs; searches go on. Versions no collection
+  // uses any more are removed. NotFound for an unknown model;
+  // FailedPrecondition (naming the collection, which keeps its old vectors)
+  // when the new version's dimension differs from a collection's, its index
+  // cannot replace vectors, or a record's text has no word in the new vocabulary.
+  virtual Result<std::vector<std::string>> ApplyModel(std::string_view name) = 0;
+
   // The k words of `model` most related to `word` (itself excluded). A fastText
   // model answers for unseen words too. NotFound for an unknown model or word.
   virtual Result<std::vector<WordHit>> SimilarWords(std::string_view model, std::string_view word,

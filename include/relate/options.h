@@ -1,11 +1,16 @@
 // Options for opening a database, writing and searching.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "relate/types.h"
 
 namespace relate {
 
@@ -67,6 +72,70 @@ struct ModelOptions {
   double sif_a = 1e-3;
   // Called now and then with bytes read and the file's size. Default: none.
   std::function<void(uint64_t done, uint64_t total)> progress;
+};
+
+// What DB::TrainModel learns from and how: skip-gram or CBOW with negative
+// sampling (word2vec's algorithm), optionally with fastText's subword n-grams.
+// The defaults are word2vec's and fastText's.
+struct TrainOptions {
+  // The text to learn from: plain UTF-8 files (any size; read as a stream), or
+  // the texts of a collection's records. Exactly one of the two.
+  std::vector<std::filesystem::path> corpus;
+  std::string collection;
+
+  // "skipgram" or "cbow". Default: "skipgram".
+  std::string architecture = "skipgram";
+  // Rows of W have this many values. Default: 100.
+  uint32_t dimension = 100;
+  // Context words on each side; each position draws its own width in 1..window,
+  // as word2vec does. Default: 5.
+  uint32_t window = 5;
+  // Noise words per prediction, drawn from unigram counts ^ 0.75. Default: 5.
+  uint32_t negative = 5;
+  // Sub-sampling threshold t: a word of frequency f is kept with probability
+  // (sqrt(f / t) + 1) t / f; 0 keeps every word. Default: 1e-3.
+  double sample = 1e-3;
+  // Words seen fewer times are left out of the vocabulary. Default: 5.
+  uint64_t min_count = 5;
+  // Keep at most this many words, the most frequent (0: no limit). Default: 0.
+  uint64_t max_words = 0;
+  // Passes over the corpus. Default: 5.
+  uint32_t epochs = 5;
+  // Starting learning rate, decayed linearly to nearly 0; 0 means 0.025 for
+  // skip-gram and 0.05 for CBOW. Default: 0.
+  float learning_rate = 0;
+  // Training threads (lock-free "Hogwild" updates); 0 means one per core.
+  // With one thread and a fixed seed, training gives the same model twice.
+  // Default: 0.
+  uint32_t threads = 0;
+  // Seed of every random choice (initial W, windows, noise words, sub-sampling).
+  // Default: 1.
+  uint64_t seed = 1;
+  // Character n-grams of min_ngram..max_ngram characters (of "<word>") hashed
+  // into `buckets` shared rows, as fastText does, so that unseen words get
+  // vectors. 0 and 0: no subwords. Default: 0, 0.
+  int32_t min_ngram = 0, max_ngram = 0;
+  // Default: 2,000,000 (fastText's).
+  uint32_t buckets = 2000000;
+  // Tokenizer of the model (and of the corpus). Defaults: true, true, false.
+  bool lowercase = true;
+  bool keep_numbers = true;
+  bool keep_punctuation = false;
+  // Pooling of the texts the model embeds: "mean" or "sif". Default: "mean".
+  std::string pooling = "mean";
+  // Distinct words counted before the rarest are pruned (word2vec's bound on
+  // the vocabulary pass, so memory stays bounded on any corpus). Default: 10,000,000.
+  uint64_t counting_limit = 10000000;
+
+  // Continue the training that a stop (see `stop`) checkpointed for this model
+  // name, with that run's settings; the corpus must be the same. Default: false.
+  bool resume = false;
+  // Checked between blocks of work: when it becomes true, training stops within
+  // about a second, writes a checkpoint that `resume` continues from, and
+  // TrainModel returns Cancelled. Default: none.
+  const std::atomic<bool>* stop = nullptr;
+  // Called about twice a second from the calling thread. Default: none.
+  std::function<void(const TrainProgress&)> progress;
 };
 
 }  // namespace relate

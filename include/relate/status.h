@@ -29,6 +29,7 @@ class [[nodiscard]] Status {
     kCorruption,          // stored data failed a check
     kIOError,             // the file system or storage engine failed
     kInternal,            // a bug: please report it
+    kCancelled,           // the caller asked the call to stop; what it did is kept (a checkpoint)
   };
 
   Status() = default;
@@ -46,6 +47,7 @@ class [[nodiscard]] Status {
   static Status Corruption(std::string_view m) { return {Code::kCorruption, m}; }
   static Status IOError(std::string_view m) { return {Code::kIOError, m}; }
   static Status Internal(std::string_view m) { return {Code::kInternal, m}; }
+  static Status Cancelled(std::string_view m) { return {Code::kCancelled, m}; }
 
   bool ok() const { return state_ == nullptr; }
   Code code() const { return state_ ? state_->code : Code::kOk; }
@@ -86,6 +88,8 @@ inline std::string_view CodeName(Status::Code code) {
       return "IOError";
     case Status::Code::kInternal:
       return "Internal";
+    case Status::Code::kCancelled:
+      return "Cancelled";
   }
   return "Unknown";
 }

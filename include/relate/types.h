@@ -177,4 +177,19 @@ struct AnalogyReport {
   double accuracy() const { return answered == 0 ? 0 : static_cast<double>(correct) / answered; }
 };
 
+// Where DB::TrainModel is, for progress displays.
+struct TrainProgress {
+  std::string phase;          // "counting", "encoding" or "training"
+  uint32_t epoch = 0;         // 1-based while training
+  uint32_t epochs = 0;
+  uint64_t words_done = 0;    // corpus words processed: read (counting, encoding) or trained
+  uint64_t words_total = 0;   // words to process in this phase (0 while unknown)
+  double words_per_second_per_thread = 0;
+  double loss = 0;            // mean loss per prediction since the last report
+  double learning_rate = 0;
+  double elapsed_seconds = 0;  // since the phase began
+  double eta_seconds = 0;      // until the phase ends (0 while unknown)
+  uint32_t threads = 0;
+};
+
 }  // namespace relate

@@ -234,10 +234,98 @@ BOOST_AUTO_TEST_CASE(ModelBindingIsCheckedAtCreationAndProtectsTheModel) {
              Status::Code::kInvalidArgument);
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "x", .model = "small"}).ok());
   BOOST_TEST(db->DropModel("small").code() == Status::Code::kFailedPrecondition);
-  BOOST_TEST(db->ImportModel("small", Write("s2.vec", kSmallModel), {.replace = true}).code() ==
-             Status::Code::kFailedPrecondition);
+  // Replacing it adds a version; the collection keeps version 1 until applied.
+  BOOST_TEST(db->ImportModel("small", Write("s2.vec", kSmallModel), {.replace = true}).ok());
+  BOOST_TEST(db->DescribeModel("small").value().version == 2u);
+  BOOST_TEST(db->DescribeCollection("x").value().model_version == 1u);
+  BOOST_TEST(db->DropModel("small").code() == Status::Code::kFailedPrecondition);
   BOOST_TEST(db->DropCollection("x").ok());
   BOOST_TEST(db->DropModel("small").ok());
+  BOOST_TEST(db->ListModels().value().empty());
+}
+
+// kSmallModel with king and queen swapped: the same words, other vectors.
+const char* kSmallModelV2 =
+    "4 3\n"
+    "king 0.5 0.75 -1\n"
+    "queen 0.5 0.25 -1\n"
+    "apple -2 0 0.125\n"
+    "pear -2 0.5 0.25\n";
+
+BOOST_AUTO_TEST_CASE(ANewVersionServesOnlyAfterApplyAndApplySwapsEveryVector) {
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v1.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "raw", .dimension = 3}).ok());
+  std::vector<Record> records{{.key = "k", .text = "king"},
+                              {.key = "q", .text = "queen"},
+                              {.key = "fruit", .text = "apple pear"},
+                              {.key = "own", .vector = {1, 0, 0}}};
+  BOOST_TEST_REQUIRE(db->Upsert("docs", records).ok());
+  const auto king_v1 = db->Get("docs", "k").value().vector;
+
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v2.vec", kSmallModelV2), {.replace = true}).ok());
+  // Still version 1: the query "king" is embedded with v1 and finds k.
+  BOOST_TEST(db->DescribeCollection("docs").value().model_version == 1u);
+  BOOST_TEST(db->SearchText("docs", "king", {.k = 1}).value().at(0).key == "k");
+  BOOST_TEST(db->Get("docs", "k").value().vector == king_v1, boost::test_tools::per_element());
+  // A record written now is embedded with v1 too, like the rest of the collection.
+  BOOST_TEST_REQUIRE(db->Upsert("docs", std::vector<Record>{{.key = "k2", .text = "king"}}).ok());
+  BOOST_TEST(db->Get("docs", "k2").value().vector == king_v1, boost::test_tools::per_element());
+
+  auto moved = db->ApplyModel("small");
+  BOOST_TEST_REQUIRE(moved.has_value(), moved.error());
+  BOOST_TEST(moved.value() == std::vector<std::string>{"docs"}, boost::test_tools::per_element());
+  BOOST_TEST(db->DescribeCollection("docs").value().model_version == 2u);
+  // Every text-made vector is v2's now (king's v2 row is v1's queen row), the
+  // record without text kept its own, and storage agrees with the index.
+  std::vector<float> queen_v1{0.5f, 0.75f, -1};
+  BOOST_TEST_REQUIRE(embed::Normalize(queen_v1).ok());
+  for (const char* key : {"k", "k2"}) {
+    const auto v = db->Get("docs", key).value().vector;
+    BOOST_TEST(v.size() == 3u);
+    for (size_t i = 0; i < v.size(); ++i) BOOST_TEST(std::abs(v[i] - queen_v1[i]) < 1e-6f);
+  }
+  BOOST_TEST(db->Get("docs", "own").value().vector == std::vector<float>({1, 0, 0}),
+             boost::test_tools::per_element());
+  BOOST_TEST(db->Verify("docs").value().ok());
+  BOOST_TEST(db->SearchText("docs", "king", {.k = 1}).value().at(0).key != "q");
+  // Nothing is left to apply, and version 1 is gone; both survive a reopen.
+  BOOST_TEST(db->ApplyModel("small").value().empty());
+  Open();
+  BOOST_TEST(db->DescribeCollection("docs").value().model_version == 2u);
+  BOOST_TEST(db->DescribeModel("small").value().version == 2u);
+  BOOST_TEST(db->SearchText("docs", "queen", {.k = 2}).value().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(ApplyRefusesAVersionOfAnotherDimensionAndKeepsTheOldVectors) {
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v1.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
+  BOOST_TEST_REQUIRE(db->Upsert("docs", std::vector<Record>{{.key = "k", .text = "king"}}).ok());
+  const auto before = db->Get("docs", "k").value().vector;
+  BOOST_TEST_REQUIRE(
+      db->ImportModel("small", Write("v2.vec", "1 2\nking 1 0\n"), {.replace = true}).ok());
+  auto moved = db->ApplyModel("small");
+  BOOST_TEST(moved.error().code() == Status::Code::kFailedPrecondition);
+  BOOST_TEST(std::string(moved.error().message()).find("\"docs\"") != std::string::npos,
+             moved.error().message());
+  BOOST_TEST(db->DescribeCollection("docs").value().model_version == 1u);
+  BOOST_TEST(db->Get("docs", "k").value().vector == before, boost::test_tools::per_element());
+  BOOST_TEST(db->SearchText("docs", "king", {.k = 1}).value().at(0).key == "k");
+  BOOST_TEST(db->ApplyModel("nope").error().code() == Status::Code::kNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(ApplyRefusesTextTheNewVocabularyCannotEmbed) {
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v1.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
+  BOOST_TEST_REQUIRE(db->Upsert("docs", std::vector<Record>{{.key = "p", .text = "pear"}}).ok());
+  BOOST_TEST_REQUIRE(
+      db->ImportModel("small", Write("v2.vec", "1 3\nking 1 0 0\n"), {.replace = true}).ok());
+  auto moved = db->ApplyModel("small");
+  BOOST_TEST(moved.error().code() == Status::Code::kFailedPrecondition);
+  BOOST_TEST(std::string(moved.error().message()).find("\"p\"") != std::string::npos,
+             moved.error().message());
+  BOOST_TEST(db->DescribeCollection("docs").value().model_version == 1u);
+  BOOST_TEST(db->Verify("docs").value().ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
