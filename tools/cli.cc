@@ -82,15 +82,21 @@ json HitsToJson(const std::vector<Hit>& hits) {
 }
 
 json InfoToJson(const CollectionInfo& c) {
-  return {{"name", c.spec.name},
-          {"dimension", c.spec.dimension},
-          {"metric", std::string(MetricName(c.spec.metric))},
-          {"index", c.spec.index_spec},
-          {"records", c.count},
-          {"created_unix_ms", c.created_unix_ms},
-          {"index_vectors", c.index_size},
-          {"last_change", c.last_change},
-          {"index_checkpoint", c.index_checkpoint}};
+  json j = {{"name", c.spec.name},
+            {"dimension", c.spec.dimension},
+            {"metric", std::string(MetricName(c.spec.metric))},
+            {"index", c.spec.index_spec},
+            {"records", c.count},
+            {"created_unix_ms", c.created_unix_ms},
+            {"index_vectors", c.index_size},
+            {"last_change", c.last_change},
+            {"index_checkpoint", c.index_checkpoint}};
+  if (!c.spec.model.empty()) {
+    j["model"] = c.spec.model;
+    j["model_version"] = c.model_version;
+    j["sif_component_fitted"] = c.sif_component_fitted;
+  }
+  return j;
 }
 
 // Shortens text for a table cell, on a UTF-8 character boundary, one line.
@@ -287,6 +293,14 @@ void Cli::Describe() {
       "created     {}\n",
       c.spec.name, c.spec.dimension, MetricName(c.spec.metric), c.spec.index_spec, c.count,
       FormatTime(c.created_unix_ms));
+  if (c.spec.model.empty()) return;
+  auto model = db->DescribeModel(c.spec.model);
+  const bool stale = model && model->version != c.model_version;
+  out_ << fmt::format("model       {} version {}{}\n", c.spec.model, c.model_version,
+                      stale ? fmt::format(" (version {} is newer: `relate model apply {}` "
+                                          "re-embeds)",
+                                          model->version, c.spec.model)
+                            : std::string());
 }
 
 void Cli::Drop() {

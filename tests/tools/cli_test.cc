@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -77,6 +78,20 @@ uint64_t CountOf(const std::string& db, const std::string& collection) {
   auto opened = DB::Open(db, {.read_only = true, .log = [](std::string_view) {}});
   BOOST_TEST_REQUIRE(opened.has_value(), opened.error().ToString());
   return (*opened)->Count(collection).value();
+}
+
+// Sentences whose words come from one of 20 topics ("t3w7" belongs to topic 3).
+std::string TopicText(size_t sentences, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string out;
+  for (size_t s = 0; s < sentences; ++s) {
+    const int topic = static_cast<int>(rng() % 20);
+    for (int i = 0; i < 12; ++i) {
+      out += "t" + std::to_string(topic) + "w" + std::to_string(rng() % 15) + " ";
+    }
+    out += "\n";
+  }
+  return out;
 }
 
 }  // namespace
@@ -362,6 +377,62 @@ BOOST_AUTO_TEST_CASE(IngestReadsStandardInput) {
   BOOST_TEST(CountOf(db, "docs") == 12u);
 }
 
+
+BOOST_AUTO_TEST_CASE(ModelTrainReportsProgressAsJsonAndApplyMovesCollections) {
+  const auto corpus = WriteFile("topics.txt", TopicText(3000, 1));
+  Outcome trained = Db({"--create", "--json", "model", "train", "--name", "topics", "--corpus",
+                        corpus, "--dim", "8", "--epochs", "2", "--min-count", "1", "--threads",
+                        "1"});
+  std::istringstream lines(trained.out);
+  std::string line;
+  std::set<std::string> phases;
+  json last;
+  while (std::getline(lines, line)) {
+    last = json::parse(line);
+    if (last.contains("phase")) phases.insert(last["phase"].get<std::string>());
+  }
+  BOOST_TEST(phases.count("counting") == 1u);
+  BOOST_TEST(phases.count("training") == 1u);
+  BOOST_TEST(last["name"] == "topics");
+  BOOST_TEST(last["version"] == 1);
+  BOOST_TEST(last["words"] == 300);
+  BOOST_TEST(last["words_per_second_per_thread"].get<double>() > 0);
+
+  Db({"create", "docs", "--model", "topics"});
+  WriteFile("docs.jsonl", "{\"key\":\"a\",\"text\":\"t1w1 t1w2\"}\n");
+  Db({"ingest", "docs", (dir.path() / "docs.jsonl").string()});
+  Outcome again = Db({"model", "train", "--name", "topics", "--corpus", corpus, "--dim", "8",
+                      "--epochs", "1", "--min-count", "1", "--seed", "5", "--apply"});
+  BOOST_TEST(again.out.find("version 2") != std::string::npos, again.out);
+  BOOST_TEST(again.out.find("collection \"docs\" re-embedded") != std::string::npos, again.out);
+  Outcome applied = Db({"--json", "model", "apply", "topics"});
+  BOOST_TEST(json::parse(applied.out)["applied"].empty());
+  Outcome described = Db({"--json", "describe", "docs"});
+  BOOST_TEST(json::parse(described.out)["model_version"] == 2, described.out);
+}
+
+BOOST_AUTO_TEST_CASE(ModelTrainRefusesBadInputWithClearErrors) {
+  const auto corpus = WriteFile("topics.txt", TopicText(100, 2));
+  Db({"--create", "list"});
+  Outcome missing =
+      Db({"model", "train", "--name", "m", "--corpus", (dir.path() / "nope.txt").string()},
+         tools::kExitNotFound);
+  BOOST_TEST(missing.err.find("nope.txt") != std::string::npos, missing.err);
+  Outcome arch = Db({"model", "train", "--name", "m", "--corpus", corpus, "--arch", "glove"},
+                    tools::kExitBadInput);
+  BOOST_TEST(arch.err.find("architecture") != std::string::npos, arch.err);
+  Outcome rare = Db({"model", "train", "--name", "m", "--corpus", corpus, "--min-count", "100000"},
+                    tools::kExitBadInput);
+  BOOST_TEST(rare.err.find("min_count") != std::string::npos, rare.err);
+  Db({"model", "train", "--name", "m"}, tools::kExitBadInput);
+  Db({"model", "train", "--name", "m", "--corpus", corpus, "--collection", "c"}, tools::kExitUsage);
+  Outcome resume = Db({"model", "train", "--name", "m", "--corpus", corpus, "--resume"},
+                      tools::kExitNotFound);
+  BOOST_TEST(resume.err.find("no stopped training") != std::string::npos, resume.err);
+  Db({"model", "apply", "m"}, tools::kExitNotFound);
+  BOOST_TEST(Db({"--json", "model", "list"}).out == "[]\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
@@ -474,6 +545,32 @@ BOOST_AUTO_TEST_CASE(SecondProcessWritingGetsAClearInUseError) {
   BOOST_TEST(ReadAll(log).find("in use by another process") != std::string::npos, ReadAll(log));
   // Reading commands share the database with the writer.
   BOOST_TEST(Wait(Spawn({"--db", db, "list"}, log)) == 0, ReadAll(log));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(InterruptTest, CliFixture)
+
+// Ctrl-C during `relate model train`: exit 130 with a checkpoint and the
+// command that resumes; --resume then finishes the model.
+BOOST_AUTO_TEST_CASE(CtrlCStopsTrainingCleanlyAndResumeFinishesIt) {
+  const auto corpus = WriteFile("topics.txt", TopicText(30000, 3));
+  Db({"--create", "list"});
+  const std::string log = (dir.path() / "train.log").string();
+  const std::vector<std::string> args{"--db", db, "model", "train", "--name", "topics",
+                                      "--corpus", corpus, "--dim", "32", "--epochs", "20",
+                                      "--min-count", "1", "--threads", "1"};
+  pid_t pid = Spawn(args, log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ::kill(pid, SIGINT);
+  BOOST_TEST_REQUIRE(Wait(pid) == tools::kExitInterrupted, ReadAll(log));
+  BOOST_TEST(ReadAll(log).find("--resume") != std::string::npos, ReadAll(log));
+  Db({"model", "describe", "topics"}, tools::kExitNotFound);
+  std::vector<std::string> resume = args;
+  resume.push_back("--resume");
+  BOOST_TEST(Wait(Spawn(resume, log)) == 0, ReadAll(log));
+  Outcome described = Db({"--json", "model", "describe", "topics"});
+  BOOST_TEST(json::parse(described.out)["words"] == 300, described.out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
