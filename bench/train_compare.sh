@@ -21,9 +21,13 @@
 #   bash bench/train_compare.sh
 # The default corpus is ../shared/data/corpus/gutenberg-text8style.txt.xz (95 MB, 18M
 # tokens), decompressed once to ${TMPDIR:-/tmp}/relate-train-compare-corpus/ and reused.
-# All runs at 5 epochs on 2 threads take a few hours (fastText's subword run alone about
-# an hour) and need about 4 GB of memory and 6 GB of scratch disk.
-# A quick check: CORPUS=/tmp/corp10.txt EPOCHS=1 RUNS=relate-sg,gensim-sg bash bench/train_compare.sh
+# All eight runs at 5 epochs on 2 threads should take 1.5-2 hours, most of it fastText
+# (estimated from its reference speed: its subword run alone about 45 minutes), and need
+# about 3 GB of memory and 3 GB of scratch disk (two 2M-bucket subword models in the
+# database, fastText's .bin, two copies of the corpus).
+# A quick check on the first 10 MB, one epoch:
+#   xz -dc ../shared/data/corpus/gutenberg-text8style-10MB.txt.xz > /tmp/corp10.txt
+#   CORPUS=/tmp/corp10.txt EPOCHS=1 RUNS=relate-sg,gensim-sg bash bench/train_compare.sh
 #
 # Environment (defaults in brackets):
 #   RELATE    relate binary [build/tools/relate]
@@ -63,6 +67,10 @@ OUT=$(abspath "${OUT:-$SCRATCH_BASE/relate-train-compare-$(date +%Y%m%d-%H%M%S).
 # The settings every tool gets.
 DIM=100 WINDOW=5 NEGATIVE=5 SAMPLE=1e-4 MIN_COUNT=5 MINN=3 MAXN=6 BUCKETS=2000000
 RESTRICT=30000
+# gensim's corpus_file mode trains only the first 10,000 words of each worker's share of a
+# one-line (text8-style) file, so gensim reads a copy cut into lines of this many words,
+# its own maximum sentence length (as gensim's Text8Corpus does).
+GENSIM_LINE_WORDS=10000
 
 ALL_RUNS=(relate-sg relate-cbow relate-sg-subword gensim-sg gensim-cbow
           fasttext-sg fasttext-cbow fasttext-sg-subword)
@@ -160,7 +168,7 @@ cleanup() {
   if [[ ${KEEP:-0} == 1 ]]; then
     say "kept the scratch directory $SCRATCH"
   elif ((STARTED)) && { ((FAILED)) || ((rc != 0)); }; then
-    rm -rf "$DB" "$VECS"
+    rm -rf "$DB" "$VECS" "$SCRATCH/corpus-lines.txt"
     say "logs kept in $LOGS (a run failed or was stopped)"
   else
     rm -rf "$SCRATCH"
@@ -206,6 +214,42 @@ def corpus_stats(corpus, min_count, out):
     jdump({"bytes": os.path.getsize(corpus), "lines": lines,
            "raw_tokens": sum(counts.values()), "kept_tokens": sum(kept.values()),
            "vocabulary": len(kept), "types": len(counts)}, out)
+
+
+def reflow(src, dst, max_words):
+    """Copy src with every line cut into lines of at most max_words words. gensim's
+    corpus_file mode needs it: on a text8-style file (one line) each worker trains only
+    its first batch of 10,000 words an epoch and stops at end of file."""
+    n = 0  # words on the output line so far
+    rest = b""
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        while True:
+            chunk = f.read(1 << 22)
+            data = rest + chunk
+            if chunk:
+                cut = max(data.rfind(b" "), data.rfind(b"\n"), data.rfind(b"\t"))
+                if cut < 0:
+                    rest = data
+                    continue
+                data, rest = data[:cut + 1], data[cut + 1:]
+            for li, line in enumerate(data.split(b"\n")):
+                if li > 0 and n:  # a line break of the source ends the output line
+                    out.write(b"\n")
+                    n = 0
+                words = line.split()
+                i = 0
+                while i < len(words):
+                    take = min(max_words - n, len(words) - i)
+                    out.write((b" " if n else b"") + b" ".join(words[i:i + take]))
+                    n += take
+                    i += take
+                    if n == max_words:
+                        out.write(b"\n")
+                        n = 0
+            if not chunk:
+                break
+        if n:
+            out.write(b"\n")
 
 
 def exec_timed(out_json, stdout_path, stderr_path, cmd):
@@ -347,7 +391,7 @@ def fmt(x, spec):
 
 TSV_COLUMNS = [
     "run", "tool", "variant", "status", "epochs", "threads", "corpus_tokens_per_epoch",
-    "tool_tokens_per_epoch", "vocabulary", "prep_seconds", "train_seconds", "after_seconds",
+    "tool_tokens_per_epoch", "words_trained", "trained_share", "vocabulary", "prep_seconds", "train_seconds", "after_seconds",
     "wall_seconds", "words_per_second_per_thread", "relate_over_this",
     "own_figure", "own_figure_meaning", "ws353_rho", "ws353_covered", "ws353_pairs",
     "simlex_rho", "simlex_covered", "simlex_pairs", "analogy_questions", "analogy_answered",
@@ -371,12 +415,19 @@ def rows_of(records, meta):
             row[k] = t.get(k)
         if r["tool"] == "relate":
             row["tool_tokens_per_epoch"] = t.get("tool_tokens_per_epoch")
+            row["words_trained"] = t.get("words_trained")
+            if row["words_trained"] is not None:
+                row["trained_share"] = row["words_trained"] / float(kept * epochs)
             if row["wall_seconds"] is not None and t.get("train_seconds") is not None:
                 row["after_seconds"] = row["wall_seconds"] - t["train_seconds"] - t.get("prep_seconds", 0)
             row["own_figure"] = t.get("own_words_per_second_per_thread")
             row["own_figure_meaning"] = "words/s/thread (relate --json)"
         elif r["tool"] == "gensim":
             row["tool_tokens_per_epoch"] = t.get("kept_tokens")
+            # gensim counts the raw words (rare ones included) its workers went through.
+            row["words_trained"] = t.get("raw_words_trained")
+            if row["words_trained"] is not None:
+                row["trained_share"] = row["words_trained"] / float(meta["corpus"]["raw_tokens"] * epochs)
             row["own_figure"] = t.get("own_effective_words_per_second")
             row["own_figure_meaning"] = "effective words/s, all workers (gensim log)"
         else:
@@ -401,6 +452,14 @@ def rows_of(records, meta):
     return rows
 
 
+def tsv_cell(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else ("%.6f" % v).rstrip("0").rstrip(".")
+    return str(v).replace("\t", " ")
+
+
 def report(records_path, meta_path, tsv_path):
     meta = load(meta_path)
     records = []
@@ -411,9 +470,7 @@ def report(records_path, meta_path, tsv_path):
     with open(tsv_path, "w") as f:
         f.write("\t".join(TSV_COLUMNS) + "\n")
         for row in rows:
-            f.write("\t".join("" if row[c] is None else
-                              (format(row[c], ".6g") if isinstance(row[c], float) else str(row[c]))
-                              for c in TSV_COLUMNS) + "\n")
+            f.write("\t".join(tsv_cell(row[c]) for c in TSV_COLUMNS) + "\n")
     c = meta["corpus"]
     out = []
     p = out.append
@@ -469,15 +526,17 @@ def report(records_path, meta_path, tsv_path):
       "its dictionary (\"Number of labels\" on stderr) to the newline after its last progress "
       "line, so it includes fastText's random initialisation of the input matrix.")
     p("- vocab s: relate's counting and encoding passes; gensim's `build_vocab` (scan, prune, "
-      "weight initialisation); fastText's start until its dictionary is printed. wall s: the "
+      "weight initialisation); fastText's start until its dictionary is printed. gensim reads a copy "
+      "of the corpus cut into lines of %d words, as its corpus_file mode trains only the "
+      "first 10,000 words of each worker's share of a one-line file. wall s: the "
       "whole training command (start-up, vocabulary, training, and writing the vectors: relate "
-      "into its database, gensim a .vec, fastText a .bin and a .vec).")
+      "into its database, gensim a .vec, fastText a .bin and a .vec)." % meta["gensim_line_words"])
     p("- tool's own figure: relate's words_per_second_per_thread; fastText's last "
       "words/sec/thread (in-vocabulary tokens; fastText trains until it has counted epochs x "
-      "all tokens, the ones under min-count included, so it does about %.2f%% more than %d "
-      "passes); gensim's effective words/s over all workers (words left after min-count and "
-      "sub-sampling), from its training log."
-      % (100.0 * (c["raw_tokens"] - c["kept_tokens"]) / max(1, c["kept_tokens"]), meta["epochs"]))
+      "all tokens, the ones under min-count included, so it goes through about %.2f%% more "
+      "words than the others); gensim's effective words/s over all workers (words left after "
+      "min-count and sub-sampling), from its training log."
+      % (100.0 * (c["raw_tokens"] - c["kept_tokens"]) / max(1, c["kept_tokens"])))
     p("- quality: relate's evaluator on every model in one database (relate's own models as "
       "trained; gensim's and fastText's .vec imported, fastText's subword run imported from "
       "its .bin so unseen words get vectors). ρ is Spearman's over the pairs whose words "
@@ -489,8 +548,17 @@ def report(records_path, meta_path, tsv_path):
         if tt and abs(tt - c["kept_tokens"]) > 0.001 * c["kept_tokens"]:
             checks.append("%s counts %d tokens an epoch, this script %d" % (r["run"], tt, c["kept_tokens"]))
     agree = [r["run"] for r in rows if r["tool_tokens_per_epoch"]]
+    for r in rows:
+        share = r["trained_share"]
+        if share is not None and abs(share - 1) > 0.02:
+            checks.append("%s went through %.1f%% of epochs x corpus words" % (r["run"], 100 * share))
+    shares = ", ".join("%s %.1f%%" % (r["run"], 100 * r["trained_share"]) for r in rows
+                       if r["trained_share"] is not None)
+    if shares:
+        p("- words gone through, as a share of epochs x corpus words (relate counts words after "
+          "min-count, gensim all words; fastText always reaches its 100%): " + shares)
     if checks:
-        p("- WARNING, token counts differ: " + "; ".join(checks))
+        p("- WARNING: " + "; ".join(checks))
     elif agree:
         p("- tokens an epoch after min-count agree with this script's count for: " + ", ".join(agree))
     loads = ", ".join("%s %s" % (r["run"], r["load_avg_start"]) for r in rows if r["load_avg_start"])
@@ -505,6 +573,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "corpus-stats":
         corpus_stats(args[0], int(args[1]), args[2])
+    elif cmd == "reflow":
+        reflow(args[0], args[1], int(args[2]))
     elif cmd == "exec":
         sys.exit(exec_timed(args[0], args[1], args[2], args[3:]))
     elif cmd == "fasttext":
@@ -528,6 +598,11 @@ py() { "$HELPER_PY" "$H" "$@"; }
 
 say "counting the corpus's tokens ($CORPUS_FILE)"
 py corpus-stats "$CORPUS_FILE" "$MIN_COUNT" "$SCRATCH/corpus.json"
+GENSIM_CORPUS=$SCRATCH/corpus-lines.txt
+if need_tool gensim; then
+  say "copying the corpus in lines of $GENSIM_LINE_WORDS words for gensim's corpus_file mode"
+  py reflow "$CORPUS_FILE" "$GENSIM_CORPUS" "$GENSIM_LINE_WORDS"
+fi
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD_START=$(loadavg)
@@ -567,7 +642,7 @@ run_gensim() {  # name variant
   local n=$1 sg=1 alpha=0
   [[ $2 == cbow ]] && { sg=0; alpha=0.05; }
   py exec "$LOGS/$n.exec.json" "$LOGS/$n.train.out" "$LOGS/$n.train.err" \
-    "$GENSIM_PY" "$H" gensim "$LOGS/$n.train.json" "$CORPUS_FILE" "$VECS/$n.vec" "$sg" "$alpha" \
+    "$GENSIM_PY" "$H" gensim "$LOGS/$n.train.json" "$GENSIM_CORPUS" "$VECS/$n.vec" "$sg" "$alpha" \
     "$DIM" "$WINDOW" "$NEGATIVE" "$SAMPLE" "$MIN_COUNT" "$EPOCHS" "$THREADS" || return 1
   import_model "$n" "$VECS/$n.vec" || return 1
   [[ ${KEEP:-0} == 1 ]] || rm -f "$VECS/$n.vec"
@@ -634,7 +709,7 @@ META=$SCRATCH/meta.json
 M_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC') M_CPU=$CPU M_LOAD_START=$LOAD_START M_LOAD_END=$(loadavg) \
 M_RELATE="$RELATE (commit $commit, build type $build_type)" M_GENSIM=$GENSIM_DESC \
 M_FASTTEXT=$FASTTEXT_DESC M_CORPUS=$CORPUS_FILE M_SETTINGS=$SETTINGS M_EVALUATION=$EVALUATION \
-M_EPOCHS=$EPOCHS M_THREADS=$THREADS M_MIN_COUNT=$MIN_COUNT M_RESTRICT=$RESTRICT \
+M_EPOCHS=$EPOCHS M_THREADS=$THREADS M_LINE_WORDS=$GENSIM_LINE_WORDS M_MIN_COUNT=$MIN_COUNT M_RESTRICT=$RESTRICT \
   "$HELPER_PY" - "$META" "$SCRATCH/corpus.json" <<'PY'
 import json, os, sys
 e = os.environ
@@ -643,7 +718,8 @@ meta = {"date": e["M_DATE"], "cpu": e["M_CPU"], "load_start": e["M_LOAD_START"],
         "fasttext": e["M_FASTTEXT"], "corpus_path": e["M_CORPUS"],
         "settings": e["M_SETTINGS"], "evaluation": e["M_EVALUATION"],
         "epochs": int(e["M_EPOCHS"]), "threads": int(e["M_THREADS"]),
-        "min_count": int(e["M_MIN_COUNT"]), "restrict": int(e["M_RESTRICT"])}
+        "min_count": int(e["M_MIN_COUNT"]), "restrict": int(e["M_RESTRICT"]),
+        "gensim_line_words": int(e["M_LINE_WORDS"])}
 with open(sys.argv[2]) as f:
     meta["corpus"] = json.load(f)
 with open(sys.argv[1], "w") as f:
