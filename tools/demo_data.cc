@@ -7,6 +7,10 @@
 //   relate-demo-data --dim D --query-topic NAME      a query vector for a topic
 //   relate-demo-data --dim D --model FILE            word vectors (word2vec text) for
 //                                                    the topics' words, near their topic
+//   relate-demo-data --wordnet DIR --corpus FILE --docs FILE
+//                     real text from Debian's wordnet-base (/usr/share/wordnet): every
+//                     synset's words and gloss, one a line, to train a model on; and
+//                     the same as JSON Lines records (key, text, metadata) to ingest
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +19,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -45,6 +50,75 @@ std::vector<float> TopicDirection(size_t topic, size_t dim) {
   return v;
 }
 
+// One synset of a WordNet data.* file: its words and its gloss.
+struct Synset {
+  std::string offset;
+  std::vector<std::string> words;
+  std::string gloss;
+};
+
+// Parses a data.noun / data.verb / ... line (see wndb(5WN)); false for the
+// licence lines at the top, which start with spaces.
+bool ParseSynset(const std::string& line, Synset* out) {
+  if (line.empty() || line[0] == ' ') return false;
+  const size_t bar = line.find(" | ");
+  if (bar == std::string::npos) return false;
+  std::istringstream fields(line.substr(0, bar));
+  std::string lex_filenum, ss_type, hex_count;
+  if (!(fields >> out->offset >> lex_filenum >> ss_type >> hex_count)) return false;
+  const unsigned long count = std::stoul(hex_count, nullptr, 16);
+  out->words.clear();
+  for (unsigned long i = 0; i < count; ++i) {
+    std::string word, lex_id;
+    if (!(fields >> word >> lex_id)) return false;
+    // "ice_cream" is two words; adjectives may carry a marker: "beautiful(a)".
+    if (const size_t paren = word.find('('); paren != std::string::npos) word.resize(paren);
+    for (char& c : word) c = c == '_' ? ' ' : c;
+    out->words.push_back(word);
+  }
+  out->gloss = line.substr(bar + 3);
+  while (!out->gloss.empty() && (out->gloss.back() == ' ' || out->gloss.back() == '\n')) {
+    out->gloss.pop_back();
+  }
+  return true;
+}
+
+int WriteWordNet(const std::string& dir, const std::string& corpus_file,
+                 const std::string& docs_file) {
+  std::ofstream corpus(corpus_file), docs(docs_file);
+  size_t synsets = 0;
+  for (const char* pos : {"noun", "verb", "adj", "adv"}) {
+    const std::string path = dir + "/data." + pos;
+    std::ifstream in(path);
+    if (!in) {
+      std::cerr << "relate-demo-data: cannot read " << path
+                << " (install Debian's wordnet-base)\n";
+      return 1;
+    }
+    std::string line;
+    Synset s;
+    while (std::getline(in, line)) {
+      if (!ParseSynset(line, &s)) continue;
+      std::string words;
+      for (const auto& w : s.words) words += (words.empty() ? "" : ", ") + w;
+      corpus << words << ": " << s.gloss << "\n";
+      nlohmann::json record = {
+          {"key", fmt::format("{}.{}.{}", s.words[0], pos, s.offset)},
+          {"text", words + ": " + s.gloss},
+          {"metadata", {{"pos", pos}, {"words", s.words.size()}}}};
+      for (char& c : record["key"].get_ref<std::string&>()) c = c == ' ' ? '_' : c;
+      docs << record.dump() << "\n";
+      ++synsets;
+    }
+  }
+  if (!corpus || !docs) {
+    std::cerr << "relate-demo-data: cannot write the WordNet files\n";
+    return 1;
+  }
+  std::cerr << "relate-demo-data: " << synsets << " WordNet synsets written\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,7 +134,19 @@ int main(int argc, char** argv) {
   app.add_option("--query-topic", query_topic, "Print a query vector for this topic instead");
   app.add_option("--model", model_file, "Write word vectors for the topics' words to this file");
   app.add_flag("--no-vectors", no_vectors, "Records with text only, for a collection with a model");
+  std::string wordnet, corpus_file, docs_file;
+  app.add_option("--wordnet", wordnet, "Read WordNet's data files from this folder");
+  app.add_option("--corpus", corpus_file, "With --wordnet: write the training text here");
+  app.add_option("--docs", docs_file, "With --wordnet: write the records here");
   CLI11_PARSE(app, argc, argv);
+
+  if (!wordnet.empty()) {
+    if (corpus_file.empty() || docs_file.empty()) {
+      std::cerr << "relate-demo-data: --wordnet needs --corpus and --docs\n";
+      return 2;
+    }
+    return WriteWordNet(wordnet, corpus_file, docs_file);
+  }
 
   if (!query_topic.empty()) {
     for (size_t t = 0; t < kTopics.size(); ++t) {
