@@ -124,6 +124,10 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     for (const auto& entry : fs::directory_iterator(dir / "index", ec)) {
       if (!wanted_files.count(entry.path().filename().string())) fs::remove(entry.path(), ec);
     }
+    // Scratch files of trainings that a crash ended; their resume checkpoints stay.
+    for (const auto& entry : fs::directory_iterator(dir / "training", ec)) {
+      if (entry.path().extension() != ".ckpt") fs::remove(entry.path(), ec);
+    }
   }
   return std::unique_ptr<DB>(std::move(db));
 }

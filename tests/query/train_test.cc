@@ -188,8 +188,17 @@ BOOST_AUTO_TEST_CASE(AStoppedTrainingKeepsNothingButACheckpointAndResumes) {
   BOOST_TEST_REQUIRE(s.code() == Status::Code::kCancelled, s);
   BOOST_TEST(busy.code() == Status::Code::kBusy);
   BOOST_TEST(db->DescribeModel("topics").error().code() == Status::Code::kNotFound);
-  // A reopen keeps the checkpoint; resume needs only the corpus.
+  // A reopen keeps the checkpoint and removes scratch files a crash left behind;
+  // resume needs only the corpus.
+  const fs::path scratch = dir.path() / "db" / "training";
+  std::ofstream(scratch / "model-0123456789abcdef.ids") << "left by a crash";
   Open();
+  size_t checkpoints = 0, others = 0;
+  for (const auto& f : fs::directory_iterator(scratch)) {
+    (f.path().extension() == ".ckpt" ? checkpoints : others) += 1;
+  }
+  BOOST_TEST(checkpoints == 1u);
+  BOOST_TEST(others == 0u);
   TrainOptions resume;
   resume.corpus = o.corpus;
   resume.resume = true;
