@@ -81,6 +81,14 @@ json HitsToJson(const std::vector<Hit>& hits) {
   return out;
 }
 
+// "model "name" version 2: 50130 words x 100 dimensions[, 2000000 subword rows]"
+std::string ModelShape(const ModelInfo& m) {
+  return fmt::format(
+      "model {} version {}: {} words x {} dimensions{}", Quote(m.name), m.version, m.words,
+      m.dimension,
+      m.subword_buckets > 0 ? fmt::format(", {} subword rows", m.subword_buckets) : "");
+}
+
 json InfoToJson(const CollectionInfo& c) {
   json j = {{"name", c.spec.name},
             {"dimension", c.spec.dimension},
@@ -618,12 +626,8 @@ void Cli::ModelImport() {
     j["seconds"] = seconds;
     out_ << j.dump() << "\n";
   } else {
-    out_ << fmt::format(
-        "imported model {} version {}: {} words x {} dimensions{} from {} ({}), "
-        "{:.2f} s\n",
-        Quote(info.name), info.version, info.words, info.dimension,
-        info.subword_buckets > 0 ? fmt::format(", {} subword rows", info.subword_buckets) : "",
-        file_, info.format, seconds);
+    out_ << fmt::format("imported {} from {} ({}), {:.2f} s\n", ModelShape(info), file_,
+                        info.format, seconds);
   }
 }
 
@@ -756,12 +760,9 @@ void Cli::ModelTrain() {
     j["loss"] = last.loss;
     out_ << j.dump() << "\n";
   } else {
-    out_ << fmt::format(
-        "trained model {} version {}: {} words x {} dimensions{}, {} words in {:.1f} s "
-        "({:.0f}k words/s/thread on {} threads)\n",
-        Quote(info.name), info.version, info.words, info.dimension,
-        info.subword_buckets > 0 ? fmt::format(", {} subword rows", info.subword_buckets) : "",
-        last.words_done, seconds, last.words_per_second_per_thread / 1000, last.threads);
+    out_ << fmt::format("trained {}, {} words in {:.1f} s ({:.0f}k words/s/thread on {} threads)\n",
+                        ModelShape(info), last.words_done, seconds,
+                        last.words_per_second_per_thread / 1000, last.threads);
   }
   if (apply_) PrintApplied(Check(db->ApplyModel(model_)));
 }
