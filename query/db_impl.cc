@@ -380,12 +380,15 @@ Status DBImpl::DropCollection(std::string_view name) {
   RELATE_ASSIGN_OR_RETURN(auto c, Find(name));
   storage::Batch batch(*store_);
   batch.DeleteCollection(c->Meta());
+  auto retiring = RetiringVersion(*c);
+  if (retiring) batch.DeleteModel(retiring->meta);
   RELATE_RETURN_IF_ERROR(store_->Write(batch, true));
   c->dropped = true;
   {
     std::unique_lock lock(catalog_mu_);
     collections_.erase(collections_.find(name));
   }
+  if (retiring) ForgetVersion(*retiring);
   std::error_code ec;
   fs::remove(CheckpointPath(c->meta.id), ec);  // an orphan is removed on the next open anyway
   return Status::OK();
@@ -778,20 +781,10 @@ Status DBImpl::ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& e
   index::PrepareVectors(meta.spec.metric, dim, prepared);
   // The model version this collection leaves goes with it if no one else holds it.
   const uint64_t old_version = c.Meta().model_version;
+  std::shared_ptr<ModelEntry> retiring;
   if (old_version != meta.model_version) {
-    std::shared_lock lock(catalog_mu_);
-    size_t holders = 0;
-    for (const auto& [_, other] : collections_) {
-      if (other->meta.spec.model == meta.spec.model &&
-          other->Meta().model_version == old_version) {
-        ++holders;
-      }
-    }
-    auto it = models_.find(meta.spec.model);
-    if (holders == 1 && it != models_.end() && it->second.rbegin()->first != old_version) {
-      auto old_entry = it->second.find(old_version);
-      if (old_entry != it->second.end()) batch.DeleteModel(old_entry->second->meta);
-    }
+    retiring = RetiringVersion(c);
+    if (retiring) batch.DeleteModel(retiring->meta);
   }
   RELATE_RETURN_IF_ERROR(CommitLocked(c, batch, meta, {.sync = true}, where, ids, ids, prepared,
                                       [&] {
@@ -804,15 +797,31 @@ Status DBImpl::ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& e
                                         c.embedder = embedder;
                                         c.generation.fetch_add(1);
                                       }));
-  if (old_version != meta.model_version) {
-    std::unique_lock lock(catalog_mu_);
-    auto it = models_.find(meta.spec.model);
-    if (it != models_.end() && it->second.size() > 1 && !VersionInUseLocked(meta.spec.model, old_version) &&
-        it->second.rbegin()->first != old_version) {
-      it->second.erase(old_version);
+  if (retiring) ForgetVersion(*retiring);
+  return MaybeCheckpointLocked(c);
+}
+
+std::shared_ptr<ModelEntry> DBImpl::RetiringVersion(const Collection& leaving) const {
+  const std::string& model = leaving.meta.spec.model;
+  if (model.empty()) return nullptr;
+  const uint64_t version = leaving.Meta().model_version;
+  std::shared_lock lock(catalog_mu_);
+  auto it = models_.find(model);
+  if (it == models_.end() || it->second.rbegin()->first == version) return nullptr;
+  for (const auto& [_, other] : collections_) {
+    if (other.get() != &leaving && other->meta.spec.model == model &&
+        other->Meta().model_version == version) {
+      return nullptr;
     }
   }
-  return MaybeCheckpointLocked(c);
+  auto v = it->second.find(version);
+  return v == it->second.end() ? nullptr : v->second;
+}
+
+void DBImpl::ForgetVersion(const ModelEntry& entry) {
+  std::unique_lock lock(catalog_mu_);
+  auto it = models_.find(entry.meta.info.name);
+  if (it != models_.end()) it->second.erase(entry.meta.info.version);
 }
 
 Result<std::vector<std::string>> DBImpl::ApplyModel(std::string_view name) {

@@ -196,6 +196,11 @@ class DBImpl final : public DB {
                                                        uint64_t version) const;
   // Whether a collection holds vectors of this model version. Needs catalog_mu_.
   bool VersionInUseLocked(std::string_view model, uint64_t version) const;
+  // The version of its model that `leaving` holds, if it is not the newest and
+  // no other collection holds it: the write that lets go of it removes it too
+  // (then ForgetVersion). Needs write_mu_.
+  std::shared_ptr<ModelEntry> RetiringVersion(const Collection& leaving) const;
+  void ForgetVersion(const ModelEntry& entry);
   // Stores `model` (meta.info filled in but for id, version and creation time) as
   // the next version of its name, removing older versions no collection uses.
   // AlreadyExists if the name is taken and !replace.
