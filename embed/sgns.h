@@ -54,16 +54,26 @@ struct ExactSigmoid {
   float LogSigmoid(float x) const { return static_cast<float>(-std::log1p(std::exp(-double{x}))); }
 };
 
+// Translation units built with -fopenmp-simd (the trainer's) vectorise these
+// loops, reduction included; elsewhere they stay plain loops, with no warning.
+#if defined(_OPENMP) || defined(RELATE_OPENMP_SIMD)
+#define RELATE_SIMD _Pragma("omp simd")
+#define RELATE_SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")
+#else
+#define RELATE_SIMD
+#define RELATE_SIMD_SUM_S
+#endif
+
 inline float Dot(const float* a, const float* b, uint32_t n) {
   float s = 0;
-#pragma omp simd reduction(+ : s)
+  RELATE_SIMD_SUM_S
   for (uint32_t i = 0; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 
 // y += a * x
 inline void Axpy(float a, const float* x, float* y, uint32_t n) {
-#pragma omp simd
+  RELATE_SIMD
   for (uint32_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 

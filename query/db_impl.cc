@@ -579,18 +579,22 @@ Result<uint64_t> DBImpl::Count(std::string_view collection) {
   return c->Meta().count;
 }
 
-Result<std::optional<std::vector<std::vector<Hit>>>> DBImpl::SearchPrepared(
-    const Collection& c, std::span<const float> queries, size_t k,
-    std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation) {
+Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(const Collection& c,
+                                                             std::span<const float> queries,
+                                                             size_t k,
+                                                             std::optional<uint64_t> exclude_id,
+                                                             std::optional<uint64_t> generation,
+                                                             bool* stale) {
   const size_t want = k + (exclude_id ? 1 : 0);
   Result<index::Neighbours> found = Status::Internal("unset");
   {
     std::shared_lock lock(c.index_mu);
-    if (generation && c.generation.load() != *generation) {
-      return std::optional<std::vector<std::vector<Hit>>>();
-    }
     found = c.index->Search(queries, want);
+    // The query was embedded for another generation of the vectors (rare: an
+    // apply or a SIF fit just swapped them): its answer is thrown away.
+    if (stale != nullptr) *stale = generation && c.generation.load() != *generation;
   }
+  if (stale != nullptr && *stale) return std::vector<std::vector<Hit>>();
   if (!found) return found.error();
   const index::Neighbours& nb = *found;
   const size_t n = want == 0 ? 0 : nb.ids.size() / want;
@@ -618,7 +622,7 @@ Result<std::optional<std::vector<std::vector<Hit>>>> DBImpl::SearchPrepared(
                            .metadata = std::move(rec->metadata)});
     }
   }
-  return std::optional(std::move(out));
+  return out;
 }
 
 Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view collection,
@@ -643,8 +647,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view colle
   }
   std::vector<float> prepared(queries.begin(), queries.end());
   index::PrepareVectors(spec.metric, spec.dimension, prepared);
-  RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, prepared, options.k, std::nullopt));
-  return std::move(*hits);
+  return SearchPrepared(*c, prepared, options.k, std::nullopt);
 }
 
 Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
@@ -656,7 +659,7 @@ Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<c
   std::vector<float> prepared(query.begin(), query.end());
   index::PrepareVectors(spec.metric, spec.dimension, prepared);
   RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, prepared, options.k, std::nullopt));
-  return std::move((*hits)[0]);
+  return std::move(hits[0]);
 }
 
 Result<std::pair<std::vector<float>, uint64_t>> DBImpl::EmbedForCollection(Collection& c,
@@ -861,9 +864,10 @@ Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::st
     if (!embedded) return embedded.error().WithContext(where);
     auto& [vector, generation] = *embedded;
     index::PrepareVectors(c->meta.spec.metric, c->meta.spec.dimension, vector);
-    RELATE_ASSIGN_OR_RETURN(auto hits,
-                            SearchPrepared(*c, vector, options.k, std::nullopt, generation));
-    if (hits) return std::move((*hits)[0]);
+    bool stale = false;
+    RELATE_ASSIGN_OR_RETURN(
+        auto hits, SearchPrepared(*c, vector, options.k, std::nullopt, generation, &stale));
+    if (!stale) return std::move(hits[0]);
   }
 }
 
@@ -900,7 +904,7 @@ Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::s
   const CollectionSpec& spec = c->meta.spec;
   index::PrepareVectors(spec.metric, spec.dimension, record.vector);
   RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, record.vector, options.k, record.id));
-  return std::move((*hits)[0]);
+  return std::move(hits[0]);
 }
 
 Result<VerifyReport> DBImpl::Verify(std::string_view collection) {

@@ -235,11 +235,12 @@ class DBImpl final : public DB {
   Status WriteModelData(const storage::ModelMeta& meta, const LoadedModel& model);
 
   // Searches prepared queries and turns the neighbours into hits. With
-  // `generation`, returns nullopt instead if the collection's texts now embed
-  // differently (the query must be embedded again).
-  Result<std::optional<std::vector<std::vector<Hit>>>> SearchPrepared(
+  // `generation`, sets *stale (and returns nothing) instead if the collection's
+  // texts now embed differently, so the query must be embedded again.
+  Result<std::vector<std::vector<Hit>>> SearchPrepared(
       const Collection& c, std::span<const float> queries, size_t k,
-      std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation = std::nullopt);
+      std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation = std::nullopt,
+      bool* stale = nullptr);
 
   const std::filesystem::path dir_;
   const Options options_;

@@ -1,6 +1,8 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "embed/fasttext_model.h"
 #include "embed/pooling.h"
@@ -295,6 +297,55 @@ BOOST_AUTO_TEST_CASE(ANewVersionServesOnlyAfterApplyAndApplySwapsEveryVector) {
   BOOST_TEST(db->DescribeCollection("docs").value().model_version == 2u);
   BOOST_TEST(db->DescribeModel("small").value().version == 2u);
   BOOST_TEST(db->SearchText("docs", "queen", {.k = 2}).value().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(SearchesDuringApplySeeAllOldVectorsOrAllNew) {
+  // Version 1 points every word along +x, version 2 along -x: a search for +x
+  // scores every record above 0 before the apply and below 0 after it.
+  const size_t n = 2000;
+  std::string v1 = std::to_string(n) + " 3\n", v2 = v1;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string w = "w" + std::to_string(i), y = std::to_string(0.001 * double(i));
+    v1 += w + " 1 " + y + " 0.5\n";
+    v2 += w + " -1 " + y + " 0.5\n";
+  }
+  BOOST_TEST_REQUIRE(db->ImportModel("m", Write("v1.vec", v1)).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "m"}).ok());
+  std::vector<Record> records;
+  for (size_t i = 0; i < n; ++i) {
+    records.push_back({.key = "r" + std::to_string(i), .text = "w" + std::to_string(i)});
+  }
+  BOOST_TEST_REQUIRE(db->Upsert("docs", records).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("m", Write("v2.vec", v2), {.replace = true}).ok());
+
+  std::atomic<bool> done = false;
+  std::atomic<size_t> searches = 0, mixed = 0, wrong_text = 0;
+  std::thread reader([&] {
+    const std::vector<float> x{1, 0, 0};
+    while (!done) {
+      auto hits = db->Search("docs", x, {.k = n});
+      if (!hits || hits->size() != n) {
+        ++mixed;
+        continue;
+      }
+      size_t positive = 0;
+      for (const auto& h : *hits) positive += h.score > 0;
+      mixed += positive != 0 && positive != n;
+      // A text query is embedded with the version the vectors it meets came from.
+      auto text = db->SearchText("docs", "w7", {.k = 1});
+      wrong_text += !text || text->empty() || text->front().key != "r7";
+      ++searches;
+    }
+  });
+  auto moved = db->ApplyModel("m");
+  done = true;
+  reader.join();
+  BOOST_TEST_REQUIRE(moved.has_value(), moved.error());
+  BOOST_TEST(searches.load() > 0u);
+  BOOST_TEST(mixed.load() == 0u);
+  BOOST_TEST(wrong_text.load() == 0u);
+  const auto after = db->Search("docs", std::vector<float>{1, 0, 0}, {.k = 5}).value();
+  BOOST_TEST(after.front().score < 0);
 }
 
 BOOST_AUTO_TEST_CASE(ApplyRefusesAVersionOfAnotherDimensionAndKeepsTheOldVectors) {
