@@ -42,9 +42,12 @@ Result<std::string> FilesFingerprint(const std::vector<fs::path>& files, const s
                                      " is not a regular file");
     }
     const auto size = fs::file_size(file, ec);
-    const auto time = fs::last_write_time(file, ec).time_since_epoch().count();
-    out += " " + fs::absolute(file, ec).string() + " (" + std::to_string(size) + " bytes, time " +
-           std::to_string(time) + ")";
+    const auto modified = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::file_clock::to_sys(fs::last_write_time(file, ec))
+                                  .time_since_epoch())
+                              .count();
+    out += " " + fs::absolute(file, ec).string() + " (" + std::to_string(size) +
+           " bytes, modified at unix ns " + std::to_string(modified) + ")";
   }
   return out;
 }
