@@ -33,7 +33,7 @@
 #   RELATE    relate binary [build/tools/relate]
 #   DATA      the shared data folder [../shared/data, from the project root]
 #   CORPUS    an already decompressed text file to train on instead of the default corpus
-#   EPOCHS    [5]      THREADS  [2]
+#   EPOCHS    [5]      THREADS  [2]      SEED  [1] (every tool's random seed)
 #   RUNS      run names, or the tool names relate, gensim, fasttext, separated by commas or
 #             spaces [all]
 #   PYTHON    a python3 that can `import gensim` [the first of python3, /usr/bin/python3 that can]
@@ -58,6 +58,7 @@ abspath() { realpath -m -- "$1"; }   # relative to the caller's directory
 RELATE=$(abspath "${RELATE:-$ROOT/build/tools/relate}")
 DATA=$(abspath "${DATA:-$ROOT/../shared/data}")
 EPOCHS=${EPOCHS:-5}
+SEED=${SEED:-1}
 THREADS=${THREADS:-2}
 RUNS=${RUNS:-all}
 FASTTEXT=${FASTTEXT:-fasttext}
@@ -309,12 +310,12 @@ def fasttext_run(out_json, log_path, cmd):
 
 
 def gensim_train(out_json, corpus, vec, sg, alpha, dim, window, negative, sample, min_count,
-                 epochs, threads):
+                 epochs, threads, seed):
     import gensim
     from gensim.models import word2vec
     from gensim.models.word2vec import Word2Vec
     kw = dict(vector_size=dim, window=window, negative=negative, sample=sample,
-              min_count=min_count, epochs=epochs, workers=threads, sg=sg, hs=0, seed=1)
+              min_count=min_count, epochs=epochs, workers=threads, sg=sg, hs=0, seed=seed)
     if alpha:
         kw["alpha"] = alpha
     t0 = time.perf_counter()
@@ -581,9 +582,10 @@ if __name__ == "__main__":
         sys.exit(fasttext_run(args[0], args[1], args[2:]))
     elif cmd == "gensim":
         (out, corpus, vec, sg, alpha, dim, window, negative, sample, min_count, epochs,
-         threads) = args
+         threads, seed) = args
         gensim_train(out, corpus, vec, int(sg), float(alpha), int(dim), int(window),
-                     int(negative), float(sample), int(min_count), int(epochs), int(threads))
+                     int(negative), float(sample), int(min_count), int(epochs), int(threads),
+                     int(seed))
     elif cmd == "relate-train":
         relate_train(args[0], args[1])
     elif cmd == "record":
@@ -634,7 +636,8 @@ run_relate() {  # name variant
   py exec "$LOGS/$n.exec.json" "$LOGS/$n.train.out" "$LOGS/$n.train.err" \
     "$RELATE" --db "$DB" --create --json model train --name "$n" --corpus "$CORPUS_FILE" \
     --arch "$arch" --dim "$DIM" --window "$WINDOW" --negative "$NEGATIVE" --sample "$SAMPLE" \
-    --min-count "$MIN_COUNT" --epochs "$EPOCHS" --threads "$THREADS" "${sub[@]}" || return 1
+    --min-count "$MIN_COUNT" --epochs "$EPOCHS" --threads "$THREADS" --seed "$SEED" \
+    "${sub[@]}" || return 1
   py relate-train "$LOGS/$n.train.json" "$LOGS/$n.train.out"
 }
 
@@ -643,7 +646,7 @@ run_gensim() {  # name variant
   [[ $2 == cbow ]] && { sg=0; alpha=0.05; }
   py exec "$LOGS/$n.exec.json" "$LOGS/$n.train.out" "$LOGS/$n.train.err" \
     "$GENSIM_PY" "$H" gensim "$LOGS/$n.train.json" "$GENSIM_CORPUS" "$VECS/$n.vec" "$sg" "$alpha" \
-    "$DIM" "$WINDOW" "$NEGATIVE" "$SAMPLE" "$MIN_COUNT" "$EPOCHS" "$THREADS" || return 1
+    "$DIM" "$WINDOW" "$NEGATIVE" "$SAMPLE" "$MIN_COUNT" "$EPOCHS" "$THREADS" "$SEED" || return 1
   import_model "$n" "$VECS/$n.vec" || return 1
   [[ ${KEEP:-0} == 1 ]] || rm -f "$VECS/$n.vec"
 }
@@ -655,7 +658,7 @@ run_fasttext() {  # name variant
   py fasttext "$LOGS/$n.train.json" "$LOGS/$n.train.err" \
     "$FASTTEXT" "$mode" -input "$CORPUS_FILE" -output "$VECS/$n" -dim "$DIM" -ws "$WINDOW" \
     -loss ns -neg "$NEGATIVE" -t "$SAMPLE" -minCount "$MIN_COUNT" -epoch "$EPOCHS" \
-    -thread "$THREADS" "${sub[@]}" || return 1
+    -thread "$THREADS" -seed "$SEED" "${sub[@]}" || return 1
   file=$VECS/$n.vec
   [[ $2 == sg-subword ]] && file=$VECS/$n.bin
   import_model "$n" "$file" || return 1
@@ -701,7 +704,7 @@ if [[ -n ${FASTTEXT:-} ]] && need_tool fasttext; then
   v=$(dpkg-query -W -f '${Version}' fasttext 2>/dev/null || true)
   FASTTEXT_DESC="$FASTTEXT${v:+ (Debian package $v)}"
 fi
-SETTINGS="dim $DIM, window $WINDOW, negative $NEGATIVE, sample $SAMPLE, min-count $MIN_COUNT, epochs $EPOCHS, threads $THREADS; sub-words (the -subword runs) n-grams $MINN-$MAXN in $BUCKETS buckets; learning rate each tool's default (relate 0.025 sg / 0.05 cbow, gensim 0.025 sg / 0.05 cbow passed as alpha, fastText 0.05)"
+SETTINGS="dim $DIM, window $WINDOW, seed $SEED, negative $NEGATIVE, sample $SAMPLE, min-count $MIN_COUNT, epochs $EPOCHS, threads $THREADS; sub-words (the -subword runs) n-grams $MINN-$MAXN in $BUCKETS buckets; learning rate each tool's default (relate 0.025 sg / 0.05 cbow, gensim 0.025 sg / 0.05 cbow passed as alpha, fastText 0.05)"
 EVALUATION="relate eval wordsim on $(basename "$WS353") and $(basename "$SIMLEX"), relate eval analogy on $(basename "$ANALOGY") --restrict $RESTRICT"
 CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) logical cores"
 
