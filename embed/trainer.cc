@@ -360,7 +360,6 @@ Result<std::unique_ptr<Trainer>> Trainer::Prepare(const TextSource& source,
   // W: uniform in [-0.5, 0.5) / dim, as word2vec; W' starts at zero.
   Lcg rng{SplitMix64(options.seed)};
   const float scale = 1.0f / static_cast<float>(options.dimension);
-  std::vector<float> row(options.dimension);
   for (size_t r = 0; r < t->input_.rows(); ++r) {
     std::span<float> out = t->input_.MutableRow(static_cast<uint32_t>(r));
     for (float& x : out) x = (rng.Uniform() - 0.5f) * scale;
@@ -497,7 +496,7 @@ void Trainer::TrainBlock(uint64_t global_block, std::vector<uint32_t>& ids,
   words_done_.fetch_add(unreported, std::memory_order_relaxed);
 }
 
-void Trainer::Work(uint32_t, uint64_t end_block) {
+void Trainer::Work(uint64_t end_block) {
   std::vector<uint32_t> ids;
   std::vector<float> scratch;
   while (!(options_.stop && options_.stop->load(std::memory_order_relaxed))) {
@@ -523,8 +522,8 @@ Status Trainer::Train(const fs::path& checkpoint) {
   workers.reserve(threads_);
   std::atomic<uint32_t> running = threads_;
   for (uint32_t t = 0; t < threads_; ++t) {
-    workers.emplace_back([this, t, end_block, &running] {
-      Work(t, end_block);
+    workers.emplace_back([this, end_block, &running] {
+      Work(end_block);
       running.fetch_sub(1);
     });
   }

@@ -105,7 +105,8 @@ class Trainer {
   Status Initialise();
   void BuildTables();
   Status SaveCheckpoint(const std::filesystem::path& path) const;
-  void Work(uint32_t thread, uint64_t end_block);
+  // One thread: trains blocks from the shared counter until end_block or a stop.
+  void Work(uint64_t end_block);
   void TrainBlock(uint64_t global_block, std::vector<uint32_t>& ids, std::vector<float>& scratch,
                   double& loss, uint64_t& predictions);
 
