@@ -16,6 +16,15 @@
 #   in 2,000,000 hash buckets; the other runs have none (fastText: -minn 0 -maxn 0).
 #   Learning rates are each tool's default for the architecture: relate 0.025 sg / 0.05
 #   cbow, gensim 0.025 sg / 0.05 cbow (passed, word2vec's cbow value), fastText 0.05.
+# Optional anchor, only when WORD2VEC names a binary of the original word2vec C tool (the
+#   user's own build of Mikolov's word2vec.c, a version with -iter; nothing of it is part of
+#   relate, and this script neither ships nor fetches it): runs word2vec-sg and word2vec-cbow,
+#   tool name word2vec, with the same settings (-hs 0, -binary 0, -alpha 0.05 for cbow; it
+#   has no seed option, so SEED does not apply to it). With WORD2VEC unset they do not exist
+#   and "all" means the eight runs above. At the defaults word2vec-sg takes about 4 minutes,
+#   word2vec-cbow about 1. Its threads keep an end-of-file flag across epochs, so the thread
+#   that reaches the end of the corpus trains one epoch only; the report flags a run whose
+#   last Progress figure falls short of 100%.
 #
 # How to run, from the project root, after building relate (cmake --build build -j2):
 #   bash bench/train_compare.sh
@@ -34,10 +43,13 @@
 #   DATA      the shared data folder [../shared/data, from the project root]
 #   CORPUS    an already decompressed text file to train on instead of the default corpus
 #   EPOCHS    [5]      THREADS  [2]      SEED  [1] (every tool's random seed)
-#   RUNS      run names, or the tool names relate, gensim, fasttext, separated by commas or
-#             spaces [all]
+#   RUNS      run names, or the tool names relate, gensim, fasttext (and word2vec when
+#             WORD2VEC is set), separated by commas or spaces [all]
 #   PYTHON    a python3 that can `import gensim` [the first of python3, /usr/bin/python3 that can]
 #   FASTTEXT  fastText binary [fasttext]
+#   WORD2VEC  a word2vec binary built from the original C source, e.g.
+#             gcc word2vec.c -o word2vec -lm -pthread -O3 -march=native -funroll-loops
+#             [unset: no word2vec runs]
 #   OUT       the TSV file of raw per-run numbers [${TMPDIR:-/tmp}/relate-train-compare-DATE.tsv]
 #   KEEP=1    keep the scratch directory (database, vector files, logs); by default it is
 #             removed at the end (its logs are kept if a run failed)
@@ -62,6 +74,7 @@ SEED=${SEED:-1}
 THREADS=${THREADS:-2}
 RUNS=${RUNS:-all}
 FASTTEXT=${FASTTEXT:-fasttext}
+WORD2VEC=${WORD2VEC:-}
 SCRATCH_BASE=${TMPDIR:-/tmp}
 OUT=$(abspath "${OUT:-$SCRATCH_BASE/relate-train-compare-$(date +%Y%m%d-%H%M%S).tsv}")
 
@@ -75,6 +88,12 @@ GENSIM_LINE_WORDS=10000
 
 ALL_RUNS=(relate-sg relate-cbow relate-sg-subword gensim-sg gensim-cbow
           fasttext-sg fasttext-cbow fasttext-sg-subword)
+TOOL_NAMES="relate, gensim, fasttext"
+# The original word2vec, only with WORD2VEC set (the user's own build; see the top).
+if [[ -n $WORD2VEC ]]; then
+  ALL_RUNS+=(word2vec-sg word2vec-cbow)
+  TOOL_NAMES+=", word2vec"
+fi
 
 [[ $EPOCHS =~ ^[1-9][0-9]*$ ]] || die "EPOCHS must be a positive integer (got '$EPOCHS')"
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer (got '$THREADS')"
@@ -82,6 +101,8 @@ ALL_RUNS=(relate-sg relate-cbow relate-sg-subword gensim-sg gensim-cbow
 # ---- which runs -------------------------------------------------------------------------
 SELECTED=()
 for want in ${RUNS//,/ }; do
+  [[ -z $WORD2VEC && ($want == word2vec || $want == word2vec-*) ]] &&
+    die "run '$want' in RUNS needs WORD2VEC=path/to/word2vec (a binary of the original word2vec C tool)"
   matched=0
   for r in "${ALL_RUNS[@]}"; do
     if [[ $want == all || $want == "$r" || $want == "${r%%-*}" ]]; then
@@ -89,7 +110,7 @@ for want in ${RUNS//,/ }; do
       matched=1
     fi
   done
-  ((matched)) || die "unknown run '$want' in RUNS; runs are: ${ALL_RUNS[*]} (or relate, gensim, fasttext, all)"
+  ((matched)) || die "unknown run '$want' in RUNS; runs are: ${ALL_RUNS[*]} (or $TOOL_NAMES, all)"
 done
 ((${#SELECTED[@]})) || die "RUNS selects no run"
 # Keep the canonical order whatever order RUNS gave.
@@ -131,6 +152,20 @@ if need_tool fasttext; then
   command -v "$FASTTEXT" >/dev/null 2>&1 || die "fastText runs selected but '$FASTTEXT' is not on PATH
   (Debian: apt-get install fasttext; or set FASTTEXT=path, or leave fasttext out of RUNS)"
   FASTTEXT=$(command -v "$FASTTEXT")
+fi
+WORD2VEC_DESC=
+if need_tool word2vec; then
+  WORD2VEC=$(abspath "$WORD2VEC")
+  [[ -x $WORD2VEC && -f $WORD2VEC ]] || die "WORD2VEC is not an executable file: $WORD2VEC"
+  # Run without arguments word2vec prints its usage; versions without -iter would silently
+  # train one epoch.
+  w2v_usage=$("$WORD2VEC" 2>&1 || true)
+  [[ $w2v_usage == *"-iter <int>"* ]] || die "WORD2VEC=$WORD2VEC does not look like word2vec with the -iter option
+  (its usage text lacks '-iter <int>'); build a newer word2vec.c"
+  # word2vec writes its progress with stdio to a pipe: line-buffer it so that the end of the
+  # vocabulary pass ("Words in train file") arrives when printed.
+  command -v stdbuf >/dev/null 2>&1 || die "word2vec runs need stdbuf (coreutils) to time word2vec's phases"
+  WORD2VEC_DESC="$WORD2VEC ($(head -n 1 <<<"$w2v_usage"), sha256 $(sha256sum "$WORD2VEC" | cut -c1-12)); the user's own build of the original word2vec C tool, not part of relate"
 fi
 
 case $OUT in "$ROOT"/*) die "OUT must be outside the repository (got $OUT)";; esac
@@ -181,7 +216,7 @@ trap 'exit 130' INT TERM
 # ---- python helpers (timing, parsing, the report) -----------------------------------------
 H=$SCRATCH/helpers.py
 cat > "$H" <<'PY'
-import json, os, re, resource, subprocess, sys, time
+import json, os, re, resource, select, subprocess, sys, time
 from collections import Counter
 
 
@@ -309,6 +344,67 @@ def fasttext_run(out_json, log_path, cmd):
     return rc
 
 
+def word2vec_run(out_json, log_path, vec_path, cmd):
+    """Run the original word2vec (stdout line-buffered by stdbuf, stderr merged), noting
+    when its vocabulary pass ends ("Words in train file", printed after the counts are
+    sorted and pruned), when the first training progress line comes, and when training
+    ends: word2vec prints nothing then (its progress lines end in \\r, with no newline
+    after the last), but it opens the output file right after joining its threads, so the
+    file's appearance, polled every few milliseconds, marks the end."""
+    if os.path.exists(vec_path):
+        os.remove(vec_path)
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    text = b""
+    t_vocab = t_first = t_last = t_end = None
+    fd = p.stdout.fileno()
+    with open(log_path, "wb") as log:
+        while True:
+            ready = select.select([fd], [], [], 0.005)[0]
+            now = time.monotonic()
+            if t_end is None and os.path.exists(vec_path):
+                t_end = now
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            log.write(chunk)
+            start = max(0, len(text) - 64)
+            text += chunk
+            if t_vocab is None and re.search(rb"Words in train file: \d+\n", text[start:]):
+                t_vocab = now
+            if b"Words/thread/sec" in text[start:]:
+                if t_first is None:
+                    t_first = now
+                if t_end is None:
+                    t_last = now
+    rc = p.wait()
+    t_exit = time.monotonic()
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    s = text.decode("utf-8", "replace")
+    wst = re.findall(r"Words/thread/sec:\s*([\d.]+)k", s)
+    prog = re.findall(r"Progress:\s*([\d.]+)%", s)
+    vocab = re.search(r"Vocab size:\s*(\d+)", s)
+    words = re.search(r"Words in train file:\s*(\d+)", s)
+    if t_end is None:
+        t_end = t_last
+    res = {"rc": rc, "wall_seconds": t_exit - t0, "peak_rss_mb": rss,
+           "own_words_per_second_per_thread": 1000.0 * float(wst[-1]) if wst else None,
+           "last_progress_percent": float(prog[-1]) if prog else None,
+           # word2vec's vocabulary always holds "</s>" (the token it reads for a newline).
+           "vocabulary": int(vocab.group(1)) - 1 if vocab else None,
+           "words_in_train_file": int(words.group(1)) if words else None}
+    if t_vocab is not None and t_end is not None:
+        res["prep_seconds"] = t_vocab - t0
+        res["train_seconds"] = t_end - t_vocab
+        res["after_seconds"] = t_exit - t_end
+        if t_first is not None:
+            res["init_seconds"] = t_first - t_vocab
+    jdump(res, out_json)
+    return rc
+
+
 def gensim_train(out_json, corpus, vec, sg, alpha, dim, window, negative, sample, min_count,
                  epochs, threads, seed):
     import gensim
@@ -431,6 +527,19 @@ def rows_of(records, meta):
                 row["trained_share"] = row["words_trained"] / float(meta["corpus"]["raw_tokens"] * epochs)
             row["own_figure"] = t.get("own_effective_words_per_second")
             row["own_figure_meaning"] = "effective words/s, all workers (gensim log)"
+        elif r["tool"] == "word2vec":
+            # "Words in train file" counts the tokens kept after min-count plus one "</s>"
+            # for every newline of the corpus.
+            if t.get("words_in_train_file") is not None:
+                row["tool_tokens_per_epoch"] = t["words_in_train_file"] - meta["corpus"]["lines"]
+                # Its last "Progress:" is its words so far over epochs x "Words in train
+                # file", printed up to 10,000 words a thread before the end.
+                if t.get("last_progress_percent") is not None:
+                    row["words_trained"] = round(t["last_progress_percent"] / 100.0 * epochs
+                                                 * t["words_in_train_file"])
+                    row["trained_share"] = row["words_trained"] / float(kept * epochs)
+            row["own_figure"] = t.get("own_words_per_second_per_thread")
+            row["own_figure_meaning"] = "Words/thread/sec (word2vec progress, per CPU second)"
         else:
             row["own_figure"] = t.get("own_words_per_second_per_thread")
             row["own_figure_meaning"] = "words/sec/thread (fastText progress)"
@@ -475,7 +584,11 @@ def report(records_path, meta_path, tsv_path):
     c = meta["corpus"]
     out = []
     p = out.append
-    p("# train_compare: word-vector training, relate next to gensim and fastText")
+    w2v_rows = [r for r in rows if r["tool"] == "word2vec"]
+    if w2v_rows:
+        p("# train_compare: word-vector training, relate next to gensim, fastText and the original word2vec")
+    else:
+        p("# train_compare: word-vector training, relate next to gensim and fastText")
     p("")
     p("date:        " + meta["date"])
     p("cpu:         " + meta["cpu"])
@@ -485,6 +598,8 @@ def report(records_path, meta_path, tsv_path):
         p("gensim:      " + meta["gensim"])
     if meta.get("fasttext"):
         p("fasttext:    " + meta["fasttext"])
+    if meta.get("word2vec"):
+        p("word2vec:    " + meta["word2vec"])
     p("corpus:      %s: %d bytes, %d tokens, %d after min-count %d (%.2f%% dropped), vocabulary %d"
       % (meta["corpus_path"], c["bytes"], c["raw_tokens"], c["kept_tokens"], meta["min_count"],
          100.0 * (c["raw_tokens"] - c["kept_tokens"]) / max(1, c["raw_tokens"]), c["vocabulary"]))
@@ -543,6 +658,21 @@ def report(records_path, meta_path, tsv_path):
       "its .bin so unseen words get vectors). ρ is Spearman's over the pairs whose words "
       "have vectors; analogy accuracy is over the answered questions (all four words among "
       "the %d most frequent) out of the file's questions." % meta["restrict"])
+    if w2v_rows:
+        inits = ", ".join("%s %.1f s" % (r["run"], r["train"]["init_seconds"]) for r in records
+                          if r["tool"] == "word2vec" and r.get("train", {}).get("init_seconds") is not None)
+        p("- word2vec (the original C tool from WORD2VEC, the user's own build, not part of "
+          "relate): vocab s, its start until it prints \"Words in train file\" (vocabulary "
+          "counted, sorted and pruned); train s, from there until it opens its output file "
+          "right after joining its threads, so, like fastText's, it includes the network's "
+          "initialisation and here also the 1e8-entry negative-sampling table%s. Its own figure "
+          "is its last Words/thread/sec: in-vocabulary words (\"</s>\" included) before "
+          "sub-sampling per CPU second of the process (clock()), printed up to 10,000 words a "
+          "thread before the end. It reads the corpus file as it is (sentences of at most 1,000 "
+          "words), learning rate 0.025 sg / 0.05 cbow (passed), and has no seed option: SEED "
+          "does not apply, its threads seed by their number and its vectors start from a fixed "
+          "seed. Its .vec (which lists \"</s>\") is imported like gensim's."
+          % ((" (first progress line after: " + inits + ")") if inits else ""))
     checks = []
     for r in rows:
         tt = r["tool_tokens_per_epoch"]
@@ -555,9 +685,21 @@ def report(records_path, meta_path, tsv_path):
             checks.append("%s went through %.1f%% of epochs x corpus words" % (r["run"], 100 * share))
     shares = ", ".join("%s %.1f%%" % (r["run"], 100 * r["trained_share"]) for r in rows
                        if r["trained_share"] is not None)
-    if shares:
+    if shares and w2v_rows:
+        p("- words gone through, as a share of epochs x corpus words (relate counts words after "
+          "min-count, gensim all words; fastText always reaches its 100%; word2vec, its last "
+          "Progress figure): " + shares)
+    elif shares:
         p("- words gone through, as a share of epochs x corpus words (relate counts words after "
           "min-count, gensim all words; fastText always reaches its 100%): " + shares)
+    short = [r["run"] for r in w2v_rows if r["trained_share"] is not None and r["trained_share"] < 0.98]
+    if short:
+        p("- %s stopped short: word2vec.c's training threads do not reset their end-of-file flag "
+          "between epochs, so a thread that reaches the end of the file (here the last of %d "
+          "threads, whose share ends there) trains one epoch only and the others go on alone; "
+          "its vectors had fewer updates than the others', and its words/s/thread, computed "
+          "over all epochs x corpus words, stands for the speed of the threads that kept "
+          "going, not for work done." % (", ".join(short), meta["threads"]))
     if checks:
         p("- WARNING: " + "; ".join(checks))
     elif agree:
@@ -580,6 +722,8 @@ if __name__ == "__main__":
         sys.exit(exec_timed(args[0], args[1], args[2], args[3:]))
     elif cmd == "fasttext":
         sys.exit(fasttext_run(args[0], args[1], args[2:]))
+    elif cmd == "word2vec":
+        sys.exit(word2vec_run(args[0], args[1], args[2], args[3:]))
     elif cmd == "gensim":
         (out, corpus, vec, sg, alpha, dim, window, negative, sample, min_count, epochs,
          threads, seed) = args
@@ -665,6 +809,18 @@ run_fasttext() {  # name variant
   [[ ${KEEP:-0} == 1 ]] || rm -f "$VECS/$n.vec" "$VECS/$n.bin"
 }
 
+run_word2vec() {  # name variant
+  local n=$1 cbow=0 alpha=()
+  [[ $2 == cbow ]] && { cbow=1; alpha=(-alpha 0.05); }
+  # No -seed: word2vec has none (it seeds each thread by its number).
+  py word2vec "$LOGS/$n.train.json" "$LOGS/$n.train.out" "$VECS/$n.vec" \
+    stdbuf -oL "$WORD2VEC" -train "$CORPUS_FILE" -output "$VECS/$n.vec" -cbow "$cbow" \
+    -size "$DIM" -window "$WINDOW" -negative "$NEGATIVE" -hs 0 -sample "$SAMPLE" \
+    -threads "$THREADS" -iter "$EPOCHS" -min-count "$MIN_COUNT" -binary 0 "${alpha[@]}" || return 1
+  import_model "$n" "$VECS/$n.vec" || return 1
+  [[ ${KEEP:-0} == 1 ]] || rm -f "$VECS/$n.vec"
+}
+
 STARTED=1
 for run in "${SELECTED[@]}"; do
   tool=${run%%-*}
@@ -705,20 +861,21 @@ if [[ -n ${FASTTEXT:-} ]] && need_tool fasttext; then
   FASTTEXT_DESC="$FASTTEXT${v:+ (Debian package $v)}"
 fi
 SETTINGS="dim $DIM, window $WINDOW, seed $SEED, negative $NEGATIVE, sample $SAMPLE, min-count $MIN_COUNT, epochs $EPOCHS, threads $THREADS; sub-words (the -subword runs) n-grams $MINN-$MAXN in $BUCKETS buckets; learning rate each tool's default (relate 0.025 sg / 0.05 cbow, gensim 0.025 sg / 0.05 cbow passed as alpha, fastText 0.05)"
+need_tool word2vec && SETTINGS="$SETTINGS; word2vec: the same, but no seed (it has no seed option), learning rate 0.025 sg / 0.05 cbow (passed for cbow)"
 EVALUATION="relate eval wordsim on $(basename "$WS353") and $(basename "$SIMLEX"), relate eval analogy on $(basename "$ANALOGY") --restrict $RESTRICT"
 CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) logical cores"
 
 META=$SCRATCH/meta.json
 M_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC') M_CPU=$CPU M_LOAD_START=$LOAD_START M_LOAD_END=$(loadavg) \
 M_RELATE="$RELATE (commit $commit, build type $build_type)" M_GENSIM=$GENSIM_DESC \
-M_FASTTEXT=$FASTTEXT_DESC M_CORPUS=$CORPUS_FILE M_SETTINGS=$SETTINGS M_EVALUATION=$EVALUATION \
+M_FASTTEXT=$FASTTEXT_DESC M_WORD2VEC=$WORD2VEC_DESC M_CORPUS=$CORPUS_FILE M_SETTINGS=$SETTINGS M_EVALUATION=$EVALUATION \
 M_EPOCHS=$EPOCHS M_THREADS=$THREADS M_LINE_WORDS=$GENSIM_LINE_WORDS M_MIN_COUNT=$MIN_COUNT M_RESTRICT=$RESTRICT \
   "$HELPER_PY" - "$META" "$SCRATCH/corpus.json" <<'PY'
 import json, os, sys
 e = os.environ
 meta = {"date": e["M_DATE"], "cpu": e["M_CPU"], "load_start": e["M_LOAD_START"],
         "load_end": e["M_LOAD_END"], "relate": e["M_RELATE"], "gensim": e["M_GENSIM"],
-        "fasttext": e["M_FASTTEXT"], "corpus_path": e["M_CORPUS"],
+        "fasttext": e["M_FASTTEXT"], "word2vec": e["M_WORD2VEC"], "corpus_path": e["M_CORPUS"],
         "settings": e["M_SETTINGS"], "evaluation": e["M_EVALUATION"],
         "epochs": int(e["M_EPOCHS"]), "threads": int(e["M_THREADS"]),
         "min_count": int(e["M_MIN_COUNT"]), "restrict": int(e["M_RESTRICT"]),
