@@ -437,18 +437,12 @@ void Trainer::TrainBlock(uint64_t global_block, std::vector<uint32_t>& ids,
   // The file was written whole before training; a short read means it changed
   // under us, and the block trains on what was read.
   size_t got = 0;
-  {
-    const int fd = ::open(corpus_.file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      const size_t want = ids.size() * sizeof(uint32_t);
-      while (got < want) {
-        const ssize_t n = ::pread(fd, reinterpret_cast<char*>(ids.data()) + got, want - got,
-                                  static_cast<off_t>(begin * sizeof(uint32_t) + got));
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
-      }
-      ::close(fd);
-    }
+  const size_t want = ids.size() * sizeof(uint32_t);
+  while (got < want) {
+    const ssize_t n = ::pread(ids_fd_, reinterpret_cast<char*>(ids.data()) + got, want - got,
+                              static_cast<off_t>(begin * sizeof(uint32_t) + got));
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
   }
   ids.resize(got / sizeof(uint32_t));
 
@@ -515,6 +509,12 @@ Status Trainer::Train(const fs::path& checkpoint) {
                                   : std::max(1u, std::thread::hardware_concurrency());
   const uint64_t end_block = static_cast<uint64_t>(options_.epochs) * corpus_.blocks();
   block_counter_ = next_block_;
+  // One descriptor for every thread: pread does not move a shared offset.
+  ids_fd_ = ::open(corpus_.file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ids_fd_ < 0) {
+    return Status::IOError("training scratch file " + corpus_.file.string() +
+                           ": cannot open: " + std::strerror(errno));
+  }
   const uint64_t words_at_start = words_done_.load();
   const uint64_t words_total = static_cast<uint64_t>(options_.epochs) * corpus_.words;
   const auto start = Clock::now();
@@ -566,6 +566,8 @@ Status Trainer::Train(const fs::path& checkpoint) {
     if (Clock::now() - last_report >= std::chrono::milliseconds(500)) report();
   }
   for (auto& w : workers) w.join();
+  ::close(ids_fd_);
+  ids_fd_ = -1;
   report();
   stats_.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   stats_.words = words_done_.load() - words_at_start;

@@ -96,7 +96,7 @@ class Trainer {
     double words_per_second_per_thread() const {
       return seconds > 0 && threads > 0 ? words / seconds / threads : 0;
     }
-    double loss = 0;  // mean loss per prediction over the last epoch's share
+    double loss = 0;  // mean loss per prediction over the call
   };
   const Stats& stats() const { return stats_; }
 
@@ -127,6 +127,7 @@ class Trainer {
   std::vector<uint32_t> noise_table_;    // word ids, each count^0.75 times in proportion
   SigmoidTable sigmoid_;
 
+  int ids_fd_ = -1;  // the encoded corpus, open while Train runs
   uint64_t next_block_ = 0;  // global block (epoch * blocks + block) to train next
   std::atomic<uint64_t> block_counter_ = 0;
   std::atomic<uint64_t> words_done_ = 0;  // all epochs, for the learning rate

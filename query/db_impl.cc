@@ -810,12 +810,9 @@ std::shared_ptr<ModelEntry> DBImpl::RetiringVersion(const Collection& leaving) c
   const uint64_t version = leaving.Meta().model_version;
   std::shared_lock lock(catalog_mu_);
   auto it = models_.find(model);
-  if (it == models_.end() || it->second.rbegin()->first == version) return nullptr;
-  for (const auto& [_, other] : collections_) {
-    if (other.get() != &leaving && other->meta.spec.model == model &&
-        other->Meta().model_version == version) {
-      return nullptr;
-    }
+  if (it == models_.end() || it->second.rbegin()->first == version ||
+      VersionInUseLocked(model, version, &leaving)) {
+    return nullptr;
   }
   auto v = it->second.find(version);
   return v == it->second.end() ? nullptr : v->second;

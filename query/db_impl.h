@@ -194,8 +194,10 @@ class DBImpl final : public DB {
   Result<std::shared_ptr<ModelEntry>> FindModel(std::string_view name) const;
   Result<std::shared_ptr<ModelEntry>> FindModelVersion(std::string_view name,
                                                        uint64_t version) const;
-  // Whether a collection holds vectors of this model version. Needs catalog_mu_.
-  bool VersionInUseLocked(std::string_view model, uint64_t version) const;
+  // Whether a collection (other than `except`) holds vectors of this model
+  // version. Needs catalog_mu_.
+  bool VersionInUseLocked(std::string_view model, uint64_t version,
+                          const Collection* except = nullptr) const;
   // The version of its model that `leaving` holds, if it is not the newest and
   // no other collection holds it: the write that lets go of it removes it too
   // (then ForgetVersion). Needs write_mu_.

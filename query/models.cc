@@ -128,9 +128,12 @@ Result<std::shared_ptr<ModelEntry>> DBImpl::FindModelVersion(std::string_view na
   return Status::NotFound("no version " + std::to_string(version) + " of model " + Quote(name));
 }
 
-bool DBImpl::VersionInUseLocked(std::string_view model, uint64_t version) const {
+bool DBImpl::VersionInUseLocked(std::string_view model, uint64_t version,
+                                const Collection* except) const {
   for (const auto& [_, c] : collections_) {
-    if (c->meta.spec.model == model && c->Meta().model_version == version) return true;
+    if (c.get() != except && c->meta.spec.model == model && c->Meta().model_version == version) {
+      return true;
+    }
   }
   return false;
 }

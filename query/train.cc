@@ -5,7 +5,6 @@
 // writes go on meanwhile. Only the commit of the new version takes the writer
 // lock. A stopped training leaves <db>/training/<model>.ckpt, which a resume
 // continues from and a finished training removes.
-#include <chrono>
 #include <cstdio>
 #include <sstream>
 
@@ -122,10 +121,8 @@ Status DBImpl::TrainModel(std::string_view name, const TrainOptions& options) {
       options.resume ? embed::Trainer::Resume(checkpoint, source, options, fingerprint, ids)
                      : embed::Trainer::Prepare(source, options, fingerprint, ids);
   if (!trainer) return trainer.error().WithContext(where);
-  const auto start = std::chrono::steady_clock::now();
   RELATE_RETURN_IF_ERROR((*trainer)->Train(checkpoint).WithContext(where));
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = (*trainer)->stats().seconds;  // this call's training phase
   RELATE_ASSIGN_OR_RETURN(embed::TrainedModel trained, (*trainer)->Model());
 
   const TrainOptions& used = (*trainer)->options();
@@ -144,7 +141,11 @@ Status DBImpl::TrainModel(std::string_view name, const TrainOptions& options) {
       used.learning_rate > 0 ? used.learning_rate : (used.architecture == "cbow" ? 0.05f : 0.025f);
   meta.info.source = Describe(used, learning_rate) + "; " + fingerprint + "; " +
                      std::to_string((*trainer)->corpus_words()) + " words an epoch, trained in " +
-                     std::to_string(static_cast<int64_t>(seconds)) + " s";
+                     std::to_string(static_cast<int64_t>(seconds)) + " s at " +
+                     std::to_string(static_cast<int64_t>(
+                         (*trainer)->stats().words_per_second_per_thread())) +
+                     " words/s per thread, mean loss " +
+                     std::to_string((*trainer)->stats().loss);
   meta.info.lowercase = used.lowercase;
   meta.info.keep_numbers = used.keep_numbers;
   meta.info.keep_punctuation = used.keep_punctuation;

@@ -74,16 +74,8 @@ struct GradientCase {
   }
 };
 
-// A corpus with structure: each sentence draws its words from one of a few
-// topics, so words of a topic share contexts.
 fs::path WriteTopicCorpus(const fs::path& path, size_t sentences, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::ofstream out(path);
-  for (size_t s = 0; s < sentences; ++s) {
-    const int topic = static_cast<int>(rng() % 20);
-    for (int i = 0; i < 12; ++i) out << "t" << topic << "w" << rng() % 15 << ' ';
-    out << "\n";
-  }
+  std::ofstream(path) << testutil::TopicText(sentences, seed);
   return path;
 }
 

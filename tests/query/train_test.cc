@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "relate/relate.h"
@@ -24,24 +25,9 @@ struct TrainDb {
                                       .log = [](std::string_view) {}})
              .value();
   }
-  // Sentences whose words come from one of 20 topics ("t3w7" belongs to topic 3).
-  std::vector<std::string> TopicSentences(size_t n, uint32_t seed) const {
-    std::mt19937 rng(seed);
-    std::vector<std::string> out;
-    for (size_t s = 0; s < n; ++s) {
-      const int topic = static_cast<int>(rng() % 20);
-      std::string line;
-      for (int i = 0; i < 12; ++i) {
-        line += "t" + std::to_string(topic) + "w" + std::to_string(rng() % 15) + " ";
-      }
-      out.push_back(line);
-    }
-    return out;
-  }
   fs::path TopicCorpus(size_t n, uint32_t seed) const {
     const auto path = dir.path() / ("topics" + std::to_string(seed) + ".txt");
-    std::ofstream out(path);
-    for (const auto& line : TopicSentences(n, seed)) out << line << "\n";
+    std::ofstream(path) << testutil::TopicText(n, seed);
     return path;
   }
   static TrainOptions Small() {
@@ -101,9 +87,10 @@ BOOST_AUTO_TEST_CASE(AModelTrainedOnFilesAnswersWithWordsOfTheSameTopic) {
 BOOST_AUTO_TEST_CASE(ACollectionsTextsAreACorpusAndRetrainingAddsAVersionToApply) {
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "notes", .dimension = 2}).ok());
   std::vector<Record> notes;
-  const auto sentences = TopicSentences(4000, 2);
-  for (size_t i = 0; i < sentences.size(); ++i) {
-    notes.push_back({.key = std::to_string(i), .text = sentences[i], .vector = {1, float(i)}});
+  std::istringstream sentences(testutil::TopicText(4000, 2));
+  std::string line;
+  for (size_t i = 0; std::getline(sentences, line); ++i) {
+    notes.push_back({.key = std::to_string(i), .text = line, .vector = {1, float(i)}});
   }
   BOOST_TEST_REQUIRE(db->Upsert("notes", notes).ok());
   TrainOptions o = Small();

@@ -92,4 +92,20 @@ inline std::vector<size_t> BruteForce(Metric metric, const std::vector<float>& b
   return order;
 }
 
+// `n` lines of 12 words each drawn from one of 20 topics of 15 words ("t3w7" is
+// word 7 of topic 3), so that words of a topic share contexts: a corpus whose
+// right answers are known, for training tests.
+inline std::string TopicText(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string out;
+  for (size_t s = 0; s < n; ++s) {
+    const int topic = static_cast<int>(rng() % 20);
+    for (int i = 0; i < 12; ++i) {
+      out += "t" + std::to_string(topic) + "w" + std::to_string(rng() % 15) + " ";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace relate::testutil

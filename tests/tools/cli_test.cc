@@ -80,20 +80,6 @@ uint64_t CountOf(const std::string& db, const std::string& collection) {
   return (*opened)->Count(collection).value();
 }
 
-// Sentences whose words come from one of 20 topics ("t3w7" belongs to topic 3).
-std::string TopicText(size_t sentences, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out;
-  for (size_t s = 0; s < sentences; ++s) {
-    const int topic = static_cast<int>(rng() % 20);
-    for (int i = 0; i < 12; ++i) {
-      out += "t" + std::to_string(topic) + "w" + std::to_string(rng() % 15) + " ";
-    }
-    out += "\n";
-  }
-  return out;
-}
-
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(CliTest, CliFixture)
@@ -379,7 +365,7 @@ BOOST_AUTO_TEST_CASE(IngestReadsStandardInput) {
 
 
 BOOST_AUTO_TEST_CASE(ModelTrainReportsProgressAsJsonAndApplyMovesCollections) {
-  const auto corpus = WriteFile("topics.txt", TopicText(3000, 1));
+  const auto corpus = WriteFile("topics.txt", testutil::TopicText(3000, 1));
   Outcome trained = Db({"--create", "--json", "model", "train", "--name", "topics", "--corpus",
                         corpus, "--dim", "8", "--epochs", "2", "--min-count", "1", "--threads",
                         "1"});
@@ -412,7 +398,7 @@ BOOST_AUTO_TEST_CASE(ModelTrainReportsProgressAsJsonAndApplyMovesCollections) {
 }
 
 BOOST_AUTO_TEST_CASE(ModelTrainRefusesBadInputWithClearErrors) {
-  const auto corpus = WriteFile("topics.txt", TopicText(100, 2));
+  const auto corpus = WriteFile("topics.txt", testutil::TopicText(100, 2));
   Db({"--create", "list"});
   Outcome missing =
       Db({"model", "train", "--name", "m", "--corpus", (dir.path() / "nope.txt").string()},
@@ -554,7 +540,7 @@ BOOST_FIXTURE_TEST_SUITE(InterruptTest, CliFixture)
 // Ctrl-C during `relate model train`: exit 130 with a checkpoint and the
 // command that resumes; --resume then finishes the model.
 BOOST_AUTO_TEST_CASE(CtrlCStopsTrainingCleanlyAndResumeFinishesIt) {
-  const auto corpus = WriteFile("topics.txt", TopicText(30000, 3));
+  const auto corpus = WriteFile("topics.txt", testutil::TopicText(30000, 3));
   Db({"--create", "list"});
   const std::string log = (dir.path() / "train.log").string();
   const std::vector<std::string> args{"--db", db, "model", "train", "--name", "topics",
