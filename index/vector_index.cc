@@ -1,12 +1,13 @@
 #include "index/vector_index.h"
 
+#include <faiss/IVFlib.h>
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>
-#include <faiss/IndexFlatCodes.h>
 #include <faiss/IndexHNSW.h>
-#include <faiss/IndexIDMap.h>
-#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexPreTransform.h>
 #include <faiss/impl/FaissException.h>
+#include <faiss/impl/HNSW.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
@@ -20,6 +21,13 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <optional>
+#include <regex>
+#include <unordered_map>
+
+#include "index/exact_search.h"
+#include "index/hnsw.h"
 
 namespace relate::index {
 namespace {
@@ -27,16 +35,28 @@ namespace {
 using idx_t = faiss::Index::idx_t;
 
 // Checkpoint layout, little-endian:
-//   header  magic "RLXCKPT1" | u32 collection id | u32 dimension | u32 metric | u32 0 |
+//   header  magic "RLXCKPT2" | u32 collection id | u32 dimension | u32 metric | u32 kind |
 //           u64 last change
-//   payload faiss::write_index of the IndexIDMap2
+//   payload u32 spec bytes, spec | u32 ef_construction | u32 flags (1: staging) |
+//           u64 positions, their record ids | u64 tombstone words, the words |
+//           faiss::write_index of the index (kFlat: flat, kHnsw: hnsw, kFaiss: faiss,
+//           then flat while staging)
 //   trailer u64 payload size | u64 XXH64 of everything before it
-constexpr char kMagic[8] = {'R', 'L', 'X', 'C', 'K', 'P', 'T', '1'};
+constexpr char kMagic[8] = {'R', 'L', 'X', 'C', 'K', 'P', 'T', '2'};
+constexpr char kOldMagic[8] = {'R', 'L', 'X', 'C', 'K', 'P', 'T', '1'};
+// A position whose vector IVF removed for real.
+constexpr uint64_t kNoId = std::numeric_limits<uint64_t>::max();
+
+enum class Kind : uint32_t { kFlat = 1, kHnsw = 2, kFaiss = 3 };
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kTrailerSize = 16;
 
 faiss::MetricType FaissMetric(Metric m) {
   return m == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+}
+
+ScanMetric MetricFor(Metric m) {
+  return m == Metric::kL2 ? ScanMetric::kL2 : ScanMetric::kInnerProduct;
 }
 
 void Put32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
@@ -87,7 +107,7 @@ class HashingWriter : public faiss::IOWriter {
   bool failed_ = false;
 };
 
-// Reads FAISS's serialisation from memory already checked.
+// Reads FAISS's serialisation (and relate's sections) from memory already checked.
 class SpanReader : public faiss::IOReader {
  public:
   explicit SpanReader(std::span<const char> data) : data_(data) {}
@@ -98,6 +118,8 @@ class SpanReader : public faiss::IOReader {
     pos_ += n * size;
     return n;
   }
+  bool Read(void* ptr, size_t bytes) { return (*this)(ptr, 1, bytes) == bytes; }
+  size_t left() const { return data_.size() - pos_; }
 
  private:
   std::span<const char> data_;
@@ -110,10 +132,6 @@ Status Errno(const std::string& what) {
 
 }  // namespace
 
-struct VectorIndex::Rep {
-  std::unique_ptr<faiss::IndexIDMap2> map;  // owns the inner index
-  faiss::Index* inner() const { return map->index; }
-};
 
 Status CheckVector(std::span<const float> vector, uint32_t dimension, Metric metric) {
   if (vector.empty()) return Status::InvalidArgument("vector is empty");
@@ -143,6 +161,65 @@ void PrepareVectors(Metric metric, uint32_t dimension, std::span<float> vectors)
   faiss::fvec_renorm_L2(dimension, vectors.size() / dimension, vectors.data());
 }
 
+namespace {
+
+// "HNSW<M>" or "HNSW<M>,Flat": relate builds and searches these itself.
+std::optional<int> NativeHnswM(const std::string& spec) {
+  static const std::regex re("HNSW([0-9]+)(,Flat)?");
+  std::smatch m;
+  if (!std::regex_match(spec, m, re)) return std::nullopt;
+  const int value = std::stoi(m[1].str());
+  if (value < 2 || value > 1024) return std::nullopt;
+  return value;
+}
+
+// Record ids keyed by position: the FAISS labels of every kind.
+int64_t Label(size_t position) { return static_cast<int64_t>(position); }
+
+}  // namespace
+
+struct VectorIndex::Rep {
+  Kind kind = Kind::kFlat;
+  BuildParams build;
+  std::unique_ptr<faiss::IndexFlat> flat;      // kFlat; kFaiss while staging
+  std::unique_ptr<faiss::IndexHNSWFlat> hnsw;  // kHnsw
+  std::unique_ptr<faiss::Index> faiss;         // kFaiss
+  bool ivf = false;  // kFaiss: FAISS removes entries for real (IVF keeps relate's labels)
+  std::vector<uint64_t> ids;                   // position -> record id (kNoId: removed)
+  std::unordered_map<uint64_t, uint64_t> where;  // live record id -> position
+  std::vector<uint64_t> dead;                  // tombstones: bitset over positions
+  size_t dead_count = 0;
+  mutable HnswScratchPool scratch;
+
+  bool staging() const { return kind == Kind::kFaiss && !faiss->is_trained; }
+  // The rows exact search scans: Flat's, or the staged ones.
+  const faiss::IndexFlat* exact() const {
+    return kind == Kind::kFlat || staging() ? flat.get() : nullptr;
+  }
+  bool IsDead(size_t pos) const {
+    return pos / 64 < dead.size() && (dead[pos / 64] >> (pos % 64)) & 1;
+  }
+  void MarkDead(size_t pos) {
+    if (dead.size() <= pos / 64) dead.resize(pos / 64 + 1, 0);
+    dead[pos / 64] |= uint64_t{1} << (pos % 64);
+    ++dead_count;
+  }
+  // Moves the last row of `flat` into `pos` (exact kinds keep rows dense).
+  void SwapRemove(size_t pos) {
+    const size_t last = ids.size() - 1;
+    const size_t row_bytes = flat->code_size;
+    if (pos != last) {
+      std::memcpy(flat->codes.data() + pos * row_bytes, flat->codes.data() + last * row_bytes,
+                  row_bytes);
+      ids[pos] = ids[last];
+      where[ids[pos]] = pos;
+    }
+    ids.pop_back();
+    flat->codes.resize(last * row_bytes);
+    flat->ntotal = static_cast<faiss::Index::idx_t>(last);
+  }
+};
+
 std::string VectorIndex::ResolveSpec(std::string_view spec) {
   return spec == "auto" || spec.empty() ? std::string("Flat") : std::string(spec);
 }
@@ -154,47 +231,123 @@ VectorIndex::VectorIndex(std::unique_ptr<Rep> rep, uint32_t dimension, Metric me
 VectorIndex::~VectorIndex() = default;
 
 Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(uint32_t dimension, Metric metric,
-                                                         std::string_view spec) {
+                                                         std::string_view spec,
+                                                         const BuildParams& build) {
   std::string resolved = ResolveSpec(spec);
   if (resolved.rfind("IDMap", 0) == 0) {
     return Status::InvalidArgument("index spec \"" + resolved +
                                    "\": leave out IDMap, relate maps ids itself");
   }
-  std::unique_ptr<faiss::Index> inner;
+  if (dimension == 0) return Status::InvalidArgument("index dimension is 0");
+  auto rep = std::make_unique<Rep>();
+  rep->build = build;
+  const int d = static_cast<int>(dimension);
   try {
-    inner.reset(
-        faiss::index_factory(static_cast<int>(dimension), resolved.c_str(), FaissMetric(metric)));
+    if (resolved == "Flat") {
+      rep->kind = Kind::kFlat;
+      rep->flat = std::make_unique<faiss::IndexFlat>(d, FaissMetric(metric));
+    } else if (auto m = NativeHnswM(resolved)) {
+      rep->kind = Kind::kHnsw;
+      rep->hnsw = std::make_unique<faiss::IndexHNSWFlat>(d, *m, FaissMetric(metric));
+      rep->hnsw->hnsw.efConstruction = static_cast<int>(
+          build.ef_construction ? build.ef_construction : kDefaultEfConstruction);
+    } else {
+      rep->kind = Kind::kFaiss;
+      rep->faiss.reset(faiss::index_factory(d, resolved.c_str(), FaissMetric(metric)));
+      rep->ivf = faiss::ivflib::try_extract_index_ivf(rep->faiss.get()) != nullptr;
+      if (!rep->faiss->is_trained) {
+        rep->flat = std::make_unique<faiss::IndexFlat>(d, FaissMetric(metric));
+      }
+    }
   } catch (const faiss::FaissException& e) {
     return Status::InvalidArgument("index spec \"" + resolved +
                                    "\" is not one FAISS can build: " + e.msg);
   } catch (const std::exception& e) {
     return Status::InvalidArgument("index spec \"" + resolved + "\": " + e.what());
   }
-  if (!inner->is_trained) {
-    return Status::InvalidArgument("index spec \"" + resolved +
-                                   "\" needs training, which relate does not do yet; use Flat, "
-                                   "HNSW<M> or another spec that needs none");
-  }
-  auto rep = std::make_unique<Rep>();
-  rep->map = std::make_unique<faiss::IndexIDMap2>(inner.release());
-  rep->map->own_fields = true;
   return std::unique_ptr<VectorIndex>(
       new VectorIndex(std::move(rep), dimension, metric, std::move(resolved)));
 }
 
-size_t VectorIndex::size() const { return static_cast<size_t>(rep_->map->ntotal); }
+size_t VectorIndex::size() const { return rep_->where.size(); }
 
-bool VectorIndex::supports_remove() const {
-  return dynamic_cast<const faiss::IndexFlatCodes*>(rep_->inner()) != nullptr;
+bool VectorIndex::keeps_exact_vectors() const { return rep_->kind != Kind::kFaiss; }
+
+bool VectorIndex::Contains(uint64_t id) const { return rep_->where.count(id) != 0; }
+
+bool VectorIndex::needs_training() const { return rep_->staging(); }
+
+size_t VectorIndex::training_rows() const {
+  if (!rep_->staging()) return 0;
+  if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(rep_->faiss.get())) {
+    return std::max<size_t>(39 * ivf->nlist, 1000);
+  }
+  return 10000;  // PQ / SQ codebooks: 256 centroids per sub-quantizer want a few thousand
 }
 
-bool VectorIndex::keeps_exact_vectors() const {
-  return dynamic_cast<const faiss::IndexFlat*>(rep_->inner()) != nullptr ||
-         dynamic_cast<const faiss::IndexHNSWFlat*>(rep_->inner()) != nullptr;
+IndexStats VectorIndex::Stats() const {
+  const Rep& r = *rep_;
+  IndexStats st;
+  st.live = r.where.size();
+  st.dead = r.dead_count;
+  st.trained = !r.staging();
+  size_t bytes = r.ids.size() * sizeof(uint64_t) + r.dead.size() * sizeof(uint64_t) +
+                 // an unordered_map node: key, value, next pointer, cached hash, bucket
+                 r.where.size() * 40;
+  switch (r.kind) {
+    case Kind::kFlat:
+      st.kind = "flat";
+      bytes += r.flat->codes.size();
+      break;
+    case Kind::kHnsw: {
+      st.kind = "hnsw";
+      const faiss::HNSW& g = r.hnsw->hnsw;
+      bytes += static_cast<const faiss::IndexFlat*>(r.hnsw->storage)->codes.size() +
+               g.neighbors.size() * sizeof(int32_t) + g.offsets.size() * sizeof(size_t) +
+               g.levels.size() * sizeof(int);
+      break;
+    }
+    case Kind::kFaiss:
+      st.kind = "faiss";
+      if (r.staging()) {
+        bytes += r.flat->codes.size();
+      } else if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(r.faiss.get())) {
+        bytes += ivf->invlists->compute_ntotal() * (ivf->code_size + sizeof(int64_t)) +
+                 static_cast<size_t>(ivf->quantizer->ntotal) * dimension_ * sizeof(float);
+      } else {
+        bytes += static_cast<size_t>(r.faiss->ntotal) * r.faiss->sa_code_size();
+      }
+      break;
+  }
+  st.memory_bytes = bytes;
+  return st;
 }
 
-bool VectorIndex::Contains(uint64_t id) const {
-  return rep_->map->rev_map.count(static_cast<idx_t>(id)) != 0;
+Status VectorIndex::Train(std::span<const float> vectors) {
+  Rep& r = *rep_;
+  if (!r.staging()) {
+    return Status::FailedPrecondition("index \"" + spec_ + "\" needs no training");
+  }
+  const size_t n = vectors.size() / dimension_;
+  if (n == 0) return Status::InvalidArgument("training index \"" + spec_ + "\": no vectors");
+  try {
+    r.faiss->train(static_cast<faiss::Index::idx_t>(n), vectors.data());
+    const size_t staged = r.ids.size();
+    if (staged > 0) {
+      if (r.ivf) {
+        std::vector<faiss::Index::idx_t> labels(staged);
+        for (size_t i = 0; i < staged; ++i) labels[i] = Label(i);
+        r.faiss->add_with_ids(static_cast<faiss::Index::idx_t>(staged), r.flat->get_xb(),
+                              labels.data());
+      } else {
+        r.faiss->add(static_cast<faiss::Index::idx_t>(staged), r.flat->get_xb());
+      }
+    }
+  } catch (const faiss::FaissException& e) {
+    return Status::Internal("training index \"" + spec_ + "\": " + e.msg);
+  }
+  r.flat.reset();
+  return Status::OK();
 }
 
 Status VectorIndex::Add(std::span<const uint64_t> ids, std::span<const float> vectors) {
@@ -203,68 +356,201 @@ Status VectorIndex::Add(std::span<const uint64_t> ids, std::span<const float> ve
                             std::to_string(ids.size()) + " ids");
   }
   if (ids.empty()) return Status::OK();
-  static_assert(sizeof(idx_t) == sizeof(uint64_t));
+  Rep& r = *rep_;
+  for (uint64_t id : ids) {
+    if (r.where.count(id)) {
+      return Status::Internal("index add: id " + std::to_string(id) + " is in the index");
+    }
+  }
+  const size_t first = r.ids.size();
+  const auto n = static_cast<faiss::Index::idx_t>(ids.size());
+  if (first + ids.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    return Status::FailedPrecondition("index holds 2^31 positions; rebuild it");
+  }
   try {
-    rep_->map->add_with_ids(static_cast<idx_t>(ids.size()), vectors.data(),
-                            reinterpret_cast<const idx_t*>(ids.data()));
+    switch (r.kind) {
+      case Kind::kFlat:
+        r.flat->add(n, vectors.data());
+        break;
+      case Kind::kHnsw: {
+        faiss::IndexFlat& storage = *static_cast<faiss::IndexFlat*>(r.hnsw->storage);
+        storage.add(n, vectors.data());
+        r.hnsw->ntotal = storage.ntotal;
+        const HnswSpace space{MetricFor(metric_), storage.get_xb(), dimension_};
+        HnswAdd(r.hnsw->hnsw, space, static_cast<size_t>(storage.ntotal),
+                static_cast<uint32_t>(r.hnsw->hnsw.efConstruction), r.build.threads);
+        break;
+      }
+      case Kind::kFaiss:
+        if (r.staging()) {
+          r.flat->add(n, vectors.data());
+        } else if (r.ivf) {
+          std::vector<faiss::Index::idx_t> labels(ids.size());
+          for (size_t i = 0; i < ids.size(); ++i) labels[i] = Label(first + i);
+          r.faiss->add_with_ids(n, vectors.data(), labels.data());
+        } else {
+          r.faiss->add(n, vectors.data());
+        }
+        break;
+    }
   } catch (const faiss::FaissException& e) {
     return Status::Internal("index add: " + e.msg);
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    r.ids.push_back(ids[i]);
+    r.where[ids[i]] = first + i;
   }
   return Status::OK();
 }
 
 Result<size_t> VectorIndex::Remove(std::span<const uint64_t> ids) {
-  if (ids.empty()) return size_t{0};
-  if (!supports_remove()) {
-    return Status::FailedPrecondition("index \"" + spec_ + "\" cannot remove vectors");
+  Rep& r = *rep_;
+  size_t removed = 0;
+  std::vector<faiss::Index::idx_t> ivf_labels;
+  for (uint64_t id : ids) {
+    auto it = r.where.find(id);
+    if (it == r.where.end()) continue;
+    const size_t pos = it->second;
+    r.where.erase(it);
+    ++removed;
+    if (r.exact() != nullptr) {
+      r.SwapRemove(pos);
+    } else if (r.kind == Kind::kFaiss && r.ivf) {
+      r.ids[pos] = kNoId;
+      ivf_labels.push_back(Label(pos));
+    } else {
+      r.MarkDead(pos);
+    }
   }
-  try {
-    faiss::IDSelectorBatch sel(static_cast<size_t>(ids.size()),
-                               reinterpret_cast<const idx_t*>(ids.data()));
-    return rep_->map->remove_ids(sel);
-  } catch (const faiss::FaissException& e) {
-    return Status::Internal("index remove: " + e.msg);
+  if (!ivf_labels.empty()) {
+    try {
+      faiss::IDSelectorBatch sel(ivf_labels.size(), ivf_labels.data());
+      r.faiss->remove_ids(sel);
+    } catch (const faiss::FaissException& e) {
+      return Status::Internal("index remove: " + e.msg);
+    }
   }
+  return removed;
 }
 
-Result<Neighbours> VectorIndex::Search(std::span<const float> queries, size_t k) const {
-  if (dimension_ == 0 || queries.size() % dimension_ != 0) {
+namespace {
+
+// FAISS's search knobs for an index of another kind, as far as it has them.
+struct FaissParams {
+  faiss::SearchParametersIVF ivf;
+  faiss::SearchParametersHNSW hnsw;
+  faiss::SearchParametersPreTransform pre;
+  const faiss::SearchParameters* Make(const faiss::Index* index, const SearchParams& p, size_t k) {
+    const faiss::SearchParameters* inner = nullptr;
+    const faiss::Index* base = index;
+    if (auto* t = dynamic_cast<const faiss::IndexPreTransform*>(index)) base = t->index;
+    if (dynamic_cast<const faiss::IndexIVF*>(base) != nullptr) {
+      ivf.nprobe = p.nprobe ? p.nprobe : VectorIndex::kDefaultNprobe;
+      inner = &ivf;
+    } else if (dynamic_cast<const faiss::IndexHNSW*>(base) != nullptr) {
+      hnsw.efSearch = static_cast<int>(
+          std::max<size_t>(p.ef_search ? p.ef_search : VectorIndex::kDefaultEfSearch, k));
+      inner = &hnsw;
+    }
+    if (inner == nullptr || base == index) return inner;
+    pre.index_params = const_cast<faiss::SearchParameters*>(inner);
+    return &pre;
+  }
+};
+
+}  // namespace
+
+Result<Neighbours> VectorIndex::Search(std::span<const float> queries, size_t k,
+                                       const SearchParams& params) const {
+  if (queries.size() % dimension_ != 0) {
     return Status::InvalidArgument("queries hold " + std::to_string(queries.size()) +
                                    " values, not a multiple of the dimension " +
                                    std::to_string(dimension_));
   }
+  const Rep& r = *rep_;
   const size_t n = queries.size() / dimension_;
   Neighbours out;
   out.k = k;
   out.ids.assign(n * k, -1);
-  out.distances.resize(n * k);
+  out.distances.assign(n * k, std::numeric_limits<float>::infinity());
+  out.scores.resize(n * k);
   if (n == 0 || k == 0) return out;
+  // `labels` are positions; `raw` FAISS's values: inner product, or squared L2.
+  std::vector<int64_t> labels(n * k, -1);
+  std::vector<float> raw(n * k);
+  const ScanMetric scan = MetricFor(metric_);
+  const bool ip = scan == ScanMetric::kInnerProduct;
   try {
-    // The inner index, not IndexIDMap2::search: FAISS 1.7.3 translates ids there in
-    // an OpenMP loop that wakes a second thread to map ten ids of one query.
-    rep_->inner()->search(static_cast<idx_t>(n), queries.data(), static_cast<idx_t>(k),
-                          out.distances.data(), out.ids.data());
+    if (const faiss::IndexFlat* flat = r.exact()) {
+      ExactSearch(scan, flat->get_xb(), static_cast<size_t>(flat->ntotal), dimension_,
+                  queries.data(), n, k, labels.data(), raw.data());
+      if (ip) {
+        for (float& v : raw) v = -v;
+      }
+    } else if (r.kind == Kind::kHnsw) {
+      const auto& storage = *static_cast<const faiss::IndexFlat*>(r.hnsw->storage);
+      const HnswSpace space{scan, storage.get_xb(), dimension_};
+      const size_t ef = std::max<size_t>(params.ef_search ? params.ef_search : kDefaultEfSearch, k);
+      const uint64_t* dead = r.dead_count ? r.dead.data() : nullptr;
+#pragma omp parallel for schedule(dynamic) if (n > 1)
+      for (size_t i = 0; i < n; ++i) {
+        auto scratch = r.scratch.Acquire();
+        HnswSearch(r.hnsw->hnsw, space, queries.data() + i * dimension_, k, ef, dead, *scratch,
+                   labels.data() + i * k, raw.data() + i * k);
+        r.scratch.Release(std::move(scratch));
+      }
+      if (ip) {
+        for (float& v : raw) v = -v;
+      }
+    } else {
+      // FAISS's own search. Tombstones are filtered out of a wider search,
+      // widened until k live ones are found or everything was asked for.
+      FaissParams fp;
+      const size_t total = static_cast<size_t>(r.faiss->ntotal);
+      size_t want = r.dead_count ? std::min(total, 2 * k + 16) : k;
+      for (;;) {
+        want = std::max(want, k);
+        std::vector<int64_t> got(n * want);
+        std::vector<float> got_raw(n * want);
+        r.faiss->search(static_cast<faiss::Index::idx_t>(n), queries.data(),
+                        static_cast<faiss::Index::idx_t>(want), got_raw.data(), got.data(),
+                        fp.Make(r.faiss.get(), params, want));
+        bool short_of_k = false;
+        for (size_t i = 0; i < n; ++i) {
+          size_t filled = 0, returned = 0;
+          for (size_t j = 0; j < want && filled < k; ++j) {
+            const int64_t label = got[i * want + j];
+            if (label < 0) continue;
+            ++returned;
+            if (r.IsDead(static_cast<size_t>(label))) continue;
+            labels[i * k + filled] = label;
+            raw[i * k + filled] = got_raw[i * want + j];
+            ++filled;
+          }
+          if (filled < k && returned == want) short_of_k = true;
+        }
+        if (!short_of_k || want >= total) break;
+        want = std::min(total, want * 4);
+      }
+    }
   } catch (const faiss::FaissException& e) {
     return Status::Internal("index search: " + e.msg);
   }
-  const std::vector<idx_t>& id_map = rep_->map->id_map;
-  for (auto& id : out.ids) {
-    if (id >= 0) id = id_map[static_cast<size_t>(id)];
-  }
-  out.scores.resize(n * k);
   for (size_t i = 0; i < n * k; ++i) {
-    float raw = out.distances[i];
+    if (labels[i] < 0) continue;
+    out.ids[i] = static_cast<int64_t>(r.ids[static_cast<size_t>(labels[i])]);
+    const float v = raw[i];
     switch (metric_) {
       case Metric::kCosine:
-        out.scores[i] = raw;
-        out.distances[i] = 1.0f - raw;
+        out.scores[i] = v;
+        out.distances[i] = 1.0f - v;
         break;
       case Metric::kInnerProduct:
-        out.scores[i] = raw;
-        out.distances[i] = -raw;
+        out.scores[i] = v;
+        out.distances[i] = -v;
         break;
       case Metric::kL2:
-        out.distances[i] = std::sqrt(std::max(raw, 0.0f));
+        out.distances[i] = std::sqrt(std::max(v, 0.0f));
         out.scores[i] = out.distances[i];
         break;
     }
@@ -273,22 +559,34 @@ Result<Neighbours> VectorIndex::Search(std::span<const float> queries, size_t k)
 }
 
 Result<std::vector<float>> VectorIndex::Reconstruct(uint64_t id) const {
-  if (!Contains(id)) return Status::NotFound("id " + std::to_string(id) + " is not in the index");
-  std::vector<float> v(dimension_);
-  try {
-    rep_->map->reconstruct(static_cast<idx_t>(id), v.data());
-  } catch (const faiss::FaissException& e) {
-    return Status::FailedPrecondition("index \"" + spec_ + "\" cannot return vectors: " + e.msg);
+  const Rep& r = *rep_;
+  auto it = r.where.find(id);
+  if (it == r.where.end()) {
+    return Status::NotFound("id " + std::to_string(id) + " is not in the index");
   }
-  return v;
+  const faiss::IndexFlat* rows = r.exact();
+  if (rows == nullptr && r.kind == Kind::kHnsw) {
+    rows = static_cast<const faiss::IndexFlat*>(r.hnsw->storage);
+  }
+  if (rows == nullptr) {
+    return Status::FailedPrecondition("index \"" + spec_ + "\" keeps codes, not vectors");
+  }
+  const float* v = rows->get_xb() + it->second * dimension_;
+  return std::vector<float>(v, v + dimension_);
 }
 
 std::vector<uint64_t> VectorIndex::Ids() const {
-  return std::vector<uint64_t>(rep_->map->id_map.begin(), rep_->map->id_map.end());
+  std::vector<uint64_t> out;
+  out.reserve(rep_->where.size());
+  for (size_t pos = 0; pos < rep_->ids.size(); ++pos) {
+    if (rep_->ids[pos] != kNoId && !rep_->IsDead(pos)) out.push_back(rep_->ids[pos]);
+  }
+  return out;
 }
 
 Status VectorIndex::Save(const std::filesystem::path& path, uint32_t collection_id,
                          uint64_t last_change) const {
+  const Rep& r = *rep_;
   const std::filesystem::path tmp = path.string() + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("writing index checkpoint " + tmp.string());
@@ -300,12 +598,37 @@ Status VectorIndex::Save(const std::filesystem::path& path, uint32_t collection_
   Put32(header + 8, collection_id);
   Put32(header + 12, dimension_);
   Put32(header + 16, static_cast<uint32_t>(metric_));
+  Put32(header + 20, static_cast<uint32_t>(r.kind));
   Put64(header + 24, last_change);
   Status status;
   if (!w.Write(header, kHeaderSize)) status = Errno("writing " + tmp.string());
+  auto put = [&](const void* p, size_t bytes) {
+    if (status.ok() && w(p, 1, bytes) != bytes) status = Errno("writing " + tmp.string());
+  };
+  auto put32 = [&](uint32_t v) { put(&v, 4); };
+  auto put64 = [&](uint64_t v) { put(&v, 8); };
+  put32(static_cast<uint32_t>(spec_.size()));
+  put(spec_.data(), spec_.size());
+  put32(r.kind == Kind::kHnsw ? static_cast<uint32_t>(r.hnsw->hnsw.efConstruction) : 0);
+  put32(r.staging() ? 1 : 0);
+  put64(r.ids.size());
+  put(r.ids.data(), r.ids.size() * sizeof(uint64_t));
+  put64(r.dead.size());
+  put(r.dead.data(), r.dead.size() * sizeof(uint64_t));
   if (status.ok()) {
     try {
-      faiss::write_index(rep_->map.get(), &w);
+      switch (r.kind) {
+        case Kind::kFlat:
+          faiss::write_index(r.flat.get(), &w);
+          break;
+        case Kind::kHnsw:
+          faiss::write_index(r.hnsw.get(), &w);
+          break;
+        case Kind::kFaiss:
+          faiss::write_index(r.faiss.get(), &w);
+          if (r.staging()) faiss::write_index(r.flat.get(), &w);
+          break;
+      }
     } catch (const faiss::FaissException& e) {
       status = w.failed() ? Errno("writing " + tmp.string())
                           : Status::Internal("serialising index: " + e.msg);
@@ -313,7 +636,7 @@ Status VectorIndex::Save(const std::filesystem::path& path, uint32_t collection_
   }
   if (status.ok()) {
     char trailer[kTrailerSize];
-    Put64(trailer, w.written());  // counts only what FAISS wrote
+    Put64(trailer, w.written());  // the payload: everything after the header
     XXH64_update(state, trailer, 8);
     Put64(trailer + 8, XXH64_digest(state));
     // The hash is not part of itself: write it directly.
@@ -351,7 +674,8 @@ Status VectorIndex::Save(const std::filesystem::path& path, uint32_t collection_
 
 Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
                                               uint32_t collection_id, uint32_t dimension,
-                                              Metric metric, std::string_view spec) {
+                                              Metric metric, std::string_view spec,
+                                              const BuildParams& build) {
   std::vector<char> data;
   {
     std::error_code ec;
@@ -370,6 +694,9 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
   if (data.size() < kHeaderSize + kTrailerSize) {
     return Status::Corruption(where + " is truncated (" + std::to_string(data.size()) + " bytes)");
   }
+  if (std::memcmp(data.data(), kOldMagic, 8) == 0) {
+    return Status::Corruption(where + " has an older format");
+  }
   if (std::memcmp(data.data(), kMagic, 8) != 0) {
     return Status::Corruption(where + " is not a relate checkpoint");
   }
@@ -387,25 +714,92 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
       Get32(data.data() + 16) != static_cast<uint32_t>(metric)) {
     return Status::Corruption(where + " belongs to another collection or shape");
   }
+  auto fresh = Create(dimension, metric, spec, build);
+  if (!fresh) return fresh.error();
+  std::unique_ptr<VectorIndex> index = std::move(*fresh);
+  Rep& r = *index->rep_;
+  if (Get32(data.data() + 20) != static_cast<uint32_t>(r.kind)) {
+    return Status::Corruption(where + " holds an index of another kind");
+  }
   Loaded out;
   out.last_change = Get64(data.data() + 24);
-  std::unique_ptr<faiss::Index> read;
+  SpanReader reader(std::span<const char>(data.data() + kHeaderSize, payload_size));
+  const Status bad = Status::Corruption(where + " is malformed");
+  uint32_t spec_bytes = 0, ef_construction = 0, flags = 0;
+  uint64_t positions = 0, dead_words = 0;
+  if (!reader.Read(&spec_bytes, 4) || spec_bytes > reader.left()) return bad;
+  std::string saved_spec(spec_bytes, '\0');
+  if (!reader.Read(saved_spec.data(), spec_bytes)) return bad;
+  if (saved_spec != index->spec_) {
+    return Status::Corruption(where + " holds index \"" + saved_spec + "\", not \"" +
+                              index->spec_ + "\"");
+  }
+  if (!reader.Read(&ef_construction, 4) || !reader.Read(&flags, 4)) return bad;
+  if (!reader.Read(&positions, 8) || positions > reader.left() / 8) return bad;
+  r.ids.resize(positions);
+  if (!reader.Read(r.ids.data(), positions * 8)) return bad;
+  if (!reader.Read(&dead_words, 8) || dead_words > reader.left() / 8) return bad;
+  r.dead.resize(dead_words);
+  if (!reader.Read(r.dead.data(), dead_words * 8)) return bad;
   try {
-    SpanReader reader(std::span<const char>(data.data() + kHeaderSize, payload_size));
-    read.reset(faiss::read_index(&reader));
+    auto read = [&reader]() { return std::unique_ptr<faiss::Index>(faiss::read_index(&reader)); };
+    auto as_flat = [&](std::unique_ptr<faiss::Index> idx) -> std::unique_ptr<faiss::IndexFlat> {
+      auto* f = dynamic_cast<faiss::IndexFlat*>(idx.get());
+      if (f == nullptr) return nullptr;
+      (void)idx.release();
+      return std::unique_ptr<faiss::IndexFlat>(f);
+    };
+    switch (r.kind) {
+      case Kind::kFlat:
+        r.flat = as_flat(read());
+        if (r.flat == nullptr) return bad;
+        break;
+      case Kind::kHnsw: {
+        auto idx = read();
+        auto* h = dynamic_cast<faiss::IndexHNSWFlat*>(idx.get());
+        if (h == nullptr || dynamic_cast<faiss::IndexFlat*>(h->storage) == nullptr) return bad;
+        (void)idx.release();
+        r.hnsw.reset(h);
+        if (ef_construction > 0) r.hnsw->hnsw.efConstruction = static_cast<int>(ef_construction);
+        break;
+      }
+      case Kind::kFaiss:
+        r.faiss = read();
+        r.ivf = faiss::ivflib::try_extract_index_ivf(r.faiss.get()) != nullptr;
+        if ((flags & 1) != 0) {
+          r.flat = as_flat(read());
+          if (r.flat == nullptr || r.faiss->is_trained) return bad;
+        } else {
+          r.flat.reset();
+          if (!r.faiss->is_trained) return bad;
+        }
+        break;
+    }
   } catch (const faiss::FaissException& e) {
     return Status::Corruption(where + ": FAISS cannot read it: " + e.msg);
   }
-  auto* map = dynamic_cast<faiss::IndexIDMap2*>(read.get());
-  if (map == nullptr || map->d != static_cast<idx_t>(dimension) ||
-      map->metric_type != FaissMetric(metric)) {
-    return Status::Corruption(where + " holds an index of another kind");
+  if (reader.left() != 0) return bad;
+  const faiss::Index* main = r.kind == Kind::kFlat   ? static_cast<faiss::Index*>(r.flat.get())
+                             : r.kind == Kind::kHnsw ? r.hnsw.get()
+                             : r.staging()           ? r.flat.get()
+                                                     : r.faiss.get();
+  if (main->d != static_cast<int>(dimension) || main->metric_type != FaissMetric(metric)) {
+    return Status::Corruption(where + " holds an index of another shape");
   }
-  auto rep = std::make_unique<Rep>();
-  rep->map.reset(map);
-  (void)read.release();  // now owned by rep->map
-  out.index = std::unique_ptr<VectorIndex>(
-      new VectorIndex(std::move(rep), dimension, metric, ResolveSpec(spec)));
+  // Every position FAISS holds has an id; IVF may hold fewer (removed entries).
+  const size_t held = static_cast<size_t>(main->ntotal);
+  if (r.ivf && !r.staging() ? held > positions : held != positions) return bad;
+  for (size_t pos = 0; pos < positions; ++pos) {
+    if (r.ids[pos] == kNoId) continue;
+    if (r.IsDead(pos)) {
+      ++r.dead_count;
+      continue;
+    }
+    if (!r.where.emplace(r.ids[pos], pos).second) {
+      return Status::Corruption(where + ": id " + std::to_string(r.ids[pos]) + " appears twice");
+    }
+  }
+  out.index = std::move(index);
   return out;
 }
 

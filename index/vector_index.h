@@ -36,28 +36,79 @@ struct Neighbours {
   std::vector<float> distances;  // lower is more related
 };
 
+// Per-search knobs; 0 means the index's default.
+struct SearchParams {
+  // HNSW: candidates kept while walking the graph (at least k). Default:
+  // VectorIndex::kDefaultEfSearch.
+  uint32_t ef_search = 0;
+  // IVF: inverted lists visited. Default: VectorIndex::kDefaultNprobe.
+  uint32_t nprobe = 0;
+};
+
+// How an index is built.
+struct BuildParams {
+  // HNSW: candidates kept while linking a new vector. Default:
+  // VectorIndex::kDefaultEfConstruction.
+  uint32_t ef_construction = 0;
+  // Threads that Add may use (0: OpenMP's default, one per core).
+  uint32_t threads = 0;
+};
+
+// What an index holds and costs.
+struct IndexStats {
+  std::string kind;          // "flat", "hnsw" or "faiss"
+  size_t live = 0;           // vectors searches can return
+  size_t dead = 0;           // deleted vectors still held (tombstones) until a rebuild
+  bool trained = true;       // false while a trainable index searches exactly
+  size_t memory_bytes = 0;   // vectors, graph or codes, and id maps (an estimate)
+};
+
+// A collection's vectors, searchable by similarity. Kinds:
+//  - "Flat": exact search with relate's SIMD scan (one query) or BLAS (many).
+//  - "HNSW<M>" / "HNSW<M>,Flat": FAISS's HNSW graph and flat storage, built and
+//    searched by relate's own loops (index/hnsw.h).
+//  - any other FAISS index_factory spec (IVF, PQ, SQ, OPQ, HNSW over codes),
+//    built and searched by FAISS. One that needs training searches exactly
+//    until Train is called.
+// Remove deletes Flat rows and IVF entries for real; in the other kinds it
+// leaves a tombstone that searches skip, and a rebuild drops it.
+//
 // Thread-safety: const methods may run concurrently with each other; anything
 // else needs exclusive access.
 class VectorIndex {
  public:
-  // The index_factory spec relate uses for "auto" (for now "Flat").
+  static constexpr uint32_t kDefaultEfSearch = 64;
+  static constexpr uint32_t kDefaultNprobe = 16;
+  static constexpr uint32_t kDefaultEfConstruction = 100;
+
+  // The spec relate uses for "auto" (for now "Flat").
   static std::string ResolveSpec(std::string_view spec);
-  // Builds an empty index. InvalidArgument if FAISS cannot build `spec`, or the
-  // index would need training, which relate does not do yet.
+  // Builds an empty index. InvalidArgument if FAISS cannot build `spec`.
   static Result<std::unique_ptr<VectorIndex>> Create(uint32_t dimension, Metric metric,
-                                                     std::string_view spec);
+                                                     std::string_view spec,
+                                                     const BuildParams& build = {});
 
   ~VectorIndex();
 
   uint32_t dimension() const { return dimension_; }
   Metric metric() const { return metric_; }
   const std::string& spec() const { return spec_; }
+  // Live vectors (tombstones not counted).
   size_t size() const;
-  // Whether Remove works for this kind of index (FAISS HNSW cannot remove).
-  bool supports_remove() const;
+  IndexStats Stats() const;
   // Whether the index keeps vectors exactly, so Reconstruct returns them bit for bit.
   bool keeps_exact_vectors() const;
   bool Contains(uint64_t id) const;
+
+  // Whether the index waits for Train before it searches approximately.
+  bool needs_training() const;
+  // Vectors Train wants at least (FAISS's 39 per centroid for IVF, 256 per
+  // code for PQ); 0 when the index needs no training.
+  size_t training_rows() const;
+  // Trains on prepared vectors laid end to end (a sample of the collection)
+  // and moves the vectors held so far into the trained index.
+  // FailedPrecondition if the index needs no training or is trained.
+  Status Train(std::span<const float> vectors);
 
   // Adds prepared vectors (see PrepareVectors) under the given ids, which must not
   // be in the index.
@@ -65,10 +116,12 @@ class VectorIndex {
   // Removes the ids that are present; returns how many were.
   Result<size_t> Remove(std::span<const uint64_t> ids);
   // Searches prepared queries laid end to end.
-  Result<Neighbours> Search(std::span<const float> queries, size_t k) const;
-  // The vector stored under `id`; NotFound if absent.
+  Result<Neighbours> Search(std::span<const float> queries, size_t k,
+                            const SearchParams& params = {}) const;
+  // The vector stored under `id`; NotFound if absent, FailedPrecondition if the
+  // index keeps only codes.
   Result<std::vector<float>> Reconstruct(uint64_t id) const;
-  // Every id in the index, in insertion order.
+  // Every live id in the index.
   std::vector<uint64_t> Ids() const;
 
   // Writes a checkpoint atomically (temporary file, fsync, rename) that records
@@ -81,9 +134,11 @@ class VectorIndex {
     uint64_t last_change = 0;
   };
   // Reads a checkpoint. NotFound if the file is missing; Corruption if it is
-  // truncated, fails its checksum, or belongs to another collection or shape.
+  // truncated, fails its checksum, is of an older format, or belongs to another
+  // collection, shape or spec.
   static Result<Loaded> Load(const std::filesystem::path& path, uint32_t collection_id,
-                             uint32_t dimension, Metric metric, std::string_view spec);
+                             uint32_t dimension, Metric metric, std::string_view spec,
+                             const BuildParams& build = {});
 
  private:
   struct Rep;

@@ -240,11 +240,6 @@ Status DBImpl::LoadIndex(Collection& c) {
   if (!touched.empty()) {
     Log("collection " + Quote(spec.name) + ": replaying " + std::to_string(touched.size()) +
         " changed records after its index checkpoint");
-    if (!c.index->supports_remove()) {
-      for (uint64_t id : touched) {
-        if (c.index->Contains(id)) return RebuildIndex(c, "its index cannot replay a removal");
-      }
-    }
     RELATE_RETURN_IF_ERROR(c.index->Remove(touched).error());
     for (size_t start = 0; start < touched.size(); start += kRebuildChunk) {
       std::span<const uint64_t> chunk(touched.data() + start,
@@ -521,11 +516,6 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
     batch.PutRecord(meta.id, ids[j], version, r);
     batch.PutChange(meta.id, ++meta.last_change, ids[j]);
   }
-  if (!replaced.empty() && !c->index->supports_remove()) {
-    return Status::FailedPrecondition(where + ": index \"" + spec.index_spec +
-                                      "\" cannot replace vectors; key " +
-                                      Quote(records[order[0]].key) + " or another exists");
-  }
   RELATE_RETURN_IF_ERROR(CommitLocked(*c, batch, meta, options, where, replaced, ids, prepared));
   return MaybeCheckpointLocked(*c);
 }
@@ -541,10 +531,6 @@ Result<size_t> DBImpl::Delete(std::string_view collection, std::span<const std::
   if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
   storage::CollectionMeta meta = c->Meta();
   RELATE_ASSIGN_OR_RETURN(auto existing, store_->LookupKeys(meta.id, views));
-  if (!c->index->supports_remove()) {
-    return Status::FailedPrecondition(where + ": index \"" + meta.spec.index_spec +
-                                      "\" cannot remove vectors");
-  }
   storage::Batch batch(*store_);
   std::vector<uint64_t> removed;
   std::unordered_set<uint64_t> seen;
@@ -701,10 +687,6 @@ Status DBImpl::FitSifComponent(std::string_view collection) {
 
 Status DBImpl::ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& entry,
                              bool fit_component, const std::string& where) {
-  if (!c.index->supports_remove()) {
-    return Status::FailedPrecondition(where + ": index \"" + c.meta.spec.index_spec +
-                                      "\" cannot replace vectors");
-  }
   const uint32_t dim = c.meta.spec.dimension;
   if (entry->meta.info.dimension != dim) {
     return Status::FailedPrecondition(

@@ -1,0 +1,146 @@
+#include "index/exact_search.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include "index/distance.h"
+#include "index/topk.h"
+
+extern "C" {
+// Fortran BLAS, as FAISS declares it (OpenBLAS provides it).
+int sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+           const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+           const float* beta, float* c, const int* ldc);
+}
+
+namespace relate::index {
+namespace {
+
+// Rows scored per kernel call: the scores stay in L1 while they are filtered.
+constexpr size_t kScanBlock = 512;
+// Below this many values a single query is scanned by one thread: waking a
+// second costs more than it saves.
+constexpr size_t kParallelScanValues = size_t{1} << 21;
+// sgemm blocks: queries x rows scores (256 x 2048 floats = 2 MiB).
+constexpr size_t kGemmQueries = 256;
+constexpr size_t kGemmRows = 2048;
+
+void ScanRange(ScanMetric metric, const DistanceKernels& kernels, const float* q,
+               const float* rows, size_t begin, size_t end, size_t d, TopK& top) {
+  float scores[kScanBlock];
+  for (size_t b = begin; b < end; b += kScanBlock) {
+    const size_t m = std::min(kScanBlock, end - b);
+    const float* block = rows + b * d;
+    if (metric == ScanMetric::kInnerProduct) {
+      kernels.inner_products(q, block, m, d, scores);
+      for (size_t j = 0; j < m; ++j) scores[j] = -scores[j];
+    } else {
+      for (size_t j = 0; j < m; ++j) scores[j] = kernels.l2_squared(q, block + j * d, d);
+    }
+    float threshold = top.threshold();
+    for (size_t j = 0; j < m; ++j) {
+      if (scores[j] <= threshold) {
+        top.Push(scores[j], static_cast<int64_t>(b + j));
+        threshold = top.threshold();
+      }
+    }
+  }
+}
+
+void SearchOne(ScanMetric metric, const float* rows, size_t n, size_t d, const float* q, size_t k,
+               int64_t* labels, float* distances) {
+  const DistanceKernels& kernels = BestKernels();
+  const int threads = n * d >= kParallelScanValues ? omp_get_max_threads() : 1;
+  TopK top(k);
+  if (threads <= 1) {
+    ScanRange(metric, kernels, q, rows, 0, n, d, top);
+  } else {
+    std::vector<TopK> partial(static_cast<size_t>(threads), TopK(k));
+#pragma omp parallel num_threads(threads)
+    {
+      const size_t t = static_cast<size_t>(omp_get_thread_num());
+      const size_t nt = static_cast<size_t>(omp_get_num_threads());
+      const size_t begin = n * t / nt, end = n * (t + 1) / nt;
+      ScanRange(metric, kernels, q, rows, begin, end, d, partial[t]);
+    }
+    for (const TopK& p : partial) top.Merge(p);
+  }
+  top.Drain(std::span(labels, k), std::span(distances, k));
+}
+
+void SearchMany(ScanMetric metric, const float* rows, size_t n, size_t d, const float* queries,
+                size_t nq, size_t k, int64_t* labels, float* distances) {
+  std::vector<float> scores(kGemmQueries * kGemmRows);
+  std::vector<float> row_norms(kGemmRows), query_norms(nq);
+  if (metric == ScanMetric::kL2) {
+    const DistanceKernels& kernels = BestKernels();
+    for (size_t i = 0; i < nq; ++i) {
+      query_norms[i] = kernels.inner_product(queries + i * d, queries + i * d, d);
+    }
+  }
+  const int di = static_cast<int>(d);
+  const float one = 1, zero = 0;
+  for (size_t q0 = 0; q0 < nq; q0 += kGemmQueries) {
+    const size_t qn = std::min(kGemmQueries, nq - q0);
+    std::vector<TopK> tops(qn, TopK(k));
+    for (size_t r0 = 0; r0 < n; r0 += kGemmRows) {
+      const size_t rn = std::min(kGemmRows, n - r0);
+      const int rni = static_cast<int>(rn), qni = static_cast<int>(qn);
+      // Column-major rn x qn, i.e. row-major qn x rn: scores[q * rn + r].
+      sgemm_("T", "N", &rni, &qni, &di, &one, rows + r0 * d, &di, queries + q0 * d, &di, &zero,
+             scores.data(), &rni);
+      if (metric == ScanMetric::kL2) {
+        const DistanceKernels& kernels = BestKernels();
+        for (size_t r = 0; r < rn; ++r) {
+          const float* row = rows + (r0 + r) * d;
+          row_norms[r] = kernels.inner_product(row, row, d);
+        }
+      }
+#pragma omp parallel for schedule(static)
+      for (size_t q = 0; q < qn; ++q) {
+        const float* s = scores.data() + q * rn;
+        TopK& top = tops[q];
+        float threshold = top.threshold();
+        for (size_t r = 0; r < rn; ++r) {
+          // ||q - x||^2 = ||x||^2 - 2 q.x + ||q||^2; the last term is added at the end.
+          const float dist = metric == ScanMetric::kL2 ? row_norms[r] - 2 * s[r] : -s[r];
+          if (dist <= threshold) {
+            top.Push(dist, static_cast<int64_t>(r0 + r));
+            threshold = top.threshold();
+          }
+        }
+      }
+    }
+    for (size_t q = 0; q < qn; ++q) {
+      const size_t at = (q0 + q) * k;
+      tops[q].Drain(std::span(labels + at, k), std::span(distances + at, k));
+      if (metric == ScanMetric::kL2) {
+        for (size_t j = 0; j < k; ++j) {
+          if (labels[at + j] >= 0) {
+            distances[at + j] = std::max(distances[at + j] + query_norms[q0 + q], 0.0f);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void ExactSearch(ScanMetric metric, const float* rows, size_t n, size_t d, const float* queries,
+                 size_t nq, size_t k, int64_t* labels, float* distances) {
+  if (k == 0) return;
+  if (nq >= kExactBatchQueries && n > 0 && d > 0) {
+    SearchMany(metric, rows, n, d, queries, nq, k, labels, distances);
+    return;
+  }
+  for (size_t i = 0; i < nq; ++i) {
+    SearchOne(metric, rows, n, d, queries + i * d, k, labels + i * k, distances + i * k);
+  }
+}
+
+}  // namespace relate::index

@@ -1,0 +1,28 @@
+// Exact k-nearest-neighbour search over rows laid end to end: the scan behind
+// Flat indexes and behind indexes that are not trained yet.
+//
+// One query is a scan with the dispatched SIMD kernels (distance/kernels.h),
+// split over threads when the rows are many; several queries are matrix
+// products (BLAS sgemm) over blocks of queries and rows, each block followed
+// by a threshold filter, so they run at the BLAS rate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace relate::index {
+
+// How rows are compared. Distances are "lower is closer": the negated inner
+// product, or the squared Euclidean distance.
+enum class ScanMetric { kInnerProduct, kL2 };
+
+// Searches `nq` queries against `n` rows of `d` values; writes, per query, k
+// (row, distance) pairs best first into labels/distances (nq * k each), with
+// row -1 and distance +inf where fewer than k rows exist. Ties go to the lower row.
+void ExactSearch(ScanMetric metric, const float* rows, size_t n, size_t d, const float* queries,
+                 size_t nq, size_t k, int64_t* labels, float* distances);
+
+// From this many queries on, ExactSearch uses sgemm.
+inline constexpr size_t kExactBatchQueries = 8;
+
+}  // namespace relate::index
