@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +20,10 @@
 #include <vector>
 
 #include "relate/status.h"
+
+// OpenBLAS reports its build and thread count; absent with another BLAS.
+extern "C" char* openblas_get_config() __attribute__((weak));
+extern "C" int openblas_get_num_threads() __attribute__((weak));
 
 namespace relate::bench {
 
@@ -50,6 +55,26 @@ T Take(relate::Result<T> r, std::string_view what) {
   return std::move(r).value();
 }
 
+// Parses a comma-separated list of positive integers given to `flag`; exits on
+// anything else.
+inline std::vector<uint32_t> ParsePositiveList(const std::string& s, std::string_view flag) {
+  std::vector<uint32_t> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    uint32_t v = 0;
+    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + comma, v);
+    if (ec != std::errc() || p != s.data() + comma || v == 0) {
+      Die("bad " + std::string(flag) + " \"" + s +
+          "\": expected positive integers separated by commas");
+    }
+    out.push_back(v);
+    pos = comma + 1;
+  }
+  return out;
+}
+
 inline std::string CpuModel() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
@@ -60,6 +85,59 @@ inline std::string CpuModel() {
     }
   }
   return "unknown";
+}
+
+// The SIMD extensions of interest that /proc/cpuinfo lists for this CPU, widest first.
+inline std::string CpuSimdFlags() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::string flags = " " + line.substr(line.find(':') + 1) + " ";
+    std::string out;
+    for (const char* f : {"avx512f", "avx512bw", "avx512vl", "avx2", "fma", "avx", "sse4_2"}) {
+      if (flags.find(std::string(" ") + f + " ") != std::string::npos) {
+        out += out.empty() ? "" : " ";
+        out += f;
+      }
+    }
+    return out.empty() ? "none of avx512f/avx2/fma/avx/sse4_2" : out;
+  }
+  return "unknown";
+}
+
+// The widest SIMD extension the including file is compiled for.
+inline const char* CompiledSimd() {
+#if defined(__AVX512F__)
+  return "AVX-512";
+#elif defined(__AVX2__)
+  return "AVX2";
+#elif defined(__AVX__)
+  return "AVX";
+#elif defined(__SSE4_2__)
+  return "SSE4.2";
+#else
+  return "SSE2 (x86-64 baseline)";
+#endif
+}
+
+// The BLAS loaded at run time, when it is OpenBLAS.
+struct BlasInfo {
+  bool openblas = false;  // false: another BLAS, the other fields are empty
+  std::string config;     // openblas_get_config(): version, build options, core
+  int threads = 0;
+  // Built on pthreads, so it runs its own thread pool next to OpenMP's.
+  bool own_thread_pool = false;
+};
+
+inline BlasInfo OpenBlas() {
+  BlasInfo info;
+  if (openblas_get_config == nullptr || openblas_get_num_threads == nullptr) return info;
+  info.openblas = true;
+  info.config = openblas_get_config();
+  info.threads = openblas_get_num_threads();
+  info.own_thread_pool = info.config.find("USE_OPENMP") == std::string::npos;
+  return info;
 }
 
 inline std::string NowUtc() {

@@ -40,10 +40,6 @@
 #include "bench/bench_util.h"
 #include "relate/relate.h"
 
-// OpenBLAS reports its build and thread count; absent with another BLAS.
-extern "C" char* openblas_get_config() __attribute__((weak));
-extern "C" int openblas_get_num_threads() __attribute__((weak));
-
 namespace {
 
 using namespace relate::bench;
@@ -363,21 +359,6 @@ void Search(const Config& cfg, const Dataset& ds, const fs::path& db_dir,
   AddSearchRow(rows, fmt::format("search QPS, batches of {}, k={}", cfg.batch, k), d, batched);
 }
 
-std::vector<uint32_t> ParseDims(const std::string& s) {
-  std::vector<uint32_t> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t comma = s.find(',', pos);
-    if (comma == std::string::npos) comma = s.size();
-    uint32_t v = 0;
-    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + comma, v);
-    if (ec != std::errc() || p != s.data() + comma || v == 0) Die("bad --dims \"" + s + "\"");
-    out.push_back(v);
-    pos = comma + 1;
-  }
-  return out;
-}
-
 void PrintTable(const std::vector<Row>& rows) {
   std::printf(
       "| figure | d | relate | anchor: raw FAISS IndexFlatIP | ratio | ratio min-max over reps | "
@@ -416,7 +397,7 @@ int Run(int argc, char** argv) {
         "be positive");
   }
   if (cfg.k > cfg.n) Die("--k must not exceed --n");
-  const std::vector<uint32_t> dims = ParseDims(cfg.dims);
+  const std::vector<uint32_t> dims = ParsePositiveList(cfg.dims, "--dims");
 
   const fs::path dir = ScratchDirectory(cfg.dir, "relate-bench");
   std::error_code ec;
@@ -424,13 +405,10 @@ int Run(int argc, char** argv) {
   std::printf("omp threads: %d (OMP_NUM_THREADS=%s, OMP_WAIT_POLICY=%s)\n", omp_get_max_threads(),
               EnvOr("OMP_NUM_THREADS", "unset").c_str(), EnvOr("OMP_WAIT_POLICY", "unset").c_str());
   // OpenBLAS built on pthreads has its own thread pool next to OpenMP's.
-  bool blas_own_threads = false;
-  if (openblas_get_config != nullptr && openblas_get_num_threads != nullptr) {
-    const int blas_threads = openblas_get_num_threads();
-    blas_own_threads =
-        blas_threads > 1 &&
-        std::string_view(openblas_get_config()).find("USE_OPENMP") == std::string_view::npos;
-    std::printf("blas:        %s, %d threads\n", openblas_get_config(), blas_threads);
+  const BlasInfo blas = OpenBlas();
+  const bool blas_own_threads = blas.threads > 1 && blas.own_thread_pool;
+  if (blas.openblas) {
+    std::printf("blas:        %s, %d threads\n", blas.config.c_str(), blas.threads);
   }
   std::printf("faiss:       %d.%d.%d\n", FAISS_VERSION_MAJOR, FAISS_VERSION_MINOR,
               FAISS_VERSION_PATCH);

@@ -5,6 +5,8 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/HNSW.h>
@@ -187,7 +189,8 @@ struct VectorIndex::Rep {
   bool ivf = false;  // kFaiss: FAISS removes entries for real (IVF keeps relate's labels)
   std::vector<uint64_t> ids;                   // position -> record id (kNoId: removed)
   std::unordered_map<uint64_t, uint64_t> where;  // live record id -> position
-  std::vector<uint64_t> dead;                  // tombstones: bitset over positions
+  // Tombstones: a bitset over positions, empty or covering every position.
+  std::vector<uint64_t> dead;
   size_t dead_count = 0;
   mutable HnswScratchPool scratch;
 
@@ -199,8 +202,11 @@ struct VectorIndex::Rep {
   bool IsDead(size_t pos) const {
     return pos / 64 < dead.size() && (dead[pos / 64] >> (pos % 64)) & 1;
   }
+  void CoverPositions() {
+    if (!dead.empty()) dead.resize((ids.size() + 63) / 64, 0);
+  }
   void MarkDead(size_t pos) {
-    if (dead.size() <= pos / 64) dead.resize(pos / 64 + 1, 0);
+    if (dead.empty()) dead.assign((ids.size() + 63) / 64, 0);
     dead[pos / 64] |= uint64_t{1} << (pos % 64);
     ++dead_count;
   }
@@ -255,6 +261,10 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(uint32_t dimension, Met
       rep->kind = Kind::kFaiss;
       rep->faiss.reset(faiss::index_factory(d, resolved.c_str(), FaissMetric(metric)));
       rep->ivf = faiss::ivflib::try_extract_index_ivf(rep->faiss.get()) != nullptr;
+      if (auto* h = dynamic_cast<faiss::IndexHNSW*>(rep->faiss.get())) {
+        h->hnsw.efConstruction = static_cast<int>(
+            build.ef_construction ? build.ef_construction : kDefaultEfConstruction);
+      }
       if (!rep->faiss->is_trained) {
         rep->flat = std::make_unique<faiss::IndexFlat>(d, FaissMetric(metric));
       }
@@ -279,10 +289,20 @@ bool VectorIndex::needs_training() const { return rep_->staging(); }
 
 size_t VectorIndex::training_rows() const {
   if (!rep_->staging()) return 0;
-  if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(rep_->faiss.get())) {
-    return std::max<size_t>(39 * ivf->nlist, 1000);
+  // FAISS's k-means wants 39 points per centroid (and says so on stderr when
+  // it gets fewer): IVF's coarse centroids, and PQ's 2^nbits per sub-quantizer.
+  size_t centroids = 0;
+  const faiss::Index* base = rep_->faiss.get();
+  if (auto* t = dynamic_cast<const faiss::IndexPreTransform*>(base)) base = t->index;
+  if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(base)) {
+    centroids = ivf->nlist;
+    if (auto* ivfpq = dynamic_cast<const faiss::IndexIVFPQ*>(base)) {
+      centroids = std::max(centroids, ivfpq->pq.ksub);
+    }
+  } else if (auto* pq = dynamic_cast<const faiss::IndexPQ*>(base)) {
+    centroids = pq->pq.ksub;
   }
-  return 10000;  // PQ / SQ codebooks: 256 centroids per sub-quantizer want a few thousand
+  return std::max<size_t>(39 * centroids, 1000);
 }
 
 IndexStats VectorIndex::Stats() const {
@@ -314,8 +334,12 @@ IndexStats VectorIndex::Stats() const {
       } else if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(r.faiss.get())) {
         bytes += ivf->invlists->compute_ntotal() * (ivf->code_size + sizeof(int64_t)) +
                  static_cast<size_t>(ivf->quantizer->ntotal) * dimension_ * sizeof(float);
-      } else {
-        bytes += static_cast<size_t>(r.faiss->ntotal) * r.faiss->sa_code_size();
+      } else if (auto* h = dynamic_cast<const faiss::IndexHNSW*>(r.faiss.get())) {
+        const auto* codes = dynamic_cast<const faiss::IndexFlatCodes*>(h->storage);
+        bytes += (codes ? codes->codes.size() : 0) + h->hnsw.neighbors.size() * sizeof(int32_t) +
+                 h->hnsw.offsets.size() * sizeof(size_t) + h->hnsw.levels.size() * sizeof(int);
+      } else if (auto* codes = dynamic_cast<const faiss::IndexFlatCodes*>(r.faiss.get())) {
+        bytes += codes->codes.size();
       }
       break;
   }
@@ -400,6 +424,7 @@ Status VectorIndex::Add(std::span<const uint64_t> ids, std::span<const float> ve
     r.ids.push_back(ids[i]);
     r.where[ids[i]] = first + i;
   }
+  r.CoverPositions();
   return Status::OK();
 }
 
@@ -739,6 +764,7 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
   r.ids.resize(positions);
   if (!reader.Read(r.ids.data(), positions * 8)) return bad;
   if (!reader.Read(&dead_words, 8) || dead_words > reader.left() / 8) return bad;
+  if (dead_words != 0 && dead_words != (positions + 63) / 64) return bad;
   r.dead.resize(dead_words);
   if (!reader.Read(r.dead.data(), dead_words * 8)) return bad;
   try {

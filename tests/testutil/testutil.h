@@ -47,6 +47,29 @@ inline std::vector<float> RandomVectors(size_t n, size_t dim, uint32_t seed) {
   return v;
 }
 
+// `n` unit vectors of `dim` values drawn around `clusters` random centres (noise
+// `spread` per coordinate around unit-variance centres), like real embeddings:
+// the data approximate search is checked on.
+inline std::vector<float> ClusteredVectors(size_t n, size_t dim, size_t clusters, float spread,
+                                           uint32_t seed) {
+  const std::vector<float> centres = RandomVectors(clusters, dim, seed ^ 0x5bd1e995u);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, spread);
+  std::uniform_int_distribution<size_t> pick(0, clusters - 1);
+  std::vector<float> v(n * dim);
+  for (size_t i = 0; i < n; ++i) {
+    const float* c = centres.data() + pick(rng) * dim;
+    double norm = 0;
+    for (size_t j = 0; j < dim; ++j) {
+      v[i * dim + j] = c[j] + normal(rng);
+      norm += static_cast<double>(v[i * dim + j]) * v[i * dim + j];
+    }
+    const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+    for (size_t j = 0; j < dim; ++j) v[i * dim + j] *= inv;
+  }
+  return v;
+}
+
 inline std::vector<float> Normalised(std::vector<float> v) {
   double n = 0;
   for (float x : v) n += static_cast<double>(x) * x;
