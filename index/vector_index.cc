@@ -28,6 +28,7 @@
 #include <regex>
 #include <unordered_map>
 
+#include "index/distance.h"
 #include "index/exact_search.h"
 #include "index/hnsw.h"
 
@@ -187,6 +188,7 @@ struct VectorIndex::Rep {
   std::unique_ptr<faiss::IndexHNSWFlat> hnsw;  // kHnsw
   std::unique_ptr<faiss::Index> faiss;         // kFaiss
   bool ivf = false;  // kFaiss: FAISS removes entries for real (IVF keeps relate's labels)
+  bool trains = false;  // kFaiss created untrained
   std::vector<uint64_t> ids;                   // position -> record id (kNoId: removed)
   std::unordered_map<uint64_t, uint64_t> where;  // live record id -> position
   // Tombstones: a bitset over positions, empty or covering every position.
@@ -226,8 +228,32 @@ struct VectorIndex::Rep {
   }
 };
 
+void ScorePair(Metric metric, const float* a, const float* b, size_t dimension, float* score,
+               float* distance) {
+  const DistanceKernels& k = BestKernels();
+  switch (metric) {
+    case Metric::kCosine:
+      *score = k.inner_product(a, b, dimension);
+      *distance = 1.0f - *score;
+      break;
+    case Metric::kInnerProduct:
+      *score = k.inner_product(a, b, dimension);
+      *distance = -*score;
+      break;
+    case Metric::kL2:
+      *distance = std::sqrt(std::max(k.l2_squared(a, b, dimension), 0.0f));
+      *score = *distance;
+      break;
+  }
+}
+
 std::string VectorIndex::ResolveSpec(std::string_view spec) {
   return spec == "auto" || spec.empty() ? std::string("Flat") : std::string(spec);
+}
+
+std::string VectorIndex::AutoSpec(size_t rows, uint32_t dimension) {
+  const double values = static_cast<double>(rows) * dimension;
+  return values < kAutoGraphValues ? "Flat" : "HNSW32";
 }
 
 VectorIndex::VectorIndex(std::unique_ptr<Rep> rep, uint32_t dimension, Metric metric,
@@ -265,6 +291,7 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(uint32_t dimension, Met
         h->hnsw.efConstruction = static_cast<int>(
             build.ef_construction ? build.ef_construction : kDefaultEfConstruction);
       }
+      rep->trains = !rep->faiss->is_trained;
       if (!rep->faiss->is_trained) {
         rep->flat = std::make_unique<faiss::IndexFlat>(d, FaissMetric(metric));
       }
@@ -311,6 +338,14 @@ IndexStats VectorIndex::Stats() const {
   st.live = r.where.size();
   st.dead = r.dead_count;
   st.trained = !r.staging();
+  st.trains = r.trains;
+  st.exact_vectors = r.kind != Kind::kFaiss;
+  if (!r.staging()) {
+    st.graph = r.kind == Kind::kHnsw || dynamic_cast<const faiss::IndexHNSW*>(r.faiss.get());
+    if (r.kind == Kind::kFaiss) {
+      if (const auto* ivf = faiss::ivflib::try_extract_index_ivf(r.faiss.get())) st.nlist = ivf->nlist;
+    }
+  }
   size_t bytes = r.ids.size() * sizeof(uint64_t) + r.dead.size() * sizeof(uint64_t) +
                  // an unordered_map node: key, value, next pointer, cached hash, bucket
                  r.where.size() * 40;
@@ -372,6 +407,23 @@ Status VectorIndex::Train(std::span<const float> vectors) {
   }
   r.flat.reset();
   return Status::OK();
+}
+
+Status VectorIndex::TrainOnHeld(size_t max_rows) {
+  const Rep& r = *rep_;
+  if (!r.staging()) {
+    return Status::FailedPrecondition("index \"" + spec_ + "\" needs no training");
+  }
+  const size_t n = r.ids.size();
+  const size_t take = std::min(n, std::max<size_t>(max_rows, 1));
+  std::vector<float> sample(take * dimension_);
+  const float* rows = r.flat->get_xb();
+  for (size_t i = 0; i < take; ++i) {
+    const size_t row = i * n / take;
+    std::memcpy(sample.data() + i * dimension_, rows + row * dimension_,
+                dimension_ * sizeof(float));
+  }
+  return Train(sample);
 }
 
 Status VectorIndex::Add(std::span<const uint64_t> ids, std::span<const float> vectors) {
@@ -739,7 +791,22 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
       Get32(data.data() + 16) != static_cast<uint32_t>(metric)) {
     return Status::Corruption(where + " belongs to another collection or shape");
   }
-  auto fresh = Create(dimension, metric, spec, build);
+  SpanReader reader(std::span<const char>(data.data() + kHeaderSize, payload_size));
+  const Status bad = Status::Corruption(where + " is malformed");
+  uint32_t spec_bytes = 0, ef_construction = 0, flags = 0;
+  uint64_t positions = 0, dead_words = 0;
+  if (!reader.Read(&spec_bytes, 4) || spec_bytes > reader.left()) return bad;
+  std::string saved_spec(spec_bytes, '\0');
+  if (!reader.Read(saved_spec.data(), spec_bytes)) return bad;
+  // "auto" takes what it had resolved to; any other spec must be the saved one.
+  const bool auto_choice = spec == "auto" && (saved_spec == AutoSpec(0, dimension) ||
+                                              saved_spec == AutoSpec(SIZE_MAX, dimension));
+  const std::string wanted = auto_choice ? saved_spec : ResolveSpec(spec);
+  if (saved_spec != wanted) {
+    return Status::Corruption(where + " holds index \"" + saved_spec + "\", not \"" + wanted +
+                              "\"");
+  }
+  auto fresh = Create(dimension, metric, wanted, build);
   if (!fresh) return fresh.error();
   std::unique_ptr<VectorIndex> index = std::move(*fresh);
   Rep& r = *index->rep_;
@@ -748,17 +815,6 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
   }
   Loaded out;
   out.last_change = Get64(data.data() + 24);
-  SpanReader reader(std::span<const char>(data.data() + kHeaderSize, payload_size));
-  const Status bad = Status::Corruption(where + " is malformed");
-  uint32_t spec_bytes = 0, ef_construction = 0, flags = 0;
-  uint64_t positions = 0, dead_words = 0;
-  if (!reader.Read(&spec_bytes, 4) || spec_bytes > reader.left()) return bad;
-  std::string saved_spec(spec_bytes, '\0');
-  if (!reader.Read(saved_spec.data(), spec_bytes)) return bad;
-  if (saved_spec != index->spec_) {
-    return Status::Corruption(where + " holds index \"" + saved_spec + "\", not \"" +
-                              index->spec_ + "\"");
-  }
   if (!reader.Read(&ef_construction, 4) || !reader.Read(&flags, 4)) return bad;
   if (!reader.Read(&positions, 8) || positions > reader.left() / 8) return bad;
   r.ids.resize(positions);

@@ -59,9 +59,17 @@ struct IndexStats {
   std::string kind;          // "flat", "hnsw" or "faiss"
   size_t live = 0;           // vectors searches can return
   size_t dead = 0;           // deleted vectors still held (tombstones) until a rebuild
+  bool trains = false;       // a kind that needs training (IVF, PQ, SQ ...)
   bool trained = true;       // false while a trainable index searches exactly
   size_t memory_bytes = 0;   // vectors, graph or codes, and id maps (an estimate)
+  bool graph = false;        // an HNSW graph: ef_search applies
+  size_t nlist = 0;          // IVF lists (nprobe applies), 0 for other kinds
+  bool exact_vectors = true; // keeps vectors, not codes: refining changes nothing
 };
+
+// The score and distance (see Neighbours) of prepared vectors a and b.
+void ScorePair(Metric metric, const float* a, const float* b, size_t dimension, float* score,
+               float* distance);
 
 // A collection's vectors, searchable by similarity. Kinds:
 //  - "Flat": exact search with relate's SIMD scan (one query) or BLAS (many).
@@ -81,8 +89,13 @@ class VectorIndex {
   static constexpr uint32_t kDefaultNprobe = 16;
   static constexpr uint32_t kDefaultEfConstruction = 100;
 
-  // The spec relate uses for "auto" (for now "Flat").
+  // "auto" uses Flat below this many values (rows x dimension: a scan of 32 MiB
+  // takes a few milliseconds), then a graph.
+  static constexpr double kAutoGraphValues = 1 << 23;
+  // The spec an empty index is created with: "auto" starts as "Flat".
   static std::string ResolveSpec(std::string_view spec);
+  // What "auto" wants for `rows` vectors: "Flat" or "HNSW32".
+  static std::string AutoSpec(size_t rows, uint32_t dimension);
   // Builds an empty index. InvalidArgument if FAISS cannot build `spec`.
   static Result<std::unique_ptr<VectorIndex>> Create(uint32_t dimension, Metric metric,
                                                      std::string_view spec,
@@ -109,6 +122,8 @@ class VectorIndex {
   // and moves the vectors held so far into the trained index.
   // FailedPrecondition if the index needs no training or is trained.
   Status Train(std::span<const float> vectors);
+  // Train on (up to `max_rows` of, evenly spread) the vectors it holds.
+  Status TrainOnHeld(size_t max_rows);
 
   // Adds prepared vectors (see PrepareVectors) under the given ids, which must not
   // be in the index.

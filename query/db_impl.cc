@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -128,11 +129,21 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     for (const auto& entry : fs::directory_iterator(dir / "training", ec)) {
       if (entry.path().extension() != ".ckpt") fs::remove(entry.path(), ec);
     }
+    DBImpl* raw = db.get();
+    db->maintenance_ = std::thread([raw] { raw->MaintenanceLoop(); });
+    for (auto& [_, c] : db->collections_) db->MaybeScheduleRebuild(c);
   }
   return std::unique_ptr<DB>(std::move(db));
 }
 
 DBImpl::~DBImpl() {
+  {
+    std::lock_guard lock(maintenance_mu_);
+    closing_ = true;
+  }
+  stop_rebuilds_ = true;
+  maintenance_cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
   if (store_->read_only() || !options_.checkpoint_on_close) return;
   Status s = Checkpoint();
   if (!s.ok()) Log("closing: " + s.ToString() + "; the index will be rebuilt on open");
@@ -176,30 +187,8 @@ CollectionInfo DBImpl::Info(const Collection& c) const {
 Status DBImpl::RebuildIndex(Collection& c, const std::string& why) {
   const auto& spec = c.meta.spec;
   Log("collection " + Quote(spec.name) + ": " + why + "; rebuilding its index from storage (" +
-      std::to_string(c.meta.count) + " records)");
-  RELATE_ASSIGN_OR_RETURN(auto index,
-                          index::VectorIndex::Create(spec.dimension, spec.metric, spec.index_spec));
-  std::vector<uint64_t> ids;
-  std::vector<float> vectors;
-  auto flush = [&]() -> Status {
-    index::PrepareVectors(spec.metric, spec.dimension, vectors);
-    RELATE_RETURN_IF_ERROR(index->Add(ids, vectors));
-    ids.clear();
-    vectors.clear();
-    return Status::OK();
-  };
-  RELATE_RETURN_IF_ERROR(
-      store_->ScanVectors(c.meta.id, [&](uint64_t id, std::span<const float> vector) -> Status {
-        if (vector.size() != spec.dimension) {
-          return Status::Corruption("record id " + std::to_string(id) + " has " +
-                                    std::to_string(vector.size()) + " values, expected " +
-                                    std::to_string(spec.dimension));
-        }
-        ids.push_back(id);
-        vectors.insert(vectors.end(), vector.begin(), vector.end());
-        return ids.size() >= kRebuildChunk ? flush() : Status::OK();
-      }));
-  RELATE_RETURN_IF_ERROR(flush());
+      std::to_string(c.Meta().count) + " records)");
+  RELATE_ASSIGN_OR_RETURN(auto index, BuildFromStorage(c, nullptr, nullptr));
   std::unique_lock lock(c.index_mu);
   c.index = std::move(index);
   c.checkpoint_change = 0;
@@ -227,42 +216,58 @@ Status DBImpl::LoadIndex(Collection& c) {
   }
   c.index = std::move(loaded->index);
   c.checkpoint_change = loaded->last_change;
+  if (const index::IndexStats st = c.index->Stats(); st.trains && st.trained) {
+    c.trained_rows = st.live;  // the retraining bound counts from here
+  }
 
-  // Replay: every id changed after the checkpoint takes its stored vector, or
-  // leaves the index if its record is gone.
-  std::vector<uint64_t> touched;
-  std::unordered_set<uint64_t> seen;
-  RELATE_RETURN_IF_ERROR(
-      store_->ScanChanges(c.meta.id, loaded->last_change, [&](uint64_t, uint64_t id) {
-        if (seen.insert(id).second) touched.push_back(id);
-        return Status::OK();
-      }));
-  if (!touched.empty()) {
-    Log("collection " + Quote(spec.name) + ": replaying " + std::to_string(touched.size()) +
+  size_t replayed = 0;
+  if (Status s = ReplayChanges(c, *c.index, loaded->last_change, &replayed); !s.ok()) {
+    return RebuildIndex(c, "replaying its changes failed (" + s.ToString() + ")");
+  }
+  if (replayed > 0) {
+    Log("collection " + Quote(spec.name) + ": replayed " + std::to_string(replayed) +
         " changed records after its index checkpoint");
-    RELATE_RETURN_IF_ERROR(c.index->Remove(touched).error());
-    for (size_t start = 0; start < touched.size(); start += kRebuildChunk) {
-      std::span<const uint64_t> chunk(touched.data() + start,
-                                      std::min(kRebuildChunk, touched.size() - start));
-      RELATE_ASSIGN_OR_RETURN(auto records, store_->GetRecords(c.meta.id, chunk, true));
-      std::vector<uint64_t> ids;
-      std::vector<float> vectors;
-      for (auto& r : records) {
-        if (!r) continue;
-        if (r->vector.size() != spec.dimension) {
-          return RebuildIndex(c, "a replayed record has the wrong dimension");
-        }
-        ids.push_back(r->id);
-        vectors.insert(vectors.end(), r->vector.begin(), r->vector.end());
-      }
-      index::PrepareVectors(spec.metric, spec.dimension, vectors);
-      RELATE_RETURN_IF_ERROR(c.index->Add(ids, vectors));
-    }
   }
   if (c.index->size() != c.meta.count) {
     return RebuildIndex(c, "its index holds " + std::to_string(c.index->size()) +
                                " vectors but storage has " + std::to_string(c.meta.count) +
                                " records");
+  }
+  return Status::OK();
+}
+
+Status DBImpl::ReplayChanges(const Collection& c, index::VectorIndex& index, uint64_t after,
+                             size_t* count) {
+  const auto& spec = c.meta.spec;
+  // Every id changed after `after` takes its stored vector, or leaves the
+  // index if its record is gone.
+  std::vector<uint64_t> touched;
+  std::unordered_set<uint64_t> seen;
+  RELATE_RETURN_IF_ERROR(store_->ScanChanges(c.meta.id, after, [&](uint64_t, uint64_t id) {
+    if (seen.insert(id).second) touched.push_back(id);
+    return Status::OK();
+  }));
+  *count = touched.size();
+  if (touched.empty()) return Status::OK();
+  RELATE_RETURN_IF_ERROR(index.Remove(touched).error());
+  for (size_t start = 0; start < touched.size(); start += kRebuildChunk) {
+    std::span<const uint64_t> chunk(touched.data() + start,
+                                    std::min(kRebuildChunk, touched.size() - start));
+    RELATE_ASSIGN_OR_RETURN(auto records, store_->GetRecords(c.meta.id, chunk, true));
+    std::vector<uint64_t> ids;
+    std::vector<float> vectors;
+    for (auto& r : records) {
+      if (!r) continue;
+      if (r->vector.size() != spec.dimension) {
+        return Status::Corruption("record id " + std::to_string(r->id) + " has " +
+                                  std::to_string(r->vector.size()) + " values, expected " +
+                                  std::to_string(spec.dimension));
+      }
+      ids.push_back(r->id);
+      vectors.insert(vectors.end(), r->vector.begin(), r->vector.end());
+    }
+    index::PrepareVectors(spec.metric, spec.dimension, vectors);
+    RELATE_RETURN_IF_ERROR(index.Add(ids, vectors));
   }
   return Status::OK();
 }
@@ -274,7 +279,8 @@ Status DBImpl::CheckpointLocked(Collection& c) {
     RELATE_RETURN_IF_ERROR(c.index->Save(CheckpointPath(meta.id), meta.id, meta.last_change));
   }
   c.checkpoint_change = meta.last_change;
-  return store_->TruncateChanges(meta.id, meta.last_change);
+  // A running rebuild still needs the changes after its snapshot.
+  return store_->TruncateChanges(meta.id, std::min(meta.last_change, c.keep_changes_after.load()));
 }
 
 Status DBImpl::MaybeCheckpointLocked(Collection& c) {
@@ -409,6 +415,7 @@ Status DBImpl::CommitLocked(Collection& c, storage::Batch& batch,
     RELATE_RETURN_IF_ERROR(
         RebuildIndex(c, "updating its index failed (" + applied.ToString() + ")"));
   }
+  MaybeScheduleRebuild(c.shared_from_this());
   return Status::OK();
 }
 
@@ -565,41 +572,112 @@ Result<uint64_t> DBImpl::Count(std::string_view collection) {
   return c->Meta().count;
 }
 
-Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(const Collection& c,
-                                                             std::span<const float> queries,
-                                                             size_t k,
-                                                             std::optional<uint64_t> exclude_id,
-                                                             std::optional<uint64_t> generation,
-                                                             bool* stale) {
-  const size_t want = k + (exclude_id ? 1 : 0);
+Result<DBImpl::Ranked> DBImpl::RankPrepared(const Collection& c, std::span<const float> queries,
+                                            size_t want, const SearchKnobs& knobs,
+                                            std::optional<uint64_t> generation, bool* stale) {
+  const storage::CollectionMeta meta = c.Meta();
+  auto pick = [](uint32_t asked, uint32_t stored) { return asked ? asked : stored; };
+  const uint32_t refine = std::max<uint32_t>(pick(knobs.refine, meta.knobs.refine), 1);
+  const index::SearchParams params{.ef_search = pick(knobs.ef_search, meta.knobs.ef_search),
+                                   .nprobe = pick(knobs.nprobe, meta.knobs.nprobe)};
+  const size_t candidates = want * refine;
+  Ranked out;
   Result<index::Neighbours> found = Status::Internal("unset");
   {
     std::shared_lock lock(c.index_mu);
-    found = c.index->Search(queries, want);
+    found = c.index->Search(queries, candidates, params);
     // The query was embedded for another generation of the vectors (rare: an
     // apply or a SIF fit just swapped them): its answer is thrown away.
     if (stale != nullptr) *stale = generation && c.generation.load() != *generation;
   }
-  if (stale != nullptr && *stale) return std::vector<std::vector<Hit>>();
+  if (stale != nullptr && *stale) return out;
   if (!found) return found.error();
+  if (refine <= 1) {
+    out.nb = std::move(*found);
+    return out;
+  }
+  // Re-rank the candidates by their exact distance to the query, over the
+  // vectors in storage (the index may hold only codes of them).
   const index::Neighbours& nb = *found;
-  const size_t n = want == 0 ? 0 : nb.ids.size() / want;
+  const uint32_t dim = meta.spec.dimension;
+  const size_t n = candidates == 0 ? 0 : nb.ids.size() / candidates;
   std::vector<uint64_t> ids;
-  ids.reserve(nb.ids.size());
   for (int64_t id : nb.ids) {
     if (id >= 0) ids.push_back(static_cast<uint64_t>(id));
   }
-  RELATE_ASSIGN_OR_RETURN(auto records, store_->GetRecords(c.meta.id, ids, false));
-  std::vector<std::vector<Hit>> out(n);
+  RELATE_ASSIGN_OR_RETURN(auto records, store_->GetRecords(meta.id, ids, true));
+  out.nb.k = want;
+  out.nb.ids.assign(n * want, -1);
+  out.nb.scores.assign(n * want, 0);
+  out.nb.distances.assign(n * want, std::numeric_limits<float>::infinity());
+  out.records.resize(n * want);
   size_t r = 0;
+  for (size_t q = 0; q < n; ++q) {
+    struct Scored {
+      float distance, score;
+      size_t record;
+    };
+    std::vector<Scored> scored;
+    for (size_t j = 0; j < candidates; ++j) {
+      if (nb.ids[q * candidates + j] < 0) continue;
+      auto& rec = records[r++];
+      // A record deleted after the index answered is left out.
+      if (!rec || rec->vector.size() != dim) continue;
+      index::PrepareVectors(meta.spec.metric, dim, rec->vector);
+      Scored s{0, 0, r - 1};
+      index::ScorePair(meta.spec.metric, queries.data() + q * dim, rec->vector.data(), dim,
+                       &s.score, &s.distance);
+      scored.push_back(s);
+    }
+    std::sort(scored.begin(), scored.end(), [&](const Scored& a, const Scored& b) {
+      return a.distance != b.distance ? a.distance < b.distance
+                                      : records[a.record]->id < records[b.record]->id;
+    });
+    for (size_t j = 0; j < scored.size() && j < want; ++j) {
+      const size_t slot = q * want + j;
+      auto& rec = records[scored[j].record];
+      out.nb.ids[slot] = static_cast<int64_t>(rec->id);
+      out.nb.scores[slot] = scored[j].score;
+      out.nb.distances[slot] = scored[j].distance;
+      out.records[slot] = std::move(rec);
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
+    const Collection& c, std::span<const float> queries, size_t k, const SearchKnobs& knobs,
+    std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation, bool* stale) {
+  const size_t want = k + (exclude_id ? 1 : 0);
+  RELATE_ASSIGN_OR_RETURN(Ranked ranked, RankPrepared(c, queries, want, knobs, generation, stale));
+  if (stale != nullptr && *stale) return std::vector<std::vector<Hit>>();
+  const index::Neighbours& nb = ranked.nb;
+  const size_t n = want == 0 ? 0 : nb.ids.size() / want;
+  std::vector<std::optional<StoredRecord>> records = std::move(ranked.records);
+  if (records.empty()) {
+    std::vector<uint64_t> ids;
+    ids.reserve(nb.ids.size());
+    for (int64_t id : nb.ids) {
+      if (id >= 0) ids.push_back(static_cast<uint64_t>(id));
+    }
+    RELATE_ASSIGN_OR_RETURN(auto fetched, store_->GetRecords(c.meta.id, ids, false));
+    records.resize(nb.ids.size());
+    size_t r = 0;
+    for (size_t slot = 0; slot < nb.ids.size(); ++slot) {
+      if (nb.ids[slot] >= 0) records[slot] = std::move(fetched[r++]);
+    }
+  }
+  std::vector<std::vector<Hit>> out(n);
   for (size_t q = 0; q < n; ++q) {
     out[q].reserve(k);
     for (size_t j = 0; j < want; ++j) {
       const size_t slot = q * want + j;
-      if (nb.ids[slot] < 0) continue;
-      auto& rec = records[r++];
+      auto& rec = records[slot];
       // A record deleted after the index answered is left out.
-      if (!rec || (exclude_id && rec->id == *exclude_id) || out[q].size() == k) continue;
+      if (nb.ids[slot] < 0 || !rec || (exclude_id && rec->id == *exclude_id) ||
+          out[q].size() == k) {
+        continue;
+      }
       out[q].push_back(Hit{.key = std::move(rec->key),
                            .id = rec->id,
                            .score = nb.scores[slot],
@@ -633,7 +711,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view colle
   }
   std::vector<float> prepared(queries.begin(), queries.end());
   index::PrepareVectors(spec.metric, spec.dimension, prepared);
-  return SearchPrepared(*c, prepared, options.k, std::nullopt);
+  return SearchPrepared(*c, prepared, options.k, options.knobs, std::nullopt);
 }
 
 Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
@@ -644,7 +722,8 @@ Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<c
       CheckRecordVector(spec, query).WithContext("search in " + Quote(collection)));
   std::vector<float> prepared(query.begin(), query.end());
   index::PrepareVectors(spec.metric, spec.dimension, prepared);
-  RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, prepared, options.k, std::nullopt));
+  RELATE_ASSIGN_OR_RETURN(auto hits,
+                          SearchPrepared(*c, prepared, options.k, options.knobs, std::nullopt));
   return std::move(hits[0]);
 }
 
@@ -845,7 +924,7 @@ Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::st
     index::PrepareVectors(c->meta.spec.metric, c->meta.spec.dimension, vector);
     bool stale = false;
     RELATE_ASSIGN_OR_RETURN(
-        auto hits, SearchPrepared(*c, vector, options.k, std::nullopt, generation, &stale));
+        auto hits, SearchPrepared(*c, vector, options.k, options.knobs, std::nullopt, generation, &stale));
     if (!stale) return std::move(hits[0]);
   }
 }
@@ -882,7 +961,7 @@ Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::s
   RELATE_ASSIGN_OR_RETURN(StoredRecord record, Get(collection, key));
   const CollectionSpec& spec = c->meta.spec;
   index::PrepareVectors(spec.metric, spec.dimension, record.vector);
-  RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, record.vector, options.k, record.id));
+  RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, record.vector, options.k, options.knobs, record.id));
   return std::move(hits[0]);
 }
 

@@ -13,6 +13,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -70,7 +73,7 @@ struct ModelEntry {
 // ValidateVector's check, with the collection named in the message.
 Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
 
-struct Collection {
+struct Collection : std::enable_shared_from_this<Collection> {
   // meta.spec and meta.id never change after creation and may be read without a
   // lock; the counters change under write_mu_ + meta_mu and are read through Meta().
   storage::CollectionMeta meta;
@@ -89,6 +92,17 @@ struct Collection {
   // search holding it shared knows its query was embedded like the index.
   std::atomic<uint64_t> generation = 0;
   bool dropped = false;  // under write_mu_
+
+  // Index rebuilds (background or Compact), one at a time per collection.
+  std::mutex rebuild_mu;
+  std::atomic<bool> rebuild_queued = false;
+  std::atomic<bool> rebuilding = false;
+  // While a rebuild replays the changes after its snapshot, checkpoints keep
+  // them: the change log is truncated up to here at most.
+  std::atomic<uint64_t> keep_changes_after = UINT64_MAX;
+  // Live vectors when the index was last trained (retrained at 4x); under meta_mu.
+  uint64_t trained_rows = 0;
+  std::string last_rebuild;  // why and when; under meta_mu
 
   storage::CollectionMeta Meta() const {
     std::lock_guard lock(meta_mu);
@@ -115,6 +129,10 @@ struct Collection {
     meta.last_change = committed.last_change;
   }
 };
+
+// Rebuild policy.
+inline constexpr double kRebuildDeadFraction = 0.2;  // tombstones / all vectors in the index
+inline constexpr double kRetrainGrowth = 4;          // live vectors / those trained on
 
 class DBImpl final : public DB {
  public:
@@ -166,6 +184,10 @@ class DBImpl final : public DB {
                                           size_t restrict) override;
   Result<VerifyReport> Verify(std::string_view collection) override;
   Status Checkpoint() override;
+  Result<CollectionStats> Stats(std::string_view collection) override;
+  Status SetSearchKnobs(std::string_view collection, const SearchKnobs& knobs) override;
+  Result<TuneReport> Tune(std::string_view collection, const TuneOptions& options) override;
+  Status Compact(std::string_view collection) override;
 
  private:
   DBImpl(std::filesystem::path dir, Options options, std::unique_ptr<storage::Store> store);
@@ -177,6 +199,26 @@ class DBImpl final : public DB {
 
   // Loads the checkpoint and replays the change log, or rebuilds from records.
   Status LoadIndex(Collection& c);
+  // Makes `index` hold the stored vector of every record changed after change
+  // `after` (removing those deleted since). Sets *count to how many ids changed.
+  Status ReplayChanges(const Collection& c, index::VectorIndex& index, uint64_t after,
+                       size_t* count);
+  // Why the index of `c` should be rebuilt now (empty: it should not).
+  std::string RebuildReason(const Collection& c) const;
+  // Queues a background rebuild of `c` if RebuildReason says so.
+  void MaybeScheduleRebuild(const std::shared_ptr<Collection>& c);
+  // Builds a new index for `c` from a storage snapshot (trained if it trains,
+  // without tombstones, "auto" resolved for its size) while searches and
+  // writes go on, replays the writes made meanwhile, swaps it in and writes
+  // its checkpoint. Takes c.rebuild_mu.
+  Status RebuildOnline(const std::shared_ptr<Collection>& c, const std::string& why);
+  void MaintenanceLoop();
+  // A new index of `c` holding its stored vectors (as of `at`, or now): "auto"
+  // resolved for their number, trained if its kind trains and they are
+  // enough. Cancelled if *stop turns true meanwhile.
+  Result<std::unique_ptr<index::VectorIndex>> BuildFromStorage(const Collection& c,
+                                                               const storage::StoreSnapshot* at,
+                                                               const std::atomic<bool>* stop);
   Status RebuildIndex(Collection& c, const std::string& why);
   // Writes a checkpoint of `c` and truncates its change log. Needs write_mu_.
   Status CheckpointLocked(Collection& c);
@@ -240,9 +282,20 @@ class DBImpl final : public DB {
   // `generation`, sets *stale (and returns nothing) instead if the collection's
   // texts now embed differently, so the query must be embedded again.
   Result<std::vector<std::vector<Hit>>> SearchPrepared(
-      const Collection& c, std::span<const float> queries, size_t k,
+      const Collection& c, std::span<const float> queries, size_t k, const SearchKnobs& knobs,
       std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation = std::nullopt,
       bool* stale = nullptr);
+  // The ids (best first, `want` slots per query, -1 where empty) and scores
+  // that SearchPrepared turns into hits: the index's answer with the knobs
+  // (the search's, else the collection's), re-ranked over stored vectors when
+  // refine > 1. `records`, if given, receives the fetched records (refine only).
+  struct Ranked {
+    index::Neighbours nb;
+    std::vector<std::optional<StoredRecord>> records;  // parallel to nb.ids when refined
+  };
+  Result<Ranked> RankPrepared(const Collection& c, std::span<const float> queries, size_t want,
+                              const SearchKnobs& knobs, std::optional<uint64_t> generation,
+                              bool* stale);
 
   const std::filesystem::path dir_;
   const Options options_;
@@ -256,6 +309,14 @@ class DBImpl final : public DB {
   std::map<std::string, std::map<uint64_t, std::shared_ptr<ModelEntry>>, std::less<>> models_;
   std::mutex training_mu_;
   std::set<std::string, std::less<>> training_;  // model names being trained, under training_mu_
+
+  // Background index rebuilds: a queue of collections and one thread.
+  std::mutex maintenance_mu_;
+  std::condition_variable maintenance_cv_;
+  std::deque<std::weak_ptr<Collection>> maintenance_queue_;  // under maintenance_mu_
+  bool closing_ = false;                                      // under maintenance_mu_
+  std::atomic<bool> stop_rebuilds_ = false;
+  std::thread maintenance_;
 };
 
 }  // namespace relate::query

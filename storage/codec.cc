@@ -120,6 +120,12 @@ std::string EncodeCollection(const CollectionMeta& meta) {
   p.set_model(meta.spec.model);
   p.set_model_version(meta.model_version);
   for (float x : meta.sif_component) p.add_sif_component(x);
+  p.set_ef_search(meta.knobs.ef_search);
+  p.set_nprobe(meta.knobs.nprobe);
+  p.set_refine(meta.knobs.refine);
+  p.set_tuned_recall(meta.tuned_recall);
+  p.set_tuned_target(meta.tuned_target);
+  p.set_tuned_unix_ms(meta.tuned_unix_ms);
   return p.SerializeAsString();
 }
 
@@ -142,6 +148,10 @@ Status DecodeCollection(std::string_view bytes, CollectionMeta* meta) {
   meta->spec.model = p.model();
   meta->model_version = p.model_version();
   meta->sif_component.assign(p.sif_component().begin(), p.sif_component().end());
+  meta->knobs = SearchKnobs{.ef_search = p.ef_search(), .nprobe = p.nprobe(), .refine = p.refine()};
+  meta->tuned_recall = p.tuned_recall();
+  meta->tuned_target = p.tuned_target();
+  meta->tuned_unix_ms = p.tuned_unix_ms();
   return Status::OK();
 }
 

@@ -454,14 +454,31 @@ Status Store::ScanRecords(uint32_t collection, bool with_vector,
   return FromRocks(it->status(), "scanning records");
 }
 
-Status Store::ScanVectors(
-    uint32_t collection,
-    const std::function<Status(uint64_t id, std::span<const float>)>& fn) const {
+struct StoreSnapshot::Rep {
+  rocksdb::DB* db;
+  const rocksdb::Snapshot* snapshot;
+};
+
+StoreSnapshot::StoreSnapshot(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+
+StoreSnapshot::~StoreSnapshot() { rep_->db->ReleaseSnapshot(rep_->snapshot); }
+
+std::unique_ptr<StoreSnapshot> Store::TakeSnapshot() const {
+  auto rep = std::make_unique<StoreSnapshot::Rep>();
+  rep->db = rep_->db.get();
+  rep->snapshot = rep_->db->GetSnapshot();
+  return std::unique_ptr<StoreSnapshot>(new StoreSnapshot(std::move(rep)));
+}
+
+Status Store::ScanVectors(uint32_t collection,
+                          const std::function<Status(uint64_t id, std::span<const float>)>& fn,
+                          const StoreSnapshot* at) const {
   const std::string end = CollectionEnd(collection);
   rocksdb::Slice upper(end);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper;
   ro.fill_cache = false;
+  if (at != nullptr) ro.snapshot = at->rep_->snapshot;
   std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kVectors)));
   std::vector<float> vector;
   for (it->Seek(CollectionPrefix(collection)); it->Valid(); it->Next()) {

@@ -38,6 +38,9 @@ struct CollectionMeta {
   uint64_t last_change = 0;
   uint64_t model_version = 0;
   std::vector<float> sif_component;
+  SearchKnobs knobs;  // default search knobs
+  double tuned_recall = 0, tuned_target = 0;
+  int64_t tuned_unix_ms = 0;
 };
 
 // An embedding model as the catalog keeps it (its data is in model parts): what
@@ -56,6 +59,21 @@ struct KeyEntry {
 };
 
 class Store;
+
+// A consistent view of the store as of the moment it was taken, for scans that
+// must not see later writes. Holds RocksDB's snapshot until destroyed.
+class StoreSnapshot {
+ public:
+  ~StoreSnapshot();
+  StoreSnapshot(const StoreSnapshot&) = delete;
+  StoreSnapshot& operator=(const StoreSnapshot&) = delete;
+
+ private:
+  friend class Store;
+  struct Rep;
+  explicit StoreSnapshot(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
 
 // Writes gathered to be committed atomically by Store::Write. Not thread-safe.
 class Batch {
@@ -88,6 +106,21 @@ class Batch {
 
  private:
   friend class Store;
+
+// A consistent view of the store as of the moment it was taken, for scans that
+// must not see later writes. Holds RocksDB's snapshot until destroyed.
+class StoreSnapshot {
+ public:
+  ~StoreSnapshot();
+  StoreSnapshot(const StoreSnapshot&) = delete;
+  StoreSnapshot& operator=(const StoreSnapshot&) = delete;
+
+ private:
+  friend class Store;
+  struct Rep;
+  explicit StoreSnapshot(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
   struct Rep;
   std::unique_ptr<Rep> rep_;
 };
@@ -137,9 +170,13 @@ class Store {
   // have empty vectors.
   Status ScanRecords(uint32_t collection, bool with_vector,
                      const std::function<Status(StoredRecord&&)>& fn) const;
-  // Calls `fn(id, vector)` for every vector of the collection in id order.
+  // Calls `fn(id, vector)` for every vector of the collection in id order, as
+  // of `at` if given.
   Status ScanVectors(uint32_t collection,
-                     const std::function<Status(uint64_t id, std::span<const float>)>& fn) const;
+                     const std::function<Status(uint64_t id, std::span<const float>)>& fn,
+                     const StoreSnapshot* at = nullptr) const;
+  // A snapshot for ScanVectors; it must not outlive the store.
+  std::unique_ptr<StoreSnapshot> TakeSnapshot() const;
   // Calls `fn(seq, id)` for every change of the collection with seq > after, in order.
   Status ScanChanges(uint32_t collection, uint64_t after,
                      const std::function<Status(uint64_t seq, uint64_t id)>& fn) const;

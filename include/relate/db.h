@@ -169,6 +169,24 @@ class DB {
   virtual Result<VerifyReport> Verify(std::string_view collection) = 0;
   // Writes the index checkpoint of every collection that changed since its last one.
   virtual Status Checkpoint() = 0;
+
+  // The collection's index: kind, live and dead vectors, memory, knobs, the
+  // last tuning. NotFound if there is no such collection.
+  virtual Result<CollectionStats> Stats(std::string_view collection) = 0;
+  // Sets the collection's default knobs (zeros: the index's defaults).
+  virtual Status SetSearchKnobs(std::string_view collection, const SearchKnobs& knobs) = 0;
+  // Measures recall@k of the collection's index against exact search over its
+  // stored vectors, on a sample of them as queries, for increasing knob values
+  // (efSearch, nprobe, and refine for indexes that keep codes), and stores as
+  // the collection's defaults the fastest setting that reaches the target (or,
+  // if none does, the one with the best recall; report.reached says which).
+  // FailedPrecondition for a collection with fewer than k + 1 records.
+  virtual Result<TuneReport> Tune(std::string_view collection, const TuneOptions& options = {}) = 0;
+  // Rebuilds the collection's index from storage now, without the vectors of
+  // deleted and replaced records (and trains it, if it trains), and writes its
+  // checkpoint. Searches go on meanwhile with the old index; writes go on too
+  // and are replayed into the new one before it takes over. Returns when done.
+  virtual Status Compact(std::string_view collection) = 0;
 };
 
 }  // namespace relate

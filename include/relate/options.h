@@ -50,6 +50,9 @@ struct WriteOptions {
 struct SearchOptions {
   // How many hits to return at most. Default: 10.
   size_t k = 10;
+  // Approximate-search knobs for this search; zeros take the collection's
+  // defaults (see SearchKnobs, DB::Tune). Default: all 0.
+  SearchKnobs knobs;
 };
 
 // How DB::ImportModel reads a file and how the model will turn text into vectors.

@@ -90,7 +90,17 @@ struct CollectionSpec {
   uint32_t dimension = 0;
   // Default: cosine.
   Metric metric = Metric::kCosine;
-  // A FAISS index_factory string ("Flat", "HNSW32", "IVF256,Flat" ...) or "auto".
+  // How the collection's vectors are indexed:
+  //  - "Flat": exact search (relate's SIMD scan; BLAS for batches).
+  //  - "HNSW<M>" (or "HNSW<M>,Flat"): a graph, built with efConstruction 100.
+  //  - any other FAISS index_factory string that fits the metric: "HNSW32,SQ8",
+  //    "IVF1024,Flat", "IVF4096,PQ32", "OPQ32,IVF4096,PQ32" ... Kinds that need
+  //    training search exactly until the collection holds enough vectors (39
+  //    per centroid), are then trained on them in the background, and are
+  //    retrained when the collection has grown 4-fold since.
+  //  - "auto": "Flat" while the collection holds fewer than 2^23 values
+  //    (vectors x dimension, e.g. 80,000 of 100 values or 10,900 of 768), then
+  //    "HNSW32", rebuilt in the background.
   // Default: "Flat" (exact search).
   std::string index_spec = "Flat";
   // The embedding model that turns the records' text (and text queries) into
@@ -110,6 +120,70 @@ struct CollectionInfo {
   uint64_t index_checkpoint = 0;      // newest change the index checkpoint on disk holds
   uint64_t model_version = 0;         // version of spec.model its vectors came from; 0 without
   bool sif_component_fitted = false;  // see DB::FitSifComponent
+};
+
+// Search knobs of a collection (its defaults) or of one search; 0 leaves the
+// choice to the next level: a search's 0 takes the collection's default, the
+// collection's 0 the index's own default.
+struct SearchKnobs {
+  // HNSW: candidates kept while walking the graph (at least k); more finds
+  // more of the true neighbours, more slowly. Index default: 64.
+  uint32_t ef_search = 0;
+  // IVF: inverted lists visited. Index default: 16.
+  uint32_t nprobe = 0;
+  // Re-rank k x refine candidates by their exact distance to the query, over
+  // the vectors kept in storage: for indexes that keep codes (PQ, SQ), whose
+  // own distances are approximate. Index default: 1 (no re-ranking).
+  uint32_t refine = 0;
+};
+
+// A collection's index as it stands (DB::Stats).
+struct CollectionStats {
+  std::string name;
+  uint64_t count = 0;           // records stored
+  std::string index_spec;       // as the collection was created ("auto" included)
+  std::string index_in_use;     // what it resolved to ("Flat", "HNSW32", ...)
+  bool trained = true;          // false while a trainable index searches exactly
+  uint64_t live = 0;            // vectors searches can return
+  uint64_t dead = 0;            // deleted or replaced vectors still in the index
+  double dead_fraction = 0;     // dead / (live + dead); a rebuild drops them
+  uint64_t memory_bytes = 0;    // the index in memory (estimate)
+  SearchKnobs knobs;            // the collection's defaults
+  // The last DB::Tune: recall@10 it measured with `knobs`, the target it was
+  // asked for and when (0: never tuned).
+  double tuned_recall = 0;
+  double tuned_target = 0;
+  int64_t tuned_unix_ms = 0;
+  bool rebuilding = false;      // a background rebuild is running
+  std::string last_rebuild;     // why and when the index was last rebuilt, if it was
+};
+
+// How DB::Tune measures.
+struct TuneOptions {
+  // Recall@k to reach against exact search. Default: 0.95.
+  double target_recall = 0.95;
+  // Default: 10.
+  size_t k = 10;
+  // Stored vectors used as queries (each one's own record left out of both
+  // answers). Default: 200.
+  size_t sample = 200;
+  // Seed of the sample. Default: 1.
+  uint64_t seed = 1;
+};
+
+// One setting DB::Tune measured.
+struct TuneTrial {
+  SearchKnobs knobs;
+  double recall = 0;
+  double ms_per_query = 0;
+};
+
+struct TuneReport {
+  SearchKnobs knobs;     // stored as the collection's defaults
+  double recall = 0;     // what they reached
+  double ms_per_query = 0;
+  bool reached = false;  // false: no setting reached the target; the best recall is stored
+  std::vector<TuneTrial> trials;
 };
 
 // What `Verify` found when it compared storage with the index.

@@ -386,7 +386,7 @@ BOOST_AUTO_TEST_CASE(ReopenKeepsEverythingIndexIncluded) {
   BOOST_TEST(info.index_size == 298u);
   BOOST_TEST(info.index_checkpoint == info.last_change);
   BOOST_TEST(!Logged("rebuilding"));
-  BOOST_TEST(!Logged("replaying"));
+  BOOST_TEST(!Logged("replayed"));
   BOOST_TEST(db->Verify("papers").value().ok());
 }
 
@@ -402,7 +402,7 @@ BOOST_AUTO_TEST_CASE(ChangesAfterTheCheckpointAreReplayed) {
   std::vector<std::string> gone{"k5"};
   BOOST_TEST(db->Delete("papers", gone).value() == 1u);
   Open();
-  BOOST_TEST(Logged("replaying"));
+  BOOST_TEST(Logged("replayed"));
   BOOST_TEST(!Logged("rebuilding"));
   BOOST_TEST(db->Count("papers").value() == 129u);
   BOOST_TEST(db->DescribeCollection("papers").value().index_size == 129u);
@@ -426,7 +426,7 @@ BOOST_AUTO_TEST_CASE(PeriodicCheckpointsBoundTheReplay) {
   BOOST_TEST(info.last_change == 140u);
   BOOST_TEST(info.index_checkpoint == 120u);  // written at 60 and 120 changes
   Open();
-  BOOST_TEST(Logged("replaying 20 changed records"));
+  BOOST_TEST(Logged("replayed 20 changed records"));
   BOOST_TEST(db->Count("papers").value() == 140u);
   BOOST_TEST(db->Verify("papers").value().ok());
 }
