@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <malloc.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -77,7 +78,7 @@ struct Config {
   size_t k = 10;
   size_t m = 16;
   size_t ef_construction = 100;
-  std::string efs = "10,16,24,32,48,64,96,128,192,256,384,512";
+  std::string efs = "10,16,24,32,48,64,96,128,192,256,384,512,768,1024";
   unsigned threads = 2;
   // OpenMP threads while HNSW single queries run. One, so that every engine answers a query
   // on one core as hnswlib does: with more, FAISS opens a parallel region per query
@@ -270,6 +271,14 @@ size_t HeapBytesInUse() {
   return m.uordblks + m.hblkhd;
 }
 
+// Resident set size, from /proc/self/statm; 0 if unreadable.
+size_t ResidentBytes() {
+  std::ifstream in("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  in >> pages >> resident;
+  return in ? resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
 void AddInBatches(VectorIndex& index, const Dataset& ds, size_t batch) {
   std::vector<uint64_t> ids(std::min(batch, ds.n));
   for (size_t i0 = 0; i0 < ds.n; i0 += batch) {
@@ -385,7 +394,8 @@ struct CurvePoint {
 struct EngineRun {
   std::unique_ptr<HnswEngine> engine;
   double build_s = 0;
-  size_t bytes = 0;
+  size_t bytes = 0;      // malloc'd bytes in use, after minus before the build
+  int64_t resident = 0;  // RSS, after minus before
   std::vector<CurvePoint> curve;
 };
 
@@ -393,11 +403,13 @@ void BuildOne(EngineRun& run, const Dataset& ds, const Config& cfg) {
   std::fprintf(stderr, "%s: building %s HNSW...\n", ds.name.c_str(), run.engine->name().c_str());
   omp_set_num_threads(static_cast<int>(cfg.threads));
   const size_t before = HeapBytesInUse();
+  const size_t resident_before = ResidentBytes();
   const auto t0 = Clock::now();
   run.engine->Build(ds, cfg);
   run.build_s = Seconds(t0, Clock::now());
   const size_t after = HeapBytesInUse();
   run.bytes = after > before ? after - before : 0;
+  run.resident = static_cast<int64_t>(ResidentBytes()) - static_cast<int64_t>(resident_before);
   std::fprintf(stderr, "%s: %s built in %.1f s, %.0f MB\n", ds.name.c_str(),
                run.engine->name().c_str(), run.build_s, static_cast<double>(run.bytes) / 1e6);
 }
@@ -911,9 +923,10 @@ int Run(int argc, char** argv) {
     for (const EngineRun& r : runs) {
       notes.push_back(fmt::format(
           "{} HNSW: built in {:.1f} s; {:.0f} MB = {:.0f} bytes per vector ({} of them vector "
-          "data)",
+          "data); resident set grew {:.0f} MB",
           r.engine->name(), r.build_s, mb(r),
-          static_cast<double>(r.bytes) / static_cast<double>(ds.n), ds.d * sizeof(float)));
+          static_cast<double>(r.bytes) / static_cast<double>(ds.n), ds.d * sizeof(float),
+          static_cast<double>(r.resident) / 1e6));
     }
   }
 

@@ -27,7 +27,7 @@ for ds in $datasets; do
   echo "ann_bench.sh: $ds took $(( $(date +%s) - start )) s" >&2
   if command -v gnuplot >/dev/null && [[ -f $out/ann-$ds-curve.tsv ]]; then
     gnuplot -c "$here/ann_plot.gp" "$out/ann-$ds-curve.tsv" "$out/ann-$ds.png" \
-      "relate_ann_bench $ds: single-query QPS against recall (M=16, efConstruction=100 unless flags said otherwise)"
+      "relate_ann_bench $ds: single-query QPS against recall"
     echo "ann_bench.sh: plot in $out/ann-$ds.png" >&2
   fi
 done

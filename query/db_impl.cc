@@ -345,7 +345,8 @@ Status DBImpl::CreateCollection(const CollectionSpec& requested) {
   RELATE_ASSIGN_OR_RETURN(uint32_t id, store_->NextCollectionId());
   auto c = std::make_shared<Collection>();
   c->meta.spec = spec;
-  c->meta.spec.index_spec = (*index)->spec();
+  // "auto" stays "auto": it is resolved again as the collection grows.
+  if (spec.index_spec != "auto") c->meta.spec.index_spec = (*index)->spec();
   c->meta.id = id;
   c->meta.created_unix_ms = NowUnixMs();
   c->meta.model_version = model_version;

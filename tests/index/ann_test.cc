@@ -21,8 +21,8 @@ constexpr size_t kQueries = 100;
 constexpr size_t kK = 10;
 
 struct Data {
-  std::vector<float> base = testutil::ClusteredVectors(kN, kD, 60, 0.35f, 11);
-  std::vector<float> queries = testutil::ClusteredVectors(kQueries, kD, 60, 0.35f, 12);
+  std::vector<float> base = testutil::ClusteredVectors(kN, kD, 60, 1.0f, 11);
+  std::vector<float> queries = testutil::ClusteredVectors(kQueries, kD, 60, 1.0f, 12);
   std::vector<std::vector<size_t>> truth;
   Data() {
     for (size_t q = 0; q < kQueries; ++q) {
@@ -82,24 +82,24 @@ void CheckFloors(const std::vector<std::pair<std::string, double>>& floors) {
 BOOST_AUTO_TEST_SUITE(RecallTest)
 
 // Floors, measured with margin: each kind at its default knobs on 6,000
-// clustered 32-d vectors.
+// clustered 32-d vectors, queries drawn around the same centres.
 BOOST_AUTO_TEST_CASE(EveryKindReachesItsRecallFloor) {
-  // HNSW with SQ8 codes plateaus near 0.7 here whatever ef (quantisation, not
-  // the graph: IVF's SQ8 codes residuals and reaches 0.99); PQ8x4 keeps 4 bits
-  // per 4 values. Refining over stored vectors (the DB's refine knob) lifts both.
+  // Measured: 1.0, 0.998, 0.998, 0.949, 0.996, 0.987, 0.434. Codes cost
+  // recall (SQ8 a little, PQ8x4, 4 bits per 4 values, much); the DB's refine
+  // knob re-ranks over stored vectors to win it back.
   CheckFloors({{"Flat", 1.0},
-               {"HNSW16", 0.93},
-               {"HNSW32,Flat", 0.93},
-               {"HNSW16,SQ8", 0.6},
-               {"IVF64,Flat", 0.9},
-               {"IVF64,SQ8", 0.9},
-               {"IVF64,PQ8x4", 0.3}});
+               {"HNSW16", 0.97},
+               {"HNSW32,Flat", 0.97},
+               {"HNSW16,SQ8", 0.9},
+               {"IVF64,Flat", 0.95},
+               {"IVF64,SQ8", 0.93},
+               {"IVF64,PQ8x4", 0.35}});
 }
 
 // FAISS 1.7.3 trains these codebooks slowly (seconds even for 6,000 vectors):
 // a slow case, skipped by the quick loop.
 BOOST_AUTO_TEST_CASE(ProductQuantizerKindsReachTheirFloors, *boost::unit_test::label("slow")) {
-  CheckFloors({{"OPQ8,IVF64,PQ8x4", 0.3}, {"PQ16x4", 0.3}});
+  CheckFloors({{"OPQ8,IVF64,PQ8x4", 0.35}, {"PQ16x4", 0.45}});  // measured 0.424, 0.57
 }
 
 BOOST_AUTO_TEST_CASE(UntrainedIndexSearchesExactly) {

@@ -49,10 +49,11 @@ inline std::vector<float> RandomVectors(size_t n, size_t dim, uint32_t seed) {
 
 // `n` unit vectors of `dim` values drawn around `clusters` random centres (noise
 // `spread` per coordinate around unit-variance centres), like real embeddings:
-// the data approximate search is checked on.
+// the data approximate search is checked on. The centres depend only on
+// `centre_seed`, so base vectors and queries drawn with other seeds share them.
 inline std::vector<float> ClusteredVectors(size_t n, size_t dim, size_t clusters, float spread,
-                                           uint32_t seed) {
-  const std::vector<float> centres = RandomVectors(clusters, dim, seed ^ 0x5bd1e995u);
+                                           uint32_t seed, uint32_t centre_seed = 1) {
+  const std::vector<float> centres = RandomVectors(clusters, dim, centre_seed ^ 0x5bd1e995u);
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, spread);
   std::uniform_int_distribution<size_t> pick(0, clusters - 1);
