@@ -280,6 +280,7 @@ size_t ResidentBytes() {
 }
 
 void AddInBatches(VectorIndex& index, const Dataset& ds, size_t batch) {
+  index.Reserve(ds.n);  // as hnswlib is given max_elements up front
   std::vector<uint64_t> ids(std::min(batch, ds.n));
   for (size_t i0 = 0; i0 < ds.n; i0 += batch) {
     const size_t rows = std::min(batch, ds.n - i0);

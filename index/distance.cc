@@ -1,5 +1,11 @@
 #include "index/distance.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -197,8 +203,59 @@ const DistanceKernels& KernelsFor(SimdLevel level) {
 }
 
 const DistanceKernels& BestKernels() {
-  static const DistanceKernels& best = KernelsFor(SupportedSimdLevels().back());
+  static const DistanceKernels& best = [] () -> const DistanceKernels& {
+    // RELATE_SIMD=scalar|avx2|avx512 caps the level (to compare, or to rule
+    // the kernels out when chasing a problem).
+    const std::vector<SimdLevel> levels = SupportedSimdLevels();
+    SimdLevel level = levels.back();
+    if (const char* cap = std::getenv("RELATE_SIMD")) {
+      for (SimdLevel l : levels) {
+        if (SimdLevelName(l) == cap) level = l;
+      }
+    }
+    return KernelsFor(level);
+  }();
   return best;
+}
+
+}  // namespace relate::index
+
+namespace relate::index {
+
+const DistanceKernels& KernelsForDimension(size_t d) {
+  if (std::getenv("RELATE_SIMD") != nullptr) return BestKernels();
+  static std::mutex mu;
+  static std::map<size_t, const DistanceKernels*> chosen;
+  std::lock_guard lock(mu);
+  if (auto it = chosen.find(d); it != chosen.end()) return *it->second;
+  // Rows laid end to end as an index keeps them, so they start where they
+  // fall in cache lines; sized to stay in L2, so the kernels are compared
+  // and not the memory.
+  const size_t rows = std::max<size_t>(1, (size_t{128} << 10) / (std::max<size_t>(d, 1) * 4));
+  std::vector<float> data(rows * d + d), out(rows);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(i % 7) * 0.25f - 0.5f;
+  const float* query = data.data() + rows * d;
+  const DistanceKernels* best = &KernelsFor(SimdLevel::kScalar);
+  double best_ns = 1e300;
+  for (SimdLevel level : SupportedSimdLevels()) {
+    const DistanceKernels& k = KernelsFor(level);
+    double fastest = 1e300;
+    for (int trial = 0; trial < 7; ++trial) {
+      const auto start = std::chrono::steady_clock::now();
+      for (size_t j = 0; j < rows; ++j) out[j] = k.inner_product(query, data.data() + j * d, d);
+      const double ns =
+          std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+              .count();
+      fastest = std::min(fastest, ns);
+    }
+    // A higher level must win clearly: timing noise should not flip choices.
+    if (fastest < best_ns * 0.97) {
+      best_ns = fastest;
+      best = &k;
+    }
+  }
+  chosen.emplace(d, best);
+  return *best;
 }
 
 }  // namespace relate::index

@@ -40,7 +40,14 @@ struct DistanceKernels {
 // (check SupportedSimdLevels first when the level matters).
 const DistanceKernels& KernelsFor(SimdLevel level);
 
-// The best kernels this CPU runs, chosen at the first call.
+// The kernels of the highest level this CPU runs (or the level named by the
+// environment variable RELATE_SIMD: scalar, avx2 or avx512), chosen at the first call.
 const DistanceKernels& BestKernels();
+
+// The fastest kernels for rows of `d` values on this CPU, measured at the
+// first call for each d (well under a millisecond): wider is not always
+// faster (AMD's Zen 4 runs AVX-512 at AVX2's width, and a 512-bit load of a
+// row that starts mid-cache-line splits more often). RELATE_SIMD overrides.
+const DistanceKernels& KernelsForDimension(size_t d);
 
 }  // namespace relate::index

@@ -53,7 +53,7 @@ void ScanRange(ScanMetric metric, const DistanceKernels& kernels, const float* q
 
 void SearchOne(ScanMetric metric, const float* rows, size_t n, size_t d, const float* q, size_t k,
                int64_t* labels, float* distances) {
-  const DistanceKernels& kernels = BestKernels();
+  const DistanceKernels& kernels = KernelsForDimension(d);
   const int threads = n * d >= kParallelScanValues ? omp_get_max_threads() : 1;
   TopK top(k);
   if (threads <= 1) {
@@ -77,7 +77,7 @@ void SearchMany(ScanMetric metric, const float* rows, size_t n, size_t d, const 
   std::vector<float> scores(kGemmQueries * kGemmRows);
   std::vector<float> row_norms(kGemmRows), query_norms(nq);
   if (metric == ScanMetric::kL2) {
-    const DistanceKernels& kernels = BestKernels();
+    const DistanceKernels& kernels = KernelsForDimension(d);
     for (size_t i = 0; i < nq; ++i) {
       query_norms[i] = kernels.inner_product(queries + i * d, queries + i * d, d);
     }
@@ -94,7 +94,7 @@ void SearchMany(ScanMetric metric, const float* rows, size_t n, size_t d, const 
       sgemm_("T", "N", &rni, &qni, &di, &one, rows + r0 * d, &di, queries + q0 * d, &di, &zero,
              scores.data(), &rni);
       if (metric == ScanMetric::kL2) {
-        const DistanceKernels& kernels = BestKernels();
+        const DistanceKernels& kernels = KernelsForDimension(d);
         for (size_t r = 0; r < rn; ++r) {
           const float* row = rows + (r0 + r) * d;
           row_norms[r] = kernels.inner_product(row, row, d);

@@ -24,7 +24,8 @@ struct Distance {
       : rows(space.rows),
         d(space.d),
         negate(space.metric == ScanMetric::kInnerProduct),
-        fn(negate ? BestKernels().inner_product : BestKernels().l2_squared) {}
+        fn(negate ? KernelsForDimension(space.d).inner_product
+                  : KernelsForDimension(space.d).l2_squared) {}
   const float* row(int32_t i) const { return rows + static_cast<size_t>(i) * d; }
   float operator()(const float* a, const float* b) const {
     const float v = fn(a, b, d);
@@ -42,7 +43,7 @@ struct Distance {
 // hardware's sequential prefetch).
 inline void PrefetchRow(const Distance& dist, int32_t i) {
   const char* p = reinterpret_cast<const char*>(dist.row(i));
-  const size_t bytes = std::min<size_t>(dist.d * sizeof(float), 256);
+  const size_t bytes = std::min<size_t>(dist.d * sizeof(float), 512);
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
 }
 
@@ -122,6 +123,13 @@ size_t SearchLevel(const faiss::HNSW& g, const Distance& dist, const float* q, i
     if (c.first > bound) break;
     std::pop_heap(cand.begin(), cand.end(), std::greater<>());
     cand.pop_back();
+    // The next candidate's links are likely read next: start fetching them.
+    if (!cand.empty()) {
+      const int32_t* next_end;
+      const int32_t* next = LinksBegin(g, cand.front().second, level, &next_end);
+      __builtin_prefetch(next);
+      __builtin_prefetch(next + 16);
+    }
     // Collect the unvisited neighbours first and prefetch their rows, so the
     // distance loop finds them in cache.
     s.pending.clear();

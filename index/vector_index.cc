@@ -26,6 +26,7 @@
 #include <limits>
 #include <optional>
 #include <regex>
+#include <shared_mutex>
 #include <unordered_map>
 
 #include "index/distance.h"
@@ -189,6 +190,10 @@ struct VectorIndex::Rep {
   std::unique_ptr<faiss::Index> faiss;         // kFaiss
   bool ivf = false;  // kFaiss: FAISS removes entries for real (IVF keeps relate's labels)
   bool trains = false;  // kFaiss created untrained
+  // FAISS 1.7.3 takes efSearch partly from SearchParametersHNSW and partly
+  // from the index (fixed upstream in 2024, PR #3233): a search with another
+  // efSearch sets the index's under this lock held exclusively.
+  mutable std::shared_mutex faiss_ef_mu;
   std::vector<uint64_t> ids;                   // position -> record id (kNoId: removed)
   std::unordered_map<uint64_t, uint64_t> where;  // live record id -> position
   // Tombstones: a bitset over positions, empty or covering every position.
@@ -409,6 +414,26 @@ Status VectorIndex::Train(std::span<const float> vectors) {
   return Status::OK();
 }
 
+void VectorIndex::Reserve(size_t n) {
+  Rep& r = *rep_;
+  r.ids.reserve(n);
+  r.where.reserve(n);
+  const size_t row_bytes = size_t{dimension_} * sizeof(float);
+  if (r.kind == Kind::kHnsw) {
+    static_cast<faiss::IndexFlat*>(r.hnsw->storage)->codes.reserve(n * row_bytes);
+    faiss::HNSW& g = r.hnsw->hnsw;
+    // Level 0 holds 2M links; a node reaches level l >= 1 with probability
+    // M^-l, each upper level holding M: about M / (M - 1) more per node.
+    const size_t m = static_cast<size_t>(g.nb_neighbors(1));
+    const size_t links = static_cast<size_t>(g.nb_neighbors(0)) + (m + m - 2) / (m - 1);
+    g.neighbors.reserve(n * links + n / 64 + 1024);
+    g.offsets.reserve(n + 1);
+    g.levels.reserve(n);
+  } else if (r.exact() != nullptr) {
+    r.flat->codes.reserve(n * row_bytes);
+  }
+}
+
 Status VectorIndex::TrainOnHeld(size_t max_rows) {
   const Rep& r = *rep_;
   if (!r.staging()) {
@@ -583,6 +608,18 @@ Result<Neighbours> VectorIndex::Search(std::span<const float> queries, size_t k,
       // FAISS's own search. Tombstones are filtered out of a wider search,
       // widened until k live ones are found or everything was asked for.
       FaissParams fp;
+      std::shared_lock ef_shared(r.faiss_ef_mu, std::defer_lock);
+      std::unique_lock ef_unique(r.faiss_ef_mu, std::defer_lock);
+      if (auto* h = dynamic_cast<faiss::IndexHNSW*>(r.faiss.get())) {
+        const int ef = static_cast<int>(
+            std::max<size_t>(params.ef_search ? params.ef_search : kDefaultEfSearch, k));
+        ef_shared.lock();
+        if (h->hnsw.efSearch != ef) {
+          ef_shared.unlock();
+          ef_unique.lock();
+          h->hnsw.efSearch = ef;
+        }
+      }
       const size_t total = static_cast<size_t>(r.faiss->ntotal);
       size_t want = r.dead_count ? std::min(total, 2 * k + 16) : k;
       for (;;) {

@@ -125,6 +125,9 @@ class VectorIndex {
   // Train on (up to `max_rows` of, evenly spread) the vectors it holds.
   Status TrainOnHeld(size_t max_rows);
 
+  // Makes room for `n` vectors in all, so that adding them does not grow
+  // buffers by doubling (which leaves up to half of them unused).
+  void Reserve(size_t n);
   // Adds prepared vectors (see PrepareVectors) under the given ids, which must not
   // be in the index.
   Status Add(std::span<const uint64_t> ids, std::span<const float> vectors);

@@ -43,6 +43,7 @@ Result<std::unique_ptr<index::VectorIndex>> DBImpl::BuildFromStorage(
     use = index::VectorIndex::AutoSpec(rows, dim);
   }
   RELATE_ASSIGN_OR_RETURN(auto index, index::VectorIndex::Create(dim, spec.metric, use));
+  index->Reserve(c.Meta().count);  // about what the snapshot holds
   std::vector<uint64_t> ids;
   std::vector<float> vectors;
   auto flush = [&]() -> Status {

@@ -84,13 +84,13 @@ BOOST_AUTO_TEST_SUITE(RecallTest)
 // Floors, measured with margin: each kind at its default knobs on 6,000
 // clustered 32-d vectors, queries drawn around the same centres.
 BOOST_AUTO_TEST_CASE(EveryKindReachesItsRecallFloor) {
-  // Measured: 1.0, 0.998, 0.998, 0.949, 0.996, 0.987, 0.434. Codes cost
+  // Measured: 1.0, 0.998, 0.998, 0.983, 0.996, 0.987, 0.434. Codes cost
   // recall (SQ8 a little, PQ8x4, 4 bits per 4 values, much); the DB's refine
   // knob re-ranks over stored vectors to win it back.
   CheckFloors({{"Flat", 1.0},
                {"HNSW16", 0.97},
                {"HNSW32,Flat", 0.97},
-               {"HNSW16,SQ8", 0.9},
+               {"HNSW16,SQ8", 0.95},
                {"IVF64,Flat", 0.95},
                {"IVF64,SQ8", 0.93},
                {"IVF64,PQ8x4", 0.35}});
