@@ -25,9 +25,9 @@ constexpr size_t kScanBlock = 512;
 // Below this many values a single query is scanned by one thread: waking a
 // second costs more than it saves.
 constexpr size_t kParallelScanValues = size_t{1} << 21;
-// sgemm blocks: queries x rows scores (256 x 2048 floats = 2 MiB).
-constexpr size_t kGemmQueries = 256;
-constexpr size_t kGemmRows = 2048;
+// sgemm blocks: queries x rows scores (1024 x 4096 floats = 16 MiB, in L3).
+constexpr size_t kGemmQueries = 1024;
+constexpr size_t kGemmRows = 4096;
 
 void ScanRange(ScanMetric metric, const DistanceKernels& kernels, const float* q,
                const float* rows, size_t begin, size_t end, size_t d, TopK& top) {
@@ -74,8 +74,8 @@ void SearchOne(ScanMetric metric, const float* rows, size_t n, size_t d, const f
 
 void SearchMany(ScanMetric metric, const float* rows, size_t n, size_t d, const float* queries,
                 size_t nq, size_t k, int64_t* labels, float* distances) {
-  std::vector<float> scores(kGemmQueries * kGemmRows);
-  std::vector<float> row_norms(kGemmRows), query_norms(nq);
+  std::vector<float> scores(std::min(nq, kGemmQueries) * std::min(n, kGemmRows));
+  std::vector<float> row_norms(std::min(n, kGemmRows)), query_norms(nq);
   if (metric == ScanMetric::kL2) {
     const DistanceKernels& kernels = KernelsForDimension(d);
     for (size_t i = 0; i < nq; ++i) {
