@@ -217,10 +217,21 @@ class Builder {
       {
         std::lock_guard lock(LockOf(q));
         Links own = LinksOf(g_, q, l);
-        size_t i = 0;
-        for (; i < found.size() && own.begin + i < own.end; ++i) {
-          StoreLink(own.begin + i, found[i].second);
+        // Another thread may have linked q already: one that started its
+        // search at this level from q (q's upper levels are linked). Keep
+        // those links too, re-selecting if they overflow the list.
+        const size_t cap = static_cast<size_t>(own.end - own.begin);
+        for (int32_t* p = own.begin; p < own.end && *p >= 0; ++p) {
+          const bool known = std::any_of(found.begin(), found.end(),
+                                         [&](const Node& n) { return n.second == *p; });
+          if (!known) found.emplace_back(dist_(x, *p), *p);
         }
+        if (found.size() > cap) {
+          std::sort(found.begin(), found.end());
+          SelectNeighbours(dist_, found, cap);
+        }
+        size_t i = 0;
+        for (; i < found.size(); ++i) StoreLink(own.begin + i, found[i].second);
         for (int32_t* p = own.begin + i; p < own.end; ++p) StoreLink(p, -1);
       }
       for (const Node& n : found) Connect(n.second, q, l);

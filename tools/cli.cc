@@ -182,6 +182,8 @@ class Cli {
   void Query();
   void Stats();
   void Verify();
+  void Tune();
+  void Compact();
   void ModelImport();
   void FitSif();
   void Similar();
@@ -229,6 +231,8 @@ class Cli {
   TrainOptions train_options_;
   std::vector<std::string> corpus_;
   bool apply_ = false;
+  SearchKnobs knobs_;
+  TuneOptions tune_options_;
 };
 
 std::unique_ptr<DB> Cli::OpenDb(bool write) {
@@ -497,6 +501,7 @@ void Cli::Query() {
   auto db = OpenDb(false);
   SearchOptions options;
   options.k = k_;
+  options.knobs = knobs_;
   if (!key_.empty()) {
     PrintHits(Check(db->SearchByKey(collection_, key_, options)));
     return;
@@ -520,14 +525,34 @@ void Cli::Stats() {
   } else {
     all.push_back(Check(db->DescribeCollection(collection_)));
   }
+  std::vector<CollectionStats> stats;
+  for (const auto& c : all) stats.push_back(Check(db->Stats(c.spec.name)));
   std::string dir = g_.db.empty() ? std::getenv("RELATE_DB") : g_.db;
   const uint64_t store_bytes = DirectoryBytes(fs::path(dir) / "store");
   const uint64_t index_bytes = DirectoryBytes(fs::path(dir) / "index");
+  auto knobs = [](const SearchKnobs& k) {
+    return json{{"ef_search", k.ef_search}, {"nprobe", k.nprobe}, {"refine", k.refine}};
+  };
   if (g_.json) {
     json arr = json::array();
-    for (const auto& c : all) {
+    for (size_t i = 0; i < all.size(); ++i) {
+      const auto& c = all[i];
+      const auto& st = stats[i];
       json j = InfoToJson(c);
       j["changes_since_checkpoint"] = c.last_change - c.index_checkpoint;
+      j["index"] = json{{"spec", st.index_spec},
+                        {"in_use", st.index_in_use},
+                        {"trained", st.trained},
+                        {"live", st.live},
+                        {"dead", st.dead},
+                        {"dead_fraction", st.dead_fraction},
+                        {"memory_bytes", st.memory_bytes},
+                        {"knobs", knobs(st.knobs)},
+                        {"tuned_recall", st.tuned_recall},
+                        {"tuned_target", st.tuned_target},
+                        {"tuned_unix_ms", st.tuned_unix_ms},
+                        {"rebuilding", st.rebuilding},
+                        {"last_rebuild", st.last_rebuild}};
       arr.push_back(j);
     }
     out_ << json{{"database", dir},
@@ -540,11 +565,99 @@ void Cli::Stats() {
   }
   out_ << fmt::format("database {}: storage {}, index checkpoints {}\n", dir,
                       HumanBytes(store_bytes), HumanBytes(index_bytes));
-  out_ << fmt::format("{:<24} {:>12} {:>12} {:>12} {:>12}\n", "collection", "records", "indexed",
-                      "changes", "unckpt");
-  for (const auto& c : all) {
-    out_ << fmt::format("{:<24} {:>12} {:>12} {:>12} {:>12}\n", Cell(c.spec.name, 24), c.count,
-                        c.index_size, c.last_change, c.last_change - c.index_checkpoint);
+  out_ << fmt::format("{:<20} {:>10} {:<16} {:<8} {:>6} {:>10} {:>10} {:<22} {}\n", "collection",
+                      "records", "index", "trained", "dead", "memory", "unckpt", "knobs",
+                      "tuned recall");
+  auto knob_text = [](const SearchKnobs& k) {
+    std::string t;
+    if (k.ef_search) t += fmt::format("ef {} ", k.ef_search);
+    if (k.nprobe) t += fmt::format("nprobe {} ", k.nprobe);
+    if (k.refine > 1) t += fmt::format("refine {} ", k.refine);
+    return t.empty() ? std::string("defaults") : t.substr(0, t.size() - 1);
+  };
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& c = all[i];
+    const auto& st = stats[i];
+    const std::string index = st.index_spec == st.index_in_use
+                                  ? st.index_in_use
+                                  : st.index_spec + ":" + st.index_in_use;
+    const std::string tuned =
+        st.tuned_unix_ms == 0
+            ? "never"
+            : fmt::format("{:.3f} (target {:.2f}, {})", st.tuned_recall, st.tuned_target,
+                          FormatTime(st.tuned_unix_ms));
+    out_ << fmt::format("{:<20} {:>10} {:<16} {:<8} {:>5.1f}% {:>10} {:>10} {:<22} {}\n",
+                        Cell(c.spec.name, 20), c.count, Cell(index, 16),
+                        st.trained ? "yes" : "no", 100 * st.dead_fraction,
+                        HumanBytes(st.memory_bytes), c.last_change - c.index_checkpoint,
+                        knob_text(st.knobs), tuned);
+    if (st.rebuilding) out_ << "  rebuilding its index now\n";
+    if (!st.last_rebuild.empty()) out_ << "  last rebuild: " << st.last_rebuild << "\n";
+  }
+}
+
+void Cli::Tune() {
+  const bool set = knobs_.ef_search || knobs_.nprobe || knobs_.refine;
+  if (set == (tune_options_.target_recall > 0)) {
+    throw Failure{kExitUsage,
+                  "tune: give --recall TARGET to measure, or knobs (--ef-search, --nprobe, "
+                  "--refine) to set them"};
+  }
+  auto db = OpenDb(true);
+  if (set) {
+    Check(db->SetSearchKnobs(collection_, knobs_));
+    if (!g_.json) out_ << "set the default knobs of " << collection_ << "\n";
+    return;
+  }
+  const TuneReport r = Check(db->Tune(collection_, tune_options_));
+  auto knob_json = [](const SearchKnobs& k) {
+    return json{{"ef_search", k.ef_search}, {"nprobe", k.nprobe}, {"refine", k.refine}};
+  };
+  if (g_.json) {
+    json trials = json::array();
+    for (const auto& t : r.trials) {
+      trials.push_back(
+          {{"knobs", knob_json(t.knobs)}, {"recall", t.recall}, {"ms_per_query", t.ms_per_query}});
+    }
+    out_ << json{{"knobs", knob_json(r.knobs)},
+                 {"recall", r.recall},
+                 {"ms_per_query", r.ms_per_query},
+                 {"reached", r.reached},
+                 {"trials", trials}}
+                .dump()
+         << "\n";
+  } else {
+    out_ << fmt::format("{:>10} {:>8} {:>8} {:>10} {:>12}\n", "ef_search", "nprobe", "refine",
+                        "recall@" + std::to_string(tune_options_.k), "ms/query");
+    for (const auto& t : r.trials) {
+      out_ << fmt::format("{:>10} {:>8} {:>8} {:>10.4f} {:>12.3f}\n", t.knobs.ef_search,
+                          t.knobs.nprobe, t.knobs.refine, t.recall, t.ms_per_query);
+    }
+    out_ << fmt::format(
+        "{} {}: ef_search {}, nprobe {}, refine {} (recall@{} {:.4f}, {:.3f} ms per query), "
+        "stored as its defaults\n",
+        r.reached ? "reached the target with" : "NO setting reached the target; best recall with",
+        collection_, r.knobs.ef_search, r.knobs.nprobe, r.knobs.refine, tune_options_.k, r.recall,
+        r.ms_per_query);
+  }
+  if (!r.reached) throw Failure{kExitBadInput, ""};
+}
+
+void Cli::Compact() {
+  auto db = OpenDb(true);
+  Check(db->Compact(collection_));
+  const CollectionStats st = Check(db->Stats(collection_));
+  if (g_.json) {
+    out_ << json{{"collection", collection_},
+                 {"live", st.live},
+                 {"dead", st.dead},
+                 {"memory_bytes", st.memory_bytes},
+                 {"index", st.index_in_use}}
+                .dump()
+         << "\n";
+  } else {
+    out_ << fmt::format("compacted {}: {} vectors in {} ({})\n", collection_, st.live,
+                        st.index_in_use, HumanBytes(st.memory_bytes));
   }
 }
 
@@ -972,6 +1085,15 @@ int Cli::Main(std::span<const std::string> args) {
   query->add_option("--vector", vector_json_, "Query vector as a JSON array");
   query->add_option("--key", key_, "Find records like this stored one (excluding it)");
   query->add_option("-k", k_, "How many results (default 10)")->check(CLI::PositiveNumber);
+  auto knob_options = [this](CLI::App* s) {
+    s->add_option("--ef-search", knobs_.ef_search, "HNSW: candidates kept while searching")
+        ->check(CLI::PositiveNumber);
+    s->add_option("--nprobe", knobs_.nprobe, "IVF: lists visited")->check(CLI::PositiveNumber);
+    s->add_option("--refine", knobs_.refine,
+                  "Re-rank k x N candidates over the stored vectors (indexes of codes)")
+        ->check(CLI::PositiveNumber);
+  };
+  knob_options(query);
 
   CLI::App* model = app.add_subcommand("model", "Embedding models stored in the database");
   model->require_subcommand(1);
@@ -1073,7 +1195,26 @@ int Cli::Main(std::span<const std::string> args) {
            &Cli::EvalAnalogy)
       ->add_option("--restrict", restrict_, "Only the N most frequent words (default: all)");
 
-  sub("stats", "Counts and sizes", &Cli::Stats)->add_option("collection", collection_);
+  sub("stats", "Counts, sizes and index state (kind, trained, dead, memory, knobs, recall)",
+      &Cli::Stats)
+      ->add_option("collection", collection_);
+  auto* tune = sub("tune",
+                   "Measure recall against exact search and store the cheapest knobs that reach "
+                   "--recall (or set knobs)",
+                   &Cli::Tune);
+  tune->add_option("collection", collection_)->required();
+  tune_options_.target_recall = 0;
+  tune->add_option("--recall", tune_options_.target_recall, "Recall@k to reach, e.g. 0.95")
+      ->check(CLI::Range(0.0, 1.0));
+  tune->add_option("-k", tune_options_.k, "Recall at k (default 10)")->check(CLI::PositiveNumber);
+  tune->add_option("--sample", tune_options_.sample,
+                   "Stored vectors used as queries (default 200)")
+      ->check(CLI::PositiveNumber);
+  tune->add_option("--seed", tune_options_.seed, "Seed of the sample (default 1)");
+  knob_options(tune);
+  sub("compact", "Rebuild a collection's index now, without deleted vectors", &Cli::Compact)
+      ->add_option("collection", collection_)
+      ->required();
   sub("verify", "Check that storage and index agree", &Cli::Verify)
       ->add_option("collection", collection_);
 

@@ -180,6 +180,59 @@ BOOST_AUTO_TEST_CASE(IngestThenQueryGetAndDelete) {
   BOOST_TEST(stats["storage_bytes"].get<uint64_t>() > 0u);
 }
 
+// An HNSW collection end to end: deletes on a graph, knobs on the command
+// line, `tune` storing what it measured, `stats` showing it, `compact`.
+BOOST_AUTO_TEST_CASE(TuneStatsAndCompactOnAGraphIndex) {
+  Db({"--create", "create", "g", "--dim", "16", "--index", "HNSW8"});
+  const auto file = WriteFile("g.jsonl", Lines(1500, 16, 4));
+  Db({"ingest", "g", file});
+  Db({"delete", "g", "k1", "k2", "k3"});
+  Db({"get", "g", "k1"}, tools::kExitNotFound);
+  json own = json::parse(Db({"get", "g", "k10", "--json", "--with-vector"}).out);
+  json hits = json::parse(Db({"query", "g", "--vector", own["vector"].dump(), "-k", "5",
+                              "--ef-search", "200", "--json"})
+                              .out);
+  BOOST_TEST(hits[0]["key"] == "k10", hits.dump());
+  for (const auto& h : hits) BOOST_TEST(h["key"] != "k1");
+
+  json tuned = json::parse(Db({"tune", "g", "--recall", "0.9", "--sample", "50", "--json"}).out);
+  BOOST_TEST(tuned["reached"] == true);
+  BOOST_TEST(tuned["recall"].get<double>() >= 0.9);
+  BOOST_TEST(tuned["trials"].size() >= 1u);
+  const auto ef = tuned["knobs"]["ef_search"].get<uint32_t>();
+  BOOST_TEST(ef >= 16u);
+
+  json stats = json::parse(Db({"stats", "g", "--json"}).out);
+  const json& index = stats["collections"][0]["index"];
+  BOOST_TEST(index["in_use"] == "HNSW8");
+  BOOST_TEST(index["live"] == 1497);
+  BOOST_TEST(index["dead"] == 3);
+  BOOST_TEST(index["knobs"]["ef_search"] == ef);
+  BOOST_TEST(index["tuned_target"] == 0.9);
+  BOOST_TEST(index["memory_bytes"].get<uint64_t>() > 1500u * 16 * 4);
+  Outcome table = Db({"stats", "g"});
+  BOOST_TEST(table.out.find("HNSW8") != std::string::npos, table.out);
+  BOOST_TEST(table.out.find("ef " + std::to_string(ef)) != std::string::npos, table.out);
+
+  json compacted = json::parse(Db({"compact", "g", "--json"}).out);
+  BOOST_TEST(compacted["dead"] == 0);
+  BOOST_TEST(compacted["live"] == 1497);
+  BOOST_TEST(json::parse(Db({"stats", "g", "--json"}).out)["collections"][0]["index"]["dead"] == 0);
+  Db({"verify", "g"});
+
+  // Knobs set by hand; bad requests.
+  Db({"tune", "g", "--ef-search", "40", "--refine", "2"});
+  json after = json::parse(Db({"stats", "g", "--json"}).out)["collections"][0]["index"]["knobs"];
+  BOOST_TEST(after["ef_search"] == 40);
+  BOOST_TEST(after["refine"] == 2);
+  Db({"tune", "g"}, tools::kExitUsage);                                  // neither
+  Db({"tune", "g", "--recall", "0.9", "--ef-search", "5"}, tools::kExitUsage);  // both
+  Db({"tune", "g", "--recall", "1.5"}, tools::kExitUsage);
+  Db({"tune", "nope", "--recall", "0.9"}, tools::kExitNotFound);
+  Db({"compact", "nope"}, tools::kExitNotFound);
+  Db({"query", "g", "--vector", own["vector"].dump(), "--nprobe", "0"}, tools::kExitUsage);
+}
+
 BOOST_AUTO_TEST_CASE(QueryNeedsExactlyOneOfVectorAndKey) {
   Db({"--create", "create", "docs", "--dim", "2"});
   Db({"query", "docs"}, tools::kExitUsage);
