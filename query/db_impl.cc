@@ -141,7 +141,7 @@ DBImpl::~DBImpl() {
     std::lock_guard lock(maintenance_mu_);
     closing_ = true;
   }
-  stop_rebuilds_ = true;
+  if (!options_.finish_rebuilds_on_close) stop_rebuilds_ = true;
   maintenance_cv_.notify_all();
   if (maintenance_.joinable()) maintenance_.join();
   if (store_->read_only() || !options_.checkpoint_on_close) return;

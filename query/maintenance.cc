@@ -126,7 +126,8 @@ void DBImpl::MaintenanceLoop() {
     {
       std::unique_lock lock(maintenance_mu_);
       maintenance_cv_.wait(lock, [&] { return closing_ || !maintenance_queue_.empty(); });
-      if (closing_) return;
+      // Closing: stop, or (finish_rebuilds_on_close) drain the queue first.
+      if (closing_ && (maintenance_queue_.empty() || stop_rebuilds_)) return;
       c = maintenance_queue_.front().lock();
       maintenance_queue_.pop_front();
     }

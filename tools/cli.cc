@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <csignal>
 #include <optional>
@@ -205,6 +206,7 @@ class Cli {
 
   std::ostream& out_;
   std::ostream& err_;
+  std::mutex log_mu_;
   const bool tty_;
   Global g_;
 
@@ -248,7 +250,13 @@ std::unique_ptr<DB> Cli::OpenDb(bool write) {
   options.create_if_missing = g_.create;
   // Commands that only read share the database with a running writer.
   options.read_only = !write && !(g_.create && missing);
-  options.log = [this](std::string_view line) { err_ << "relate: " << line << "\n"; };
+  // Background index rebuilds log from their own thread.
+  options.log = [this](std::string_view line) {
+    std::lock_guard lock(log_mu_);
+    err_ << "relate: " << line << "\n";
+  };
+  // A command is a short process: rebuilds its writes started finish before it exits.
+  options.finish_rebuilds_on_close = write;
   return Check(DB::Open(dir, options));
 }
 

@@ -39,6 +39,12 @@ struct Options {
   // Memory for caching stored records (text and metadata) that searches return.
   // Default: 128 MiB.
   size_t block_cache_bytes = 128 << 20;
+  // Index rebuilds run in the background (see CollectionSpec::index_spec and
+  // DB::Compact). At close, wait for the ones running or queued, rather than
+  // stopping them; a stopped rebuild starts again at the next open, so a
+  // short-lived process (a command-line tool) that writes should wait.
+  // Default: false.
+  bool finish_rebuilds_on_close = false;
 };
 
 struct WriteOptions {

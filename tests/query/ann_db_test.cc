@@ -181,6 +181,22 @@ BOOST_AUTO_TEST_CASE(TrainableIndexSearchesExactlyThenTrainsInTheBackground) {
   BOOST_TEST(db->Verify("c").value().ok());
 }
 
+// A short-lived writer (the CLI) asks close to finish the rebuilds its writes
+// started: the next process finds the index trained.
+BOOST_AUTO_TEST_CASE(CloseCanFinishTheRebuildsItStarted) {
+  Create("IVF16,Flat");
+  const auto v = Vectors(1500);
+  db.reset();
+  Options options{.finish_rebuilds_on_close = true};
+  db = DB::Open(dir.path() / "db", options).value();
+  Fill(v, 1500);
+  db.reset();  // returns once the training is done and checkpointed
+  db = DB::Open(dir.path() / "db", Options{.read_only = true}).value();
+  const auto st = db->Stats("c").value();
+  BOOST_TEST(st.trained);
+  BOOST_TEST(st.live == 1500u);
+}
+
 BOOST_AUTO_TEST_CASE(AutoGrowsFromFlatIntoAGraph) {
   // 2^23 values: 2,048 vectors of 4,096.
   const uint32_t dim = 4096;
