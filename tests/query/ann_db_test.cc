@@ -181,6 +181,24 @@ BOOST_AUTO_TEST_CASE(TrainableIndexSearchesExactlyThenTrainsInTheBackground) {
   BOOST_TEST(db->Verify("c").value().ok());
 }
 
+BOOST_AUTO_TEST_CASE(TrainedIndexIsRetrainedWhenTheCollectionGrowsFourfold) {
+  Create("IVF16,Flat");
+  const auto v = Vectors(6500);
+  Fill(v, 1500);
+  BOOST_TEST_REQUIRE(WaitFor([](const CollectionStats& s) { return s.trained && !s.rebuilding; }));
+  const std::string first = db->Stats("c").value().last_rebuild;
+  BOOST_TEST(first.find("enough to train") != std::string::npos, first);
+  Fill(v, 4400, 1500);  // 5,900 < 4 x 1,500: no retraining yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  BOOST_TEST(db->Stats("c").value().last_rebuild == first);
+  Fill(v, 600, 5900);  // 6,500 >= 4 x 1,500
+  BOOST_TEST(WaitFor([&](const CollectionStats& s) {
+    return !s.rebuilding && s.last_rebuild.find("grown from 1500") != std::string::npos;
+  }));
+  BOOST_TEST(db->Stats("c").value().live == 6500u);
+  BOOST_TEST(db->Verify("c").value().ok());
+}
+
 // A short-lived writer (the CLI) asks close to finish the rebuilds its writes
 // started: the next process finds the index trained.
 BOOST_AUTO_TEST_CASE(CloseCanFinishTheRebuildsItStarted) {
