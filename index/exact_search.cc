@@ -72,16 +72,11 @@ void SearchOne(ScanMetric metric, const float* rows, size_t n, size_t d, const f
   top.Drain(std::span(labels, k), std::span(distances, k));
 }
 
-void SearchMany(ScanMetric metric, const float* rows, size_t n, size_t d, const float* queries,
-                size_t nq, size_t k, int64_t* labels, float* distances) {
+// Inner products only: for L2, ||x||^2 - 2 q.x + ||q||^2 in float cancels
+// away the differences between rows far from the origin, so L2 batches scan.
+void SearchMany(const float* rows, size_t n, size_t d, const float* queries, size_t nq, size_t k,
+                int64_t* labels, float* distances) {
   std::vector<float> scores(std::min(nq, kGemmQueries) * std::min(n, kGemmRows));
-  std::vector<float> row_norms(std::min(n, kGemmRows)), query_norms(nq);
-  if (metric == ScanMetric::kL2) {
-    const DistanceKernels& kernels = KernelsForDimension(d);
-    for (size_t i = 0; i < nq; ++i) {
-      query_norms[i] = kernels.inner_product(queries + i * d, queries + i * d, d);
-    }
-  }
   const int di = static_cast<int>(d);
   const float one = 1, zero = 0;
   for (size_t q0 = 0; q0 < nq; q0 += kGemmQueries) {
@@ -93,23 +88,14 @@ void SearchMany(ScanMetric metric, const float* rows, size_t n, size_t d, const 
       // Column-major rn x qn, i.e. row-major qn x rn: scores[q * rn + r].
       sgemm_("T", "N", &rni, &qni, &di, &one, rows + r0 * d, &di, queries + q0 * d, &di, &zero,
              scores.data(), &rni);
-      if (metric == ScanMetric::kL2) {
-        const DistanceKernels& kernels = KernelsForDimension(d);
-        for (size_t r = 0; r < rn; ++r) {
-          const float* row = rows + (r0 + r) * d;
-          row_norms[r] = kernels.inner_product(row, row, d);
-        }
-      }
 #pragma omp parallel for schedule(static)
       for (size_t q = 0; q < qn; ++q) {
         const float* s = scores.data() + q * rn;
         TopK& top = tops[q];
         float threshold = top.threshold();
         for (size_t r = 0; r < rn; ++r) {
-          // ||q - x||^2 = ||x||^2 - 2 q.x + ||q||^2; the last term is added at the end.
-          const float dist = metric == ScanMetric::kL2 ? row_norms[r] - 2 * s[r] : -s[r];
-          if (dist <= threshold) {
-            top.Push(dist, static_cast<int64_t>(r0 + r));
+          if (-s[r] <= threshold) {
+            top.Push(-s[r], static_cast<int64_t>(r0 + r));
             threshold = top.threshold();
           }
         }
@@ -118,13 +104,6 @@ void SearchMany(ScanMetric metric, const float* rows, size_t n, size_t d, const 
     for (size_t q = 0; q < qn; ++q) {
       const size_t at = (q0 + q) * k;
       tops[q].Drain(std::span(labels + at, k), std::span(distances + at, k));
-      if (metric == ScanMetric::kL2) {
-        for (size_t j = 0; j < k; ++j) {
-          if (labels[at + j] >= 0) {
-            distances[at + j] = std::max(distances[at + j] + query_norms[q0 + q], 0.0f);
-          }
-        }
-      }
     }
   }
 }
@@ -134,12 +113,15 @@ void SearchMany(ScanMetric metric, const float* rows, size_t n, size_t d, const 
 void ExactSearch(ScanMetric metric, const float* rows, size_t n, size_t d, const float* queries,
                  size_t nq, size_t k, int64_t* labels, float* distances) {
   if (k == 0) return;
-  if (nq >= kExactBatchQueries && n > 0 && d > 0) {
-    SearchMany(metric, rows, n, d, queries, nq, k, labels, distances);
+  if (metric == ScanMetric::kInnerProduct && nq >= kExactBatchQueries && n > 0 && d > 0) {
+    SearchMany(rows, n, d, queries, nq, k, labels, distances);
     return;
   }
-  for (size_t i = 0; i < nq; ++i) {
-    SearchOne(metric, rows, n, d, queries + i * d, k, labels + i * k, distances + i * k);
+  const auto queries_n = static_cast<int64_t>(nq);
+#pragma omp parallel for schedule(dynamic) if (nq > 1)
+  for (int64_t i = 0; i < queries_n; ++i) {
+    const auto q = static_cast<size_t>(i);
+    SearchOne(metric, rows, n, d, queries + q * d, k, labels + q * k, distances + q * k);
   }
 }
 

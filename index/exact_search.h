@@ -1,10 +1,12 @@
 // Exact k-nearest-neighbour search over rows laid end to end: the scan behind
 // Flat indexes and behind indexes that are not trained yet.
 //
-// One query is a scan with the dispatched SIMD kernels (distance/kernels.h),
-// split over threads when the rows are many; several queries are matrix
-// products (BLAS sgemm) over blocks of queries and rows, each block followed
-// by a threshold filter, so they run at the BLAS rate.
+// One query is a scan with the dispatched SIMD kernels (index/distance.h),
+// split over threads when the rows are many; several inner-product queries
+// are matrix products (BLAS sgemm) over blocks of queries and rows, each
+// block followed by a threshold filter, so they run at the BLAS rate. Several
+// L2 queries are scans too (one per thread): the matrix-product form of L2
+// loses the differences between rows far from the origin to rounding.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +24,7 @@ enum class ScanMetric { kInnerProduct, kL2 };
 void ExactSearch(ScanMetric metric, const float* rows, size_t n, size_t d, const float* queries,
                  size_t nq, size_t k, int64_t* labels, float* distances);
 
-// From this many queries on, ExactSearch uses sgemm.
+// From this many inner-product queries on, ExactSearch uses sgemm.
 inline constexpr size_t kExactBatchQueries = 8;
 
 }  // namespace relate::index

@@ -5,6 +5,7 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/invlists/InvertedLists.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
@@ -171,10 +172,36 @@ namespace {
 std::optional<int> NativeHnswM(const std::string& spec) {
   static const std::regex re("HNSW([0-9]+)(,Flat)?");
   std::smatch m;
-  if (!std::regex_match(spec, m, re)) return std::nullopt;
+  if (!std::regex_match(spec, m, re) || m[1].str().size() > 4) return std::nullopt;
   const int value = std::stoi(m[1].str());
   if (value < 2 || value > 1024) return std::nullopt;
   return value;
+}
+
+// Kinds FAISS 1.7.3 builds but that break relate's contract (every vector can
+// be added one batch at a time and removed): refused up front, with the reason.
+Status RefuseSpec(const std::string& spec) {
+  auto refuse = [&](const std::string& why) {
+    return Status::InvalidArgument("index spec \"" + spec + "\": " + why);
+  };
+  static const std::regex hnsw("HNSW([0-9]+)");
+  for (std::sregex_iterator it(spec.begin(), spec.end(), hnsw), end; it != end; ++it) {
+    const std::string m = (*it)[1].str();
+    if (m.size() > 4 || std::stoi(m) < 2 || std::stoi(m) > 1024) {
+      return refuse("HNSW needs M from 2 to 1024");
+    }
+  }
+  if (spec.find("NSG") != std::string::npos) {
+    return refuse("NSG graphs cannot be added to in batches; use HNSW<M>");
+  }
+  if (std::regex_search(spec, std::regex("x[0-9]+fs"))) {
+    return refuse("fast-scan codes cannot remove vectors in FAISS 1.7.3; use PQ<m> or PQ<m>x<bits>");
+  }
+  if (spec.find("RFlat") != std::string::npos || spec.find("Refine") != std::string::npos) {
+    return refuse("leave refinement out of the spec and use relate's refine knob, which "
+                  "re-ranks over the vectors it stores");
+  }
+  return Status::OK();
 }
 
 // Record ids keyed by position: the FAISS labels of every kind.
@@ -199,6 +226,7 @@ struct VectorIndex::Rep {
   // Tombstones: a bitset over positions, empty or covering every position.
   std::vector<uint64_t> dead;
   size_t dead_count = 0;
+  size_t holes = 0;  // positions whose IVF entry was removed (kNoId)
   mutable HnswScratchPool scratch;
 
   bool staging() const { return kind == Kind::kFaiss && !faiss->is_trained; }
@@ -289,8 +317,16 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(uint32_t dimension, Met
       rep->hnsw->hnsw.efConstruction = static_cast<int>(
           build.ef_construction ? build.ef_construction : kDefaultEfConstruction);
     } else {
+      if (Status refused = RefuseSpec(resolved); !refused.ok()) return refused;
       rep->kind = Kind::kFaiss;
       rep->faiss.reset(faiss::index_factory(d, resolved.c_str(), FaissMetric(metric)));
+      const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(rep->faiss.get());
+      if (ivf != nullptr &&
+          dynamic_cast<const faiss::ArrayInvertedLists*>(ivf->invlists) == nullptr) {
+        return Status::InvalidArgument("index spec \"" + resolved +
+                                       "\": its inverted lists cannot remove vectors in FAISS "
+                                       "1.7.3; use IVF<n>,Flat, SQ8 or PQ<m> codes");
+      }
       rep->ivf = faiss::ivflib::try_extract_index_ivf(rep->faiss.get()) != nullptr;
       if (auto* h = dynamic_cast<faiss::IndexHNSW*>(rep->faiss.get())) {
         h->hnsw.efConstruction = static_cast<int>(
@@ -339,9 +375,11 @@ size_t VectorIndex::training_rows() const {
 
 IndexStats VectorIndex::Stats() const {
   const Rep& r = *rep_;
+  std::shared_lock ef_lock(r.faiss_ef_mu);
   IndexStats st;
   st.live = r.where.size();
   st.dead = r.dead_count;
+  st.holes = r.holes;
   st.trained = !r.staging();
   st.trains = r.trains;
   st.exact_vectors = r.kind != Kind::kFaiss;
@@ -409,6 +447,8 @@ Status VectorIndex::Train(std::span<const float> vectors) {
     }
   } catch (const faiss::FaissException& e) {
     return Status::Internal("training index \"" + spec_ + "\": " + e.msg);
+  } catch (const std::exception& e) {
+    return Status::Internal("training index \"" + spec_ + "\": " + e.what());
   }
   r.flat.reset();
   return Status::OK();
@@ -496,6 +536,8 @@ Status VectorIndex::Add(std::span<const uint64_t> ids, std::span<const float> ve
     }
   } catch (const faiss::FaissException& e) {
     return Status::Internal("index add: " + e.msg);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("index add: ") + e.what());
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     r.ids.push_back(ids[i]);
@@ -519,6 +561,7 @@ Result<size_t> VectorIndex::Remove(std::span<const uint64_t> ids) {
       r.SwapRemove(pos);
     } else if (r.kind == Kind::kFaiss && r.ivf) {
       r.ids[pos] = kNoId;
+      ++r.holes;
       ivf_labels.push_back(Label(pos));
     } else {
       r.MarkDead(pos);
@@ -530,6 +573,8 @@ Result<size_t> VectorIndex::Remove(std::span<const uint64_t> ids) {
       r.faiss->remove_ids(sel);
     } catch (const faiss::FaissException& e) {
       return Status::Internal("index remove: " + e.msg);
+    } catch (const std::exception& e) {
+      return Status::Internal(std::string("index remove: ") + e.what());
     }
   }
   return removed;
@@ -571,6 +616,11 @@ Result<Neighbours> VectorIndex::Search(std::span<const float> queries, size_t k,
   }
   const Rep& r = *rep_;
   const size_t n = queries.size() / dimension_;
+  if (k > kMaxK || (k > 0 && n > kMaxK / k * 64)) {
+    return Status::InvalidArgument("search asks for " + std::to_string(n) + " x " +
+                                   std::to_string(k) + " neighbours; at most " +
+                                   std::to_string(kMaxK) + " per query");
+  }
   Neighbours out;
   out.k = k;
   out.ids.assign(n * k, -1);
@@ -608,22 +658,25 @@ Result<Neighbours> VectorIndex::Search(std::span<const float> queries, size_t k,
       // FAISS's own search. Tombstones are filtered out of a wider search,
       // widened until k live ones are found or everything was asked for.
       FaissParams fp;
-      std::shared_lock ef_shared(r.faiss_ef_mu, std::defer_lock);
-      std::unique_lock ef_unique(r.faiss_ef_mu, std::defer_lock);
-      if (auto* h = dynamic_cast<faiss::IndexHNSW*>(r.faiss.get())) {
-        const int ef = static_cast<int>(
-            std::max<size_t>(params.ef_search ? params.ef_search : kDefaultEfSearch, k));
-        ef_shared.lock();
-        if (h->hnsw.efSearch != ef) {
-          ef_shared.unlock();
-          ef_unique.lock();
-          h->hnsw.efSearch = ef;
-        }
-      }
+      faiss::Index* base = r.faiss.get();
+      if (auto* t = dynamic_cast<faiss::IndexPreTransform*>(base)) base = t->index;
+      auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(base);
       const size_t total = static_cast<size_t>(r.faiss->ntotal);
       size_t want = r.dead_count ? std::min(total, 2 * k + 16) : k;
       for (;;) {
         want = std::max(want, k);
+        std::shared_lock ef_shared(r.faiss_ef_mu, std::defer_lock);
+        std::unique_lock ef_unique(r.faiss_ef_mu, std::defer_lock);
+        if (hnsw != nullptr) {
+          const int ef = static_cast<int>(
+              std::max<size_t>(params.ef_search ? params.ef_search : kDefaultEfSearch, want));
+          ef_shared.lock();
+          if (hnsw->hnsw.efSearch != ef) {
+            ef_shared.unlock();
+            ef_unique.lock();
+            hnsw->hnsw.efSearch = ef;
+          }
+        }
         std::vector<int64_t> got(n * want);
         std::vector<float> got_raw(n * want);
         r.faiss->search(static_cast<faiss::Index::idx_t>(n), queries.data(),
@@ -649,6 +702,8 @@ Result<Neighbours> VectorIndex::Search(std::span<const float> queries, size_t k,
     }
   } catch (const faiss::FaissException& e) {
     return Status::Internal("index search: " + e.msg);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("index search: ") + e.what());
   }
   for (size_t i = 0; i < n * k; ++i) {
     if (labels[i] < 0) continue;
@@ -701,6 +756,8 @@ std::vector<uint64_t> VectorIndex::Ids() const {
 Status VectorIndex::Save(const std::filesystem::path& path, uint32_t collection_id,
                          uint64_t last_change) const {
   const Rep& r = *rep_;
+  // FAISS-run HNSW searches may set efSearch meanwhile (see faiss_ef_mu).
+  std::shared_lock ef_lock(r.faiss_ef_mu);
   const std::filesystem::path tmp = path.string() + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("writing index checkpoint " + tmp.string());
@@ -896,6 +953,8 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
     }
   } catch (const faiss::FaissException& e) {
     return Status::Corruption(where + ": FAISS cannot read it: " + e.msg);
+  } catch (const std::exception& e) {
+    return Status::Corruption(where + ": FAISS cannot read it: " + e.what());
   }
   if (reader.left() != 0) return bad;
   const faiss::Index* main = r.kind == Kind::kFlat   ? static_cast<faiss::Index*>(r.flat.get())
@@ -909,7 +968,10 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
   const size_t held = static_cast<size_t>(main->ntotal);
   if (r.ivf && !r.staging() ? held > positions : held != positions) return bad;
   for (size_t pos = 0; pos < positions; ++pos) {
-    if (r.ids[pos] == kNoId) continue;
+    if (r.ids[pos] == kNoId) {
+      ++r.holes;
+      continue;
+    }
     if (r.IsDead(pos)) {
       ++r.dead_count;
       continue;

@@ -59,6 +59,7 @@ struct IndexStats {
   std::string kind;          // "flat", "hnsw" or "faiss"
   size_t live = 0;           // vectors searches can return
   size_t dead = 0;           // deleted vectors still held (tombstones) until a rebuild
+  size_t holes = 0;          // IVF: positions of removed entries, dropped by a rebuild
   bool trains = false;       // a kind that needs training (IVF, PQ, SQ ...)
   bool trained = true;       // false while a trainable index searches exactly
   size_t memory_bytes = 0;   // vectors, graph or codes, and id maps (an estimate)
@@ -88,6 +89,8 @@ class VectorIndex {
   static constexpr uint32_t kDefaultEfSearch = 64;
   static constexpr uint32_t kDefaultNprobe = 16;
   static constexpr uint32_t kDefaultEfConstruction = 100;
+  // Most neighbours one query may ask for (k, or k x refine).
+  static constexpr size_t kMaxK = 1 << 20;
 
   // "auto" uses Flat below this many values (rows x dimension: a scan of 32 MiB
   // takes a few milliseconds), then a graph.

@@ -573,6 +573,25 @@ Result<uint64_t> DBImpl::Count(std::string_view collection) {
   return c->Meta().count;
 }
 
+Status CheckKnobs(const SearchKnobs& knobs, size_t k) {
+  const size_t most = index::VectorIndex::kMaxK;
+  if (knobs.ef_search > most || knobs.nprobe > most || knobs.refine > 1024 ||
+      std::max<size_t>(knobs.refine, 1) * k > most) {
+    return Status::InvalidArgument("knobs out of range: efSearch and nprobe at most " +
+                                   std::to_string(most) + ", refine at most 1024, k x refine at most " +
+                                   std::to_string(most));
+  }
+  return Status::OK();
+}
+
+Status CheckSearchOptions(const SearchOptions& options) {
+  if (options.k == 0 || options.k > index::VectorIndex::kMaxK) {
+    return Status::InvalidArgument("k is " + std::to_string(options.k) + "; it must be 1 to " +
+                                   std::to_string(index::VectorIndex::kMaxK));
+  }
+  return CheckKnobs(options.knobs, options.k);
+}
+
 Result<DBImpl::Ranked> DBImpl::RankPrepared(const Collection& c, std::span<const float> queries,
                                             size_t want, const SearchKnobs& knobs,
                                             std::optional<uint64_t> generation, bool* stale) {
@@ -581,7 +600,7 @@ Result<DBImpl::Ranked> DBImpl::RankPrepared(const Collection& c, std::span<const
   const uint32_t refine = std::max<uint32_t>(pick(knobs.refine, meta.knobs.refine), 1);
   const index::SearchParams params{.ef_search = pick(knobs.ef_search, meta.knobs.ef_search),
                                    .nprobe = pick(knobs.nprobe, meta.knobs.nprobe)};
-  const size_t candidates = want * refine;
+  const size_t candidates = std::min(want * refine, index::VectorIndex::kMaxK);
   Ranked out;
   Result<index::Neighbours> found = Status::Internal("unset");
   {
@@ -694,6 +713,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view colle
                                                           std::span<const float> queries,
                                                           const SearchOptions& options) {
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
   const CollectionSpec& spec = c->meta.spec;
   const std::string where = "search in " + Quote(collection);
   if (queries.empty() || queries.size() % spec.dimension != 0) {
@@ -718,6 +738,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view colle
 Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
                                         const SearchOptions& options) {
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
   const CollectionSpec& spec = c->meta.spec;
   RELATE_RETURN_IF_ERROR(
       CheckRecordVector(spec, query).WithContext("search in " + Quote(collection)));
@@ -915,6 +936,7 @@ Result<std::vector<std::string>> DBImpl::ApplyModel(std::string_view name) {
 Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::string_view text,
                                             const SearchOptions& options) {
   const std::string where = "search in " + Quote(collection);
+  RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext(where));
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   // Embedded and searched in one generation: a query never meets vectors of
   // another model version than its own, even while ApplyModel swaps them.
@@ -959,6 +981,7 @@ std::vector<std::string> DBImpl::CollectionsUsingLocked(std::string_view model) 
 Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::string_view key,
                                              const SearchOptions& options) {
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
   RELATE_ASSIGN_OR_RETURN(StoredRecord record, Get(collection, key));
   const CollectionSpec& spec = c->meta.spec;
   index::PrepareVectors(spec.metric, spec.dimension, record.vector);

@@ -70,6 +70,11 @@ struct ModelEntry {
   std::shared_ptr<const WordIndex> word_index;  // under load_mu, built on first use
 };
 
+// Search options in range: 1 <= k <= VectorIndex::kMaxK, knobs bounded (so
+// k x refine stays within kMaxK). InvalidArgument says which.
+Status CheckSearchOptions(const SearchOptions& options);
+Status CheckKnobs(const SearchKnobs& knobs, size_t k);
+
 // ValidateVector's check, with the collection named in the message.
 Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
 
@@ -97,6 +102,7 @@ struct Collection : std::enable_shared_from_this<Collection> {
   std::mutex rebuild_mu;
   std::atomic<bool> rebuild_queued = false;
   std::atomic<bool> rebuilding = false;
+  std::atomic<int64_t> rebuild_retry_after_ms = 0;  // after a failed background rebuild
   // While a rebuild replays the changes after its snapshot, checkpoints keep
   // them: the change log is truncated up to here at most.
   std::atomic<uint64_t> keep_changes_after = UINT64_MAX;

@@ -97,16 +97,17 @@ std::string DBImpl::RebuildReason(const Collection& c) const {
     return "it has grown from " + std::to_string(trained_rows) + " to " +
            std::to_string(st.live) + " vectors since its index was trained";
   }
-  if (st.dead > 0 &&
-      static_cast<double>(st.dead) > kRebuildDeadFraction * static_cast<double>(st.live + st.dead)) {
-    return std::to_string(st.dead) + " of the " + std::to_string(st.live + st.dead) +
+  const size_t gone = st.dead + st.holes;  // tombstones, and IVF's removed positions
+  if (gone > 0 &&
+      static_cast<double>(gone) > kRebuildDeadFraction * static_cast<double>(st.live + gone)) {
+    return std::to_string(gone) + " of the " + std::to_string(st.live + gone) +
            " vectors in its index are deleted or replaced";
   }
   return {};
 }
 
 void DBImpl::MaybeScheduleRebuild(const std::shared_ptr<Collection>& c) {
-  if (store_->read_only()) return;
+  if (store_->read_only() || NowUnixMs() < c->rebuild_retry_after_ms.load()) return;
   {
     std::shared_lock lock(c->index_mu);
     if (RebuildReason(*c).empty()) return;
@@ -139,10 +140,18 @@ void DBImpl::MaintenanceLoop() {
       why = RebuildReason(*c);
     }
     if (why.empty()) continue;
-    Status s = RebuildOnline(c, why);
+    Status s;
+    try {
+      s = RebuildOnline(c, why);
+    } catch (const std::exception& e) {
+      s = Status::Internal(std::string("background rebuild: ") + e.what());
+    }
     if (!s.ok() && s.code() != Status::Code::kCancelled) {
+      // Not again for a minute: a rebuild that fails would otherwise be queued
+      // by every write.
+      c->rebuild_retry_after_ms = NowUnixMs() + 60000;
       Log("collection " + Quote(c->meta.spec.name) + ": background rebuild failed: " +
-          s.ToString());
+          s.ToString() + "; next try in a minute at the earliest");
     }
   }
 }
@@ -187,8 +196,9 @@ Status DBImpl::RebuildOnline(const std::shared_ptr<Collection>& c, const std::st
   const index::IndexStats st = built->Stats();
   {
     std::unique_lock lock(c->index_mu);
-    c->index = std::move(built);
+    std::swap(c->index, built);
   }
+  built.reset();  // the old index, freed with searches already on the new one
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   {
@@ -241,6 +251,7 @@ Result<CollectionStats> DBImpl::Stats(std::string_view collection) {
 
 Status DBImpl::SetSearchKnobs(std::string_view collection, const SearchKnobs& knobs) {
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  RELATE_RETURN_IF_ERROR(CheckKnobs(knobs, 1).WithContext("setting knobs of " + Quote(collection)));
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   std::lock_guard write(write_mu_);
   if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
@@ -261,8 +272,8 @@ Result<TuneReport> DBImpl::Tune(std::string_view collection, const TuneOptions& 
     return Status::InvalidArgument(where + ": target recall " +
                                    std::to_string(options.target_recall) + " is not in (0, 1]");
   }
-  if (options.k == 0 || options.sample == 0) {
-    return Status::InvalidArgument(where + ": k and sample must be at least 1");
+  if (options.k == 0 || options.sample == 0 || options.k >= 10000 || options.sample > 100000) {
+    return Status::InvalidArgument(where + ": k must be 1 to 9,999 and sample 1 to 100,000");
   }
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   const CollectionSpec& spec = c->meta.spec;

@@ -328,6 +328,25 @@ BOOST_AUTO_TEST_CASE(ScanAndBlasAgreeWithBruteForce) {
   }
 }
 
+// Far from the origin, ||x||^2 - 2 q.x in float loses the differences between
+// rows: batches of L2 queries must still give the exact answer.
+BOOST_AUTO_TEST_CASE(L2BatchFarFromTheOriginIsExact) {
+  const size_t n = 3000, d = 16, nq = 20, k = 10;
+  auto rows = testutil::RandomVectors(n, d, 41);
+  auto queries = testutil::RandomVectors(nq, d, 42);
+  for (auto& x : rows) x += 1000;
+  for (auto& x : queries) x += 1000;
+  std::vector<int64_t> got(nq * k);
+  std::vector<float> got_d(nq * k);
+  ExactSearch(ScanMetric::kL2, rows.data(), n, d, queries.data(), nq, k, got.data(), got_d.data());
+  size_t agree = 0;
+  for (size_t q = 0; q < nq; ++q) {
+    const auto want = testutil::BruteForce(Metric::kL2, rows, d, queries.data() + q * d, k);
+    for (size_t j = 0; j < k; ++j) agree += got[q * k + j] == static_cast<int64_t>(want[j]);
+  }
+  BOOST_TEST(agree >= nq * k - 2);  // ties within float rounding may swap a pair
+}
+
 BOOST_AUTO_TEST_CASE(LongScanSplitOverThreadsEqualsOneThread) {
   // 2^21 values is where a single query is split: go past it.
   const size_t d = 64, n = 40000, k = 10;

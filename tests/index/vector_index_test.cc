@@ -128,6 +128,18 @@ BOOST_AUTO_TEST_CASE(BadSpecsAreRefused) {
   BOOST_TEST(std::string(bad.error().message()).find("NoSuchIndex42") != std::string::npos);
   BOOST_TEST(VectorIndex::Create(kDim, Metric::kCosine, "IDMap,Flat").error().code() ==
              Status::Code::kInvalidArgument);
+  // Kinds FAISS 1.7.3 builds but that crash or cannot take batches and removals.
+  for (std::string spec : {"HNSW1", "HNSW0", "HNSW1,SQ8", "HNSW99999999999", "NSG16,Flat",
+                           "IVF16,PQ4x4fs", "PQ8x4fs", "IVF16,Flat,RFlat"}) {
+    auto refused = VectorIndex::Create(kDim, Metric::kCosine, spec);
+    BOOST_TEST(refused.error().code() == Status::Code::kInvalidArgument, spec);
+    BOOST_TEST(std::string(refused.error().message()).find(spec) != std::string::npos, spec);
+  }
+  // A query may not ask for more neighbours than any index can give.
+  auto flat = VectorIndex::Create(kDim, Metric::kCosine, "Flat").value();
+  std::vector<float> q(kDim, 1.0f);
+  BOOST_TEST(flat->Search(q, size_t{1} << 40).error().code() == Status::Code::kInvalidArgument);
+  BOOST_TEST(flat->Search(q, SIZE_MAX).error().code() == Status::Code::kInvalidArgument);
   BOOST_TEST(VectorIndex::Create(kDim, Metric::kCosine, "auto").value()->spec() == "Flat");
 }
 

@@ -369,6 +369,26 @@ BOOST_AUTO_TEST_CASE(CompactSwapsInWhileSearchesAndWritesGoOn) {
   BOOST_TEST(hits[0].key == "k7999");
 }
 
+BOOST_AUTO_TEST_CASE(OutOfRangeKAndKnobsAreRefused) {
+  Create("HNSW8");
+  const auto v = Vectors(100);
+  Fill(v, 100);
+  std::span<const float> q(v.data(), kD);
+  for (SearchOptions bad : {SearchOptions{.k = 0}, SearchOptions{.k = size_t{1} << 40},
+                            SearchOptions{.k = 10, .knobs = {.refine = 4000000000u}},
+                            SearchOptions{.k = 2000, .knobs = {.refine = 1024}},  // 2,048,000 candidates
+                            SearchOptions{.k = 10, .knobs = {.ef_search = 4000000000u}}}) {
+    auto hits = db->Search("c", q, bad);
+    BOOST_TEST(hits.error().code() == Status::Code::kInvalidArgument, hits.error().ToString());
+    BOOST_TEST(db->SearchByKey("c", "k1", bad).error().code() == Status::Code::kInvalidArgument);
+    BOOST_TEST(db->SearchBatch("c", q, bad).error().code() == Status::Code::kInvalidArgument);
+  }
+  BOOST_TEST(db->SetSearchKnobs("c", {.refine = 4000000000u}).code() ==
+             Status::Code::kInvalidArgument);
+  BOOST_TEST(db->Stats("c").value().knobs.refine == 0u);  // nothing stored
+  BOOST_TEST(db->Search("c", q, {.k = 1}).value().size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(TombstonesSurviveACrashAndAReopen) {
   Create("HNSW16");
   const auto v = Vectors(1000);
