@@ -280,6 +280,81 @@ void ScorePair(Metric metric, const float* a, const float* b, size_t dimension, 
   }
 }
 
+namespace {
+
+// A graph FAISS read is only as good as the file: every link, level and
+// offset must be in range before a search follows them.
+Status CheckGraph(const faiss::HNSW& g, size_t n) {
+  const size_t level_count = g.cum_nneighbor_per_level.size();
+  if (g.levels.size() != n || g.offsets.size() != n + 1 || g.offsets[0] != 0 ||
+      g.offsets[n] != g.neighbors.size() || level_count < 2) {
+    return Status::Corruption("its graph's tables disagree with its " + std::to_string(n) +
+                              " vectors");
+  }
+  int top = -1;
+  for (size_t i = 0; i < n; ++i) {
+    const int levels = g.levels[i];
+    if (levels < 1 || static_cast<size_t>(levels) >= level_count ||
+        g.offsets[i + 1] - g.offsets[i] !=
+            static_cast<size_t>(g.cum_nneighbor_per_level[static_cast<size_t>(levels)])) {
+      return Status::Corruption("its graph's node " + std::to_string(i) + " is malformed");
+    }
+    top = std::max(top, levels - 1);
+  }
+  for (int32_t link : g.neighbors) {
+    if (link < -1 || (link >= 0 && static_cast<size_t>(link) >= n)) {
+      return Status::Corruption("its graph links to node " + std::to_string(link) + " of " +
+                                std::to_string(n));
+    }
+  }
+  const bool empty = n == 0;
+  if (empty ? g.entry_point != -1
+            : g.entry_point < 0 || static_cast<size_t>(g.entry_point) >= n ||
+                  g.max_level != top || g.levels[static_cast<size_t>(g.entry_point)] - 1 != top) {
+    return Status::Corruption("its graph's entry point is malformed");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status VectorIndex::CheckLoaded(const Rep& r, size_t positions) {
+  // Tombstone bits only where tombstones are kept, and none past the last position.
+  if (!r.dead.empty()) {
+    if (r.kind == Kind::kFlat || r.staging() || r.ivf) {
+      return Status::Corruption("it has tombstones in a kind that removes vectors");
+    }
+    const size_t tail = positions % 64;
+    if (tail != 0 && (r.dead.back() >> tail) != 0) {
+      return Status::Corruption("it has tombstones past its last vector");
+    }
+  }
+  if (r.kind == Kind::kHnsw) {
+    return CheckGraph(r.hnsw->hnsw, static_cast<size_t>(r.hnsw->storage->ntotal));
+  }
+  if (r.kind != Kind::kFaiss || r.staging()) return Status::OK();
+  const faiss::Index* base = r.faiss.get();
+  if (auto* t = dynamic_cast<const faiss::IndexPreTransform*>(base)) base = t->index;
+  if (auto* h = dynamic_cast<const faiss::IndexHNSW*>(base)) {
+    return CheckGraph(h->hnsw, static_cast<size_t>(h->ntotal));
+  }
+  if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(base)) {
+    // IVF hands back the labels it stores: positions relate gave it.
+    for (size_t list = 0; list < ivf->nlist; ++list) {
+      const size_t size = ivf->invlists->list_size(list);
+      faiss::InvertedLists::ScopedIds ids(ivf->invlists, list);
+      for (size_t j = 0; j < size; ++j) {
+        if (ids[j] < 0 || static_cast<size_t>(ids[j]) >= positions ||
+            r.ids[static_cast<size_t>(ids[j])] == kNoId) {
+          return Status::Corruption("its inverted list " + std::to_string(list) +
+                                    " holds an unknown label " + std::to_string(ids[j]));
+        }
+      }
+    }
+  }
+  return Status::OK();
+}
+
 std::string VectorIndex::ResolveSpec(std::string_view spec) {
   return spec == "auto" || spec.empty() ? std::string("Flat") : std::string(spec);
 }
@@ -957,6 +1032,9 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
     return Status::Corruption(where + ": FAISS cannot read it: " + e.what());
   }
   if (reader.left() != 0) return bad;
+  if (Status s = CheckLoaded(r, positions); !s.ok()) {
+    return Status::Corruption(where + ": " + std::string(s.message()));
+  }
   const faiss::Index* main = r.kind == Kind::kFlat   ? static_cast<faiss::Index*>(r.flat.get())
                              : r.kind == Kind::kHnsw ? r.hnsw.get()
                              : r.staging()           ? r.flat.get()

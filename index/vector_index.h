@@ -163,6 +163,8 @@ class VectorIndex {
 
  private:
   struct Rep;
+  // After Load: the structures read from a checkpoint agree with themselves.
+  static Status CheckLoaded(const Rep& r, size_t positions);
   explicit VectorIndex(std::unique_ptr<Rep> rep, uint32_t dimension, Metric metric,
                        std::string spec);
   std::unique_ptr<Rep> rep_;

@@ -6,6 +6,14 @@
 #include <set>
 #include <unordered_set>
 
+#include <faiss/IndexHNSW.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
+#include <xxhash.h>
+
+#include <fstream>
+#include <iterator>
+
 #include "index/exact_search.h"
 #include "index/vector_index.h"
 #include "tests/testutil/testutil.h"
@@ -268,6 +276,47 @@ BOOST_AUTO_TEST_CASE(EveryKindSavesAndLoadsWithItsTombstones) {
                  Status::Code::kCorruption);
     }
   }
+}
+
+// A checkpoint whose checksum is right but whose graph links outside the
+// index (a bug, or a file made by hand) is refused, not searched into a crash.
+BOOST_AUTO_TEST_CASE(AGraphLinkingOutsideTheIndexIsRefusedDespiteItsChecksum) {
+  testutil::ScratchDir dir;
+  const Data& data = TheData();
+  auto index = VectorIndex::Create(kD, Metric::kInnerProduct, "HNSW8").value();
+  std::vector<uint64_t> ids(50);
+  for (size_t i = 0; i < 50; ++i) ids[i] = i;
+  BOOST_TEST_REQUIRE(index->Add(ids, std::span(data.base.data(), 50 * kD)).ok());
+  const auto path = dir.path() / "c.faiss";
+  BOOST_TEST_REQUIRE(index->Save(path, 1, 9).ok());
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The FAISS payload follows the header (32), the spec, two u32, the ids and
+  // the (empty) tombstone words; the trailer is the last 16 bytes.
+  const size_t faiss_at = 32 + 4 + std::string("HNSW8").size() + 8 + 8 + 50 * 8 + 8;
+  faiss::VectorIOReader reader;
+  reader.data.assign(file.begin() + static_cast<ptrdiff_t>(faiss_at), file.end() - 16);
+  std::unique_ptr<faiss::Index> read(faiss::read_index(&reader));
+  auto* hnsw = dynamic_cast<faiss::IndexHNSWFlat*>(read.get());
+  BOOST_TEST_REQUIRE(hnsw != nullptr);
+  hnsw->hnsw.neighbors[3] = 1000000;  // a node that does not exist
+  faiss::VectorIOWriter writer;
+  faiss::write_index(hnsw, &writer);
+  std::vector<char> forged(file.begin(), file.begin() + static_cast<ptrdiff_t>(faiss_at));
+  forged.insert(forged.end(), writer.data.begin(), writer.data.end());
+  const uint64_t payload = forged.size() - 32;
+  forged.insert(forged.end(), reinterpret_cast<const char*>(&payload),
+                reinterpret_cast<const char*>(&payload) + 8);
+  const uint64_t hash = XXH64(forged.data(), forged.size(), 0);
+  forged.insert(forged.end(), reinterpret_cast<const char*>(&hash),
+                reinterpret_cast<const char*>(&hash) + 8);
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(forged.data(),
+                                                                static_cast<std::streamsize>(forged.size()));
+  auto loaded = VectorIndex::Load(path, 1, kD, Metric::kInnerProduct, "HNSW8");
+  BOOST_TEST_REQUIRE(!loaded.has_value());
+  BOOST_TEST(loaded.error().code() == Status::Code::kCorruption);
+  BOOST_TEST(std::string(loaded.error().message()).find("links to node 1000000") != std::string::npos,
+             loaded.error().ToString());
 }
 
 BOOST_AUTO_TEST_CASE(UntrainedIndexSavesItsStagedVectors) {
