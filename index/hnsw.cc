@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <functional>
 #include <limits>
 
@@ -323,12 +324,26 @@ void HnswAdd(faiss::HNSW& graph, const HnswSpace& space, size_t end, uint32_t ef
     for (size_t i = begin + 1; i < end; ++i) builder.Insert(static_cast<int32_t>(i), first);
     return;
   }
+  // An exception may not leave an OpenMP region: the first one is kept, the
+  // other threads skip what is left, and it is thrown after the region.
+  std::exception_ptr failure;
+  std::atomic<bool> failed = false;
 #pragma omp parallel num_threads(nt)
   {
     HnswScratch s;
 #pragma omp for schedule(dynamic, 64)
-    for (size_t i = begin + 1; i < end; ++i) builder.Insert(static_cast<int32_t>(i), s);
+    for (size_t i = begin + 1; i < end; ++i) {
+      if (failed.load(std::memory_order_relaxed)) continue;
+      try {
+        builder.Insert(static_cast<int32_t>(i), s);
+      } catch (...) {
+#pragma omp critical(relate_hnsw_add_failure)
+        if (!failure) failure = std::current_exception();
+        failed = true;
+      }
+    }
   }
+  if (failure) std::rethrow_exception(failure);
 }
 
 size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float* query, size_t k,

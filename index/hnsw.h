@@ -61,6 +61,8 @@ class HnswScratchPool {
 
 // Links rows [graph size, end) of `space` into `graph` with up to `threads`
 // threads (0: OpenMP's default). The graph must not be searched meanwhile.
+// Throws what an insertion threw (std::bad_alloc), leaving the graph to be
+// rebuilt.
 void HnswAdd(faiss::HNSW& graph, const HnswSpace& space, size_t end, uint32_t ef_construction,
                uint32_t threads);
 

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -112,23 +113,24 @@ class HashingWriter : public faiss::IOWriter {
   bool failed_ = false;
 };
 
-// Reads FAISS's serialisation (and relate's sections) from memory already checked.
-class SpanReader : public faiss::IOReader {
+// Reads FAISS's serialisation (and relate's sections) from a file whose
+// checksum was checked, never past the payload's end.
+class FileReader : public faiss::IOReader {
  public:
-  explicit SpanReader(std::span<const char> data) : data_(data) {}
+  FileReader(std::FILE* file, uint64_t bytes) : file_(file), left_(bytes) {}
   size_t operator()(void* ptr, size_t size, size_t nitems) override {
     if (size == 0) return nitems;
-    size_t n = std::min(nitems, (data_.size() - pos_) / size);
-    std::memcpy(ptr, data_.data() + pos_, n * size);
-    pos_ += n * size;
-    return n;
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(nitems, left_ / size));
+    const size_t got = std::fread(ptr, size, n, file_);
+    left_ -= got * size;
+    return got;
   }
   bool Read(void* ptr, size_t bytes) { return (*this)(ptr, 1, bytes) == bytes; }
-  size_t left() const { return data_.size() - pos_; }
+  uint64_t left() const { return left_; }
 
  private:
-  std::span<const char> data_;
-  size_t pos_ = 0;
+  std::FILE* file_;
+  uint64_t left_;
 };
 
 Status Errno(const std::string& what) {
@@ -719,13 +721,20 @@ Result<Neighbours> VectorIndex::Search(std::span<const float> queries, size_t k,
       const HnswSpace space{scan, storage.get_xb(), dimension_};
       const size_t ef = std::max<size_t>(params.ef_search ? params.ef_search : kDefaultEfSearch, k);
       const uint64_t* dead = r.dead_count ? r.dead.data() : nullptr;
+      std::exception_ptr failure;  // may not leave the OpenMP region: thrown after it
 #pragma omp parallel for schedule(dynamic) if (n > 1)
       for (size_t i = 0; i < n; ++i) {
-        auto scratch = r.scratch.Acquire();
-        HnswSearch(r.hnsw->hnsw, space, queries.data() + i * dimension_, k, ef, dead, *scratch,
-                   labels.data() + i * k, raw.data() + i * k);
-        r.scratch.Release(std::move(scratch));
+        try {
+          auto scratch = r.scratch.Acquire();
+          HnswSearch(r.hnsw->hnsw, space, queries.data() + i * dimension_, k, ef, dead, *scratch,
+                     labels.data() + i * k, raw.data() + i * k);
+          r.scratch.Release(std::move(scratch));
+        } catch (...) {
+#pragma omp critical(relate_hnsw_search_failure)
+          if (!failure) failure = std::current_exception();
+        }
       }
+      if (failure) std::rethrow_exception(failure);
       if (ip) {
         for (float& v : raw) v = -v;
       }
@@ -922,45 +931,65 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
                                               uint32_t collection_id, uint32_t dimension,
                                               Metric metric, std::string_view spec,
                                               const BuildParams& build) {
-  std::vector<char> data;
-  {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) {
-      return Status::NotFound(path.string() + " does not exist");
-    }
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec) return Status::IOError("reading " + path.string() + ": " + ec.message());
-    std::ifstream in(path, std::ios::binary);
-    data.resize(size);
-    if (!in.read(data.data(), static_cast<std::streamsize>(size))) {
-      return Errno("reading " + path.string());
-    }
+  // Two passes over one open file, never holding it in memory: the checksum
+  // first, then FAISS parses the payload straight from the file.
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return Status::NotFound(path.string() + " does not exist");
   }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (file == nullptr) return Errno("reading " + path.string());
   const std::string where = "index checkpoint " + path.string();
-  if (data.size() < kHeaderSize + kTrailerSize) {
-    return Status::Corruption(where + " is truncated (" + std::to_string(data.size()) + " bytes)");
+  if (std::fseek(file.get(), 0, SEEK_END) != 0) return Errno("reading " + path.string());
+  const long end = std::ftell(file.get());
+  if (end < 0) return Errno("reading " + path.string());
+  const auto size = static_cast<uint64_t>(end);
+  if (size < kHeaderSize + kTrailerSize) {
+    return Status::Corruption(where + " is truncated (" + std::to_string(size) + " bytes)");
   }
-  if (std::memcmp(data.data(), kOldMagic, 8) == 0) {
+  char header[kHeaderSize], trailer[kTrailerSize];
+  auto read_at = [&](uint64_t offset, char* out, size_t bytes) {
+    return std::fseek(file.get(), static_cast<long>(offset), SEEK_SET) == 0 &&
+           std::fread(out, 1, bytes, file.get()) == bytes;
+  };
+  if (!read_at(0, header, kHeaderSize) || !read_at(size - kTrailerSize, trailer, kTrailerSize)) {
+    return Errno("reading " + path.string());
+  }
+  if (std::memcmp(header, kOldMagic, 8) == 0) {
     return Status::Corruption(where + " has an older format");
   }
-  if (std::memcmp(data.data(), kMagic, 8) != 0) {
+  if (std::memcmp(header, kMagic, 8) != 0) {
     return Status::Corruption(where + " is not a relate checkpoint");
   }
-  const char* trailer = data.data() + data.size() - kTrailerSize;
   uint64_t payload_size = Get64(trailer);
-  if (payload_size != data.size() - kHeaderSize - kTrailerSize) {
+  if (payload_size != size - kHeaderSize - kTrailerSize) {
     return Status::Corruption(where + " is truncated: it says " + std::to_string(payload_size) +
                               " bytes of index, it has " +
-                              std::to_string(data.size() - kHeaderSize - kTrailerSize));
+                              std::to_string(size - kHeaderSize - kTrailerSize));
   }
-  if (XXH64(data.data(), data.size() - 8, 0) != Get64(trailer + 8)) {
-    return Status::Corruption(where + " fails its checksum");
+  {
+    XXH64_state_t* state = XXH64_createState();
+    XXH64_reset(state, 0);
+    std::vector<char> chunk(1 << 20);
+    bool read_ok = std::fseek(file.get(), 0, SEEK_SET) == 0;
+    for (uint64_t left = size - 8; read_ok && left > 0;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(left, chunk.size()));
+      read_ok = std::fread(chunk.data(), 1, n, file.get()) == n;
+      XXH64_update(state, chunk.data(), n);
+      left -= n;
+    }
+    const uint64_t digest = XXH64_digest(state);
+    XXH64_freeState(state);
+    if (!read_ok) return Errno("reading " + path.string());
+    if (digest != Get64(trailer + 8)) return Status::Corruption(where + " fails its checksum");
   }
-  if (Get32(data.data() + 8) != collection_id || Get32(data.data() + 12) != dimension ||
-      Get32(data.data() + 16) != static_cast<uint32_t>(metric)) {
+  if (Get32(header + 8) != collection_id || Get32(header + 12) != dimension ||
+      Get32(header + 16) != static_cast<uint32_t>(metric)) {
     return Status::Corruption(where + " belongs to another collection or shape");
   }
-  SpanReader reader(std::span<const char>(data.data() + kHeaderSize, payload_size));
+  if (std::fseek(file.get(), kHeaderSize, SEEK_SET) != 0) return Errno("reading " + path.string());
+  FileReader reader(file.get(), payload_size);
   const Status bad = Status::Corruption(where + " is malformed");
   uint32_t spec_bytes = 0, ef_construction = 0, flags = 0;
   uint64_t positions = 0, dead_words = 0;
@@ -979,11 +1008,11 @@ Result<VectorIndex::Loaded> VectorIndex::Load(const std::filesystem::path& path,
   if (!fresh) return fresh.error();
   std::unique_ptr<VectorIndex> index = std::move(*fresh);
   Rep& r = *index->rep_;
-  if (Get32(data.data() + 20) != static_cast<uint32_t>(r.kind)) {
+  if (Get32(header + 20) != static_cast<uint32_t>(r.kind)) {
     return Status::Corruption(where + " holds an index of another kind");
   }
   Loaded out;
-  out.last_change = Get64(data.data() + 24);
+  out.last_change = Get64(header + 24);
   if (!reader.Read(&ef_construction, 4) || !reader.Read(&flags, 4)) return bad;
   if (!reader.Read(&positions, 8) || positions > reader.left() / 8) return bad;
   r.ids.resize(positions);
