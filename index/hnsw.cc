@@ -207,35 +207,30 @@ class Builder {
     size_t ndis = 0;
     float cur_d = dist_(x, cur);
     for (int l = max_level; l > level; --l) Greedy<true>(g_, dist_, x, l, cur, cur_d, ndis);
-    std::vector<Node> found;
-    for (int l = std::min(level, max_level); l >= 0; --l) {
+    // q's own lists are all written before any other node links to q, so no
+    // thread can reach q and start a search from a list of q's that is still
+    // empty (it would find nothing there, link poorly, and its link into that
+    // list would be lost when q wrote it).
+    const int top_level = std::min(level, max_level);
+    std::vector<std::vector<Node>> linked(static_cast<size_t>(top_level) + 1);
+    for (int l = top_level; l >= 0; --l) {
       SearchLevel<true>(g_, dist_, x, l, cur, cur_d, ef_, nullptr, s);
+      std::vector<Node>& found = linked[static_cast<size_t>(l)];
       found.assign(s.results.begin(), s.results.end());
       std::sort(found.begin(), found.end());
       cur = found.front().second;
       cur_d = found.front().first;
       SelectNeighbours(dist_, found, m_);
-      {
-        std::lock_guard lock(LockOf(q));
-        Links own = LinksOf(g_, q, l);
-        // Another thread may have linked q already: one that started its
-        // search at this level from q (q's upper levels are linked). Keep
-        // those links too, re-selecting if they overflow the list.
-        const size_t cap = static_cast<size_t>(own.end - own.begin);
-        for (int32_t* p = own.begin; p < own.end && *p >= 0; ++p) {
-          const bool known = std::any_of(found.begin(), found.end(),
-                                         [&](const Node& n) { return n.second == *p; });
-          if (!known) found.emplace_back(dist_(x, *p), *p);
-        }
-        if (found.size() > cap) {
-          std::sort(found.begin(), found.end());
-          SelectNeighbours(dist_, found, cap);
-        }
-        size_t i = 0;
-        for (; i < found.size(); ++i) StoreLink(own.begin + i, found[i].second);
-        for (int32_t* p = own.begin + i; p < own.end; ++p) StoreLink(p, -1);
+      std::lock_guard lock(LockOf(q));
+      Links own = LinksOf(g_, q, l);
+      size_t i = 0;
+      for (; i < found.size() && own.begin + i < own.end; ++i) {
+        StoreLink(own.begin + i, found[i].second);
       }
-      for (const Node& n : found) Connect(n.second, q, l);
+      for (int32_t* p = own.begin + i; p < own.end; ++p) StoreLink(p, -1);
+    }
+    for (int l = top_level; l >= 0; --l) {
+      for (const Node& n : linked[static_cast<size_t>(l)]) Connect(n.second, q, l);
     }
     if (level > max_level) {
       g_.entry_point = q;
