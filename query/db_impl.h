@@ -222,6 +222,13 @@ class DBImpl final : public DB {
   // A new index of `c` holding its stored vectors (as of `at`, or now): "auto"
   // resolved for their number, trained if its kind trains and they are
   // enough. Cancelled if *stop turns true meanwhile.
+  // Adds the collection's stored vectors (as of `at`, or now) to `index` in
+  // chunks, prepared for the metric, calling `each` (if set) with every one
+  // as stored. Cancelled if *stop turns true; Corruption for a vector of the
+  // wrong size.
+  Status AddStoredVectors(const Collection& c, index::VectorIndex& index,
+                          const storage::StoreSnapshot* at, const std::atomic<bool>* stop,
+                          const std::function<void(uint64_t, std::span<const float>)>& each) const;
   Result<std::unique_ptr<index::VectorIndex>> BuildFromStorage(const Collection& c,
                                                                const storage::StoreSnapshot* at,
                                                                const std::atomic<bool>* stop);

@@ -30,6 +30,39 @@ std::string NowText() {
 
 }  // namespace
 
+Status DBImpl::AddStoredVectors(
+    const Collection& c, index::VectorIndex& index, const storage::StoreSnapshot* at,
+    const std::atomic<bool>* stop,
+    const std::function<void(uint64_t, std::span<const float>)>& each) const {
+  const CollectionSpec& spec = c.meta.spec;
+  const uint32_t dim = spec.dimension;
+  std::vector<uint64_t> ids;
+  std::vector<float> vectors;
+  auto flush = [&]() -> Status {
+    if (stop != nullptr && stop->load()) return Status::Cancelled("the database is closing");
+    index::PrepareVectors(spec.metric, dim, vectors);
+    RELATE_RETURN_IF_ERROR(index.Add(ids, vectors));
+    ids.clear();
+    vectors.clear();
+    return Status::OK();
+  };
+  RELATE_RETURN_IF_ERROR(store_->ScanVectors(
+      c.meta.id,
+      [&](uint64_t id, std::span<const float> vector) -> Status {
+        if (vector.size() != dim) {
+          return Status::Corruption("record id " + std::to_string(id) + " has " +
+                                    std::to_string(vector.size()) + " values, expected " +
+                                    std::to_string(dim));
+        }
+        if (each) each(id, vector);
+        ids.push_back(id);
+        vectors.insert(vectors.end(), vector.begin(), vector.end());
+        return ids.size() >= kBuildChunk ? flush() : Status::OK();
+      },
+      at));
+  return flush();
+}
+
 Result<std::unique_ptr<index::VectorIndex>> DBImpl::BuildFromStorage(
     const Collection& c, const storage::StoreSnapshot* at, const std::atomic<bool>* stop) {
   const CollectionSpec& spec = c.meta.spec;
@@ -44,30 +77,7 @@ Result<std::unique_ptr<index::VectorIndex>> DBImpl::BuildFromStorage(
   }
   RELATE_ASSIGN_OR_RETURN(auto index, index::VectorIndex::Create(dim, spec.metric, use));
   index->Reserve(c.Meta().count);  // about what the snapshot holds
-  std::vector<uint64_t> ids;
-  std::vector<float> vectors;
-  auto flush = [&]() -> Status {
-    if (stop != nullptr && stop->load()) return Status::Cancelled("the database is closing");
-    index::PrepareVectors(spec.metric, dim, vectors);
-    RELATE_RETURN_IF_ERROR(index->Add(ids, vectors));
-    ids.clear();
-    vectors.clear();
-    return Status::OK();
-  };
-  RELATE_RETURN_IF_ERROR(store_->ScanVectors(
-      c.meta.id,
-      [&](uint64_t id, std::span<const float> vector) -> Status {
-        if (vector.size() != dim) {
-          return Status::Corruption("record id " + std::to_string(id) + " has " +
-                                    std::to_string(vector.size()) + " values, expected " +
-                                    std::to_string(dim));
-        }
-        ids.push_back(id);
-        vectors.insert(vectors.end(), vector.begin(), vector.end());
-        return ids.size() >= kBuildChunk ? flush() : Status::OK();
-      },
-      at));
-  RELATE_RETURN_IF_ERROR(flush());
+  RELATE_RETURN_IF_ERROR(AddStoredVectors(c, *index, at, stop, nullptr));
   // A kind that trains holds the vectors exactly until now; FAISS samples
   // 256 per centroid of what it gets, so more would only cost time.
   if (index->needs_training() && index->size() >= index->training_rows()) {
@@ -292,35 +302,18 @@ Result<TuneReport> DBImpl::Tune(std::string_view collection, const TuneOptions& 
   std::vector<uint64_t> sample_ids;
   std::vector<float> sample;
   size_t seen = 0;
-  {
-    std::vector<uint64_t> ids;
-    std::vector<float> vectors;
-    auto flush = [&]() -> Status {
-      index::PrepareVectors(spec.metric, dim, vectors);
-      RELATE_RETURN_IF_ERROR(exact->Add(ids, vectors));
-      ids.clear();
-      vectors.clear();
-      return Status::OK();
-    };
-    RELATE_RETURN_IF_ERROR(store_->ScanVectors(
-        c->meta.id, [&](uint64_t id, std::span<const float> v) -> Status {
-          if (v.size() != dim) return Status::Corruption("record id " + std::to_string(id) +
-                                                         " has a vector of the wrong size");
-          ids.push_back(id);
-          vectors.insert(vectors.end(), v.begin(), v.end());
-          // Reservoir sampling: every stored vector equally likely.
-          ++seen;
-          if (sample_ids.size() < options.sample) {
-            sample_ids.push_back(id);
-            sample.insert(sample.end(), v.begin(), v.end());
-          } else if (const size_t j = rng() % seen; j < options.sample) {
-            sample_ids[j] = id;
-            std::copy(v.begin(), v.end(), sample.begin() + static_cast<ptrdiff_t>(j * dim));
-          }
-          return ids.size() >= kBuildChunk ? flush() : Status::OK();
-        }));
-    RELATE_RETURN_IF_ERROR(flush());
-  }
+  // Reservoir sampling: every stored vector equally likely.
+  RELATE_RETURN_IF_ERROR(AddStoredVectors(
+      *c, *exact, nullptr, nullptr, [&](uint64_t id, std::span<const float> v) {
+        ++seen;
+        if (sample_ids.size() < options.sample) {
+          sample_ids.push_back(id);
+          sample.insert(sample.end(), v.begin(), v.end());
+        } else if (const size_t j = rng() % seen; j < options.sample) {
+          sample_ids[j] = id;
+          std::copy(v.begin(), v.end(), sample.begin() + static_cast<ptrdiff_t>(j * dim));
+        }
+      }));
   index::PrepareVectors(spec.metric, dim, sample);
   const size_t nq = sample_ids.size();
   std::vector<std::unordered_set<int64_t>> truth(nq);
