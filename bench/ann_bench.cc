@@ -652,19 +652,12 @@ struct Row {
   bool lower_is_better = false;                      // ... or stay at or below it
 };
 
-std::string Num(double v) {
-  if (std::isnan(v)) return "—";
-  if (std::fabs(v) >= 100) return fmt::format("{:.0f}", v);
-  if (std::fabs(v) >= 1) return fmt::format("{:.2f}", v);
-  return fmt::format("{:.3g}", v);
-}
-
 std::string Ratio(double a, double b) {
   return std::isnan(a) || std::isnan(b) || b == 0 ? "—" : fmt::format("{:.3f}", a / b);
 }
 
 std::string WithNote(double v, const std::string& note) {
-  return note.empty() ? Num(v) : Num(v) + " (" + note + ")";
+  return note.empty() ? Figure(v) : Figure(v) + " (" + note + ")";
 }
 
 // "met", "NOT met" or "n/a" for relate against the row's goal.

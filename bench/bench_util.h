@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "relate/status.h"
 
@@ -38,6 +41,16 @@ inline double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t m = v.size() / 2;
   return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+// A figure for a table: whole numbers from 100 up, one decimal from 10, two
+// from 1, three significant digits below; "—" for a figure not measured (NaN).
+inline std::string Figure(double v) {
+  if (std::isnan(v)) return "—";
+  if (std::fabs(v) >= 100) return fmt::format("{:.0f}", v);
+  if (std::fabs(v) >= 10) return fmt::format("{:.1f}", v);
+  if (std::fabs(v) >= 1) return fmt::format("{:.2f}", v);
+  return fmt::format("{:.3g}", v);
 }
 
 [[noreturn]] inline void Die(const std::string& what) {

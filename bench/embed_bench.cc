@@ -73,12 +73,6 @@ struct Config {
 // Keeps results alive so the compiler cannot drop the anchor's work.
 volatile float g_sink = 0;
 
-std::string Fmt(double v) {
-  if (v >= 100) return fmt::format("{:.0f}", v);
-  if (v >= 10) return fmt::format("{:.1f}", v);
-  return fmt::format("{:.2f}", v);
-}
-
 // ---------------------------------------------------------------------------
 // Data
 
@@ -267,8 +261,8 @@ struct Rates {
 Row RateRow(std::string figure, const Rates& r, double scale, const std::string& anchor_label) {
   const double rel = r.RelateMedian() * scale, anc = r.AnchorMedian() * scale;
   return Row{.figure = std::move(figure),
-             .relate = Fmt(rel),
-             .anchor = Fmt(anc) + " (" + anchor_label + ")",
+             .relate = Figure(rel),
+             .anchor = Figure(anc) + " (" + anchor_label + ")",
              .ratio = fmt::format("{:.3f}", rel / anc),
              .spread = r.Spread()};
 }
@@ -580,7 +574,7 @@ int Run(int argc, char** argv) {
             .spread = fmt::format("{:.0f}%-{:.0f}%", 100 * shares.front(), 100 * shares.back())});
   };
   share_row("share of EmbedText's time in Tokenizer::Tokenize, 1 thread", tokenize_share,
-            Fmt(Median(tokenize_rate)) + " texts/s (Tokenize alone)");
+            Figure(Median(tokenize_rate)) + " texts/s (Tokenize alone)");
   share_row("share of EmbedText's time in Vocabulary::Find, 1 thread", lookup_share,
             "(Tokenize + Find) - Tokenize");
 
@@ -673,8 +667,8 @@ int Run(int argc, char** argv) {
     std::printf(
         "- ingest %s, the median repetition: %.2f s = open+create %.3f s + upserts %.2f s "
         "(%s records/s) + close %.2f s; records/s over the repetitions %s-%s\n",
-        what, m.total_s, m.open_s, m.upsert_s, Fmt(nr / m.upsert_s).c_str(), m.close_s,
-        Fmt(nr / reps.back().total_s).c_str(), Fmt(nr / reps.front().total_s).c_str());
+        what, m.total_s, m.open_s, m.upsert_s, Figure(nr / m.upsert_s).c_str(), m.close_s,
+        Figure(nr / reps.back().total_s).c_str(), Figure(nr / reps.front().total_s).c_str());
   };
   breakdown("of text (embedded inside Upsert)", text_reps);
   breakdown("with precomputed vectors", vector_reps);

@@ -221,12 +221,6 @@ struct SearchFigures {
   size_t agree = 0, compared = 0;
 };
 
-std::string Fmt(double v) {
-  if (v >= 100) return fmt::format("{:.0f}", v);
-  if (v >= 10) return fmt::format("{:.1f}", v);
-  return fmt::format("{:.2f}", v);
-}
-
 void AddSearchRow(std::vector<Row>& rows, std::string figure, uint32_t d, const SearchFigures& f) {
   const double relate = Median(f.relate_qps);
   const double raw = Median(f.raw_qps);
@@ -236,8 +230,8 @@ void AddSearchRow(std::vector<Row>& rows, std::string figure, uint32_t d, const 
   rows.push_back(Row{
       .figure = std::move(figure),
       .d = d,
-      .relate = Fmt(relate),
-      .anchor = Fmt(raw),
+      .relate = Figure(relate),
+      .anchor = Figure(raw),
       .ratio = fmt::format("{:.3f}", ratio),
       .spread = fmt::format("{:.3f}-{:.3f}", *std::min_element(ratios.begin(), ratios.end()),
                             *std::max_element(ratios.begin(), ratios.end())),
@@ -479,24 +473,24 @@ int Run(int argc, char** argv) {
     const double rps = n / total_s;
     rows.push_back(Row{.figure = "ingest records/s, persisted",
                        .d = d,
-                       .relate = Fmt(rps),
-                       .anchor = Fmt(n / raw_add_s) + " (add)",
+                       .relate = Figure(rps),
+                       .anchor = Figure(n / raw_add_s) + " (add)",
                        .ratio = fmt::format("{:.3f}", raw_add_s / total_s),
                        .spread = spread_of(&IngestRep::raw_add_s),
                        .agree = "",
                        .goal = fmt::format("≥ 50k/s: {}", rps >= kIngestGoal ? "met" : "NOT met")});
     rows.push_back(Row{.figure = "ingest MB/s of payload, persisted",
                        .d = d,
-                       .relate = Fmt(mb / total_s),
-                       .anchor = Fmt(mb / raw_add_s) + " (add)",
+                       .relate = Figure(mb / total_s),
+                       .anchor = Figure(mb / raw_add_s) + " (add)",
                        .ratio = fmt::format("{:.3f}", raw_add_s / total_s),
                        .spread = spread_of(&IngestRep::raw_add_s),
                        .agree = "",
                        .goal = ""});
     rows.push_back(Row{.figure = "ingest records/s vs persisted raw",
                        .d = d,
-                       .relate = Fmt(rps),
-                       .anchor = Fmt(n / raw_persist_s) + " (add + write_index + fsync)",
+                       .relate = Figure(rps),
+                       .anchor = Figure(n / raw_persist_s) + " (add + write_index + fsync)",
                        .ratio = fmt::format("{:.3f}", raw_persist_s / total_s),
                        .spread = spread_of(&IngestRep::raw_persist_s),
                        .agree = "",
@@ -510,9 +504,9 @@ int Run(int argc, char** argv) {
         "d={}: relate ingest, the median of {} repetitions: {:.2f} s = open+create {:.3f} s + "
         "upserts {:.2f} s ({}/s) + close, writing the index checkpoint, {:.2f} s; payload {:.0f} "
         "MB, database on disk {:.0f} MB; relate records/s over the repetitions {}-{}",
-        d, reps.size(), mid.total_s, mid.open_s, mid.upsert_s, Fmt(n / mid.upsert_s), mid.close_s,
-        mb, static_cast<double>(DiskBytes(db_dir)) / 1e6, Fmt(n / by_total.back().total_s),
-        Fmt(n / by_total.front().total_s)));
+        d, reps.size(), mid.total_s, mid.open_s, mid.upsert_s, Figure(n / mid.upsert_s), mid.close_s,
+        mb, static_cast<double>(DiskBytes(db_dir)) / 1e6, Figure(n / by_total.back().total_s),
+        Figure(n / by_total.front().total_s)));
 
     Search(cfg, ds, db_dir, *raw, rows, notes);
     std::fprintf(stderr, "d=%u: done\n", d);

@@ -70,6 +70,14 @@ double Recall(const VectorIndex& index, const SearchParams& params) {
   return static_cast<double>(hits) / (kQueries * kK);
 }
 
+// Removes every `stride`-th of Build's ids (1000 + i) from `index`; returns them.
+std::vector<uint64_t> RemoveEvery(VectorIndex& index, size_t stride) {
+  std::vector<uint64_t> gone;
+  for (size_t i = 0; i < kN; i += stride) gone.push_back(1000 + i);
+  BOOST_TEST_REQUIRE(index.Remove(gone).value() == gone.size());
+  return gone;
+}
+
 void CheckFloors(const std::vector<std::pair<std::string, double>>& floors) {
   for (const auto& [spec, floor] : floors) {
     BOOST_TEST_CONTEXT("spec " << spec) {
@@ -196,9 +204,7 @@ BOOST_AUTO_TEST_CASE(DeletedIdsNeverComeBackOnAnyKind) {
   for (std::string spec : {"Flat", "HNSW16", "HNSW16,SQ8", "IVF64,Flat", "IVF64,SQ8", "SQ8"}) {
     BOOST_TEST_CONTEXT("spec " << spec) {
       auto index = Build(spec);
-      std::vector<uint64_t> gone;
-      for (size_t i = 0; i < kN; i += 2) gone.push_back(1000 + i);
-      BOOST_TEST(index->Remove(gone).value() == gone.size());
+      const std::vector<uint64_t> gone = RemoveEvery(*index, 2);
       BOOST_TEST(index->size() == kN - gone.size());
       const std::unordered_set<uint64_t> deleted(gone.begin(), gone.end());
       auto nb = index->Search(data.queries, 50, {.ef_search = 100, .nprobe = 64}).value();
@@ -256,9 +262,7 @@ BOOST_AUTO_TEST_CASE(EveryKindSavesAndLoadsWithItsTombstones) {
   for (std::string spec : {"Flat", "HNSW16", "HNSW16,SQ8", "IVF64,Flat", "IVF64,SQ8", "SQ8"}) {
     BOOST_TEST_CONTEXT("spec " << spec) {
       auto index = Build(spec);
-      std::vector<uint64_t> gone;
-      for (size_t i = 0; i < kN; i += 3) gone.push_back(1000 + i);
-      BOOST_TEST_REQUIRE(index->Remove(gone).has_value());
+      RemoveEvery(*index, 3);
       const auto path = dir.path() / "c.faiss";
       BOOST_TEST_REQUIRE(index->Save(path, 3, 77).ok());
       auto loaded = VectorIndex::Load(path, 3, kD, Metric::kInnerProduct, spec);
