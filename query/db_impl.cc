@@ -1,4 +1,5 @@
 #include "query/db_impl.h"
+#include "query/writer_lock.h"
 
 #include <algorithm>
 #include <chrono>
@@ -56,8 +57,12 @@ Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vect
                                  std::to_string(spec.dimension));
 }
 
-DBImpl::DBImpl(fs::path dir, Options options, std::unique_ptr<storage::Store> store)
-    : dir_(std::move(dir)), options_(std::move(options)), store_(std::move(store)) {}
+DBImpl::DBImpl(fs::path dir, Options options, std::unique_ptr<WriterLock> lock,
+               std::unique_ptr<storage::Store> store)
+    : dir_(std::move(dir)),
+      options_(std::move(options)),
+      lock_(std::move(lock)),
+      store_(std::move(store)) {}
 
 Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& options) {
   std::error_code ec;
@@ -89,6 +94,12 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     RELATE_RETURN_IF_ERROR(CheckMarker(marker));
   }
 
+  // The writer's lock comes first: a second writer is told who holds the database
+  // before it touches anything in it.
+  std::unique_ptr<WriterLock> lock;
+  if (!options.read_only) {
+    RELATE_ASSIGN_OR_RETURN(lock, WriterLock::Acquire(dir));
+  }
   RELATE_ASSIGN_OR_RETURN(
       auto store,
       storage::Store::Open(dir / "store", {.create = fresh,
@@ -100,7 +111,7 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     if (ec) return Status::IOError("creating " + (dir / "index").string() + ": " + ec.message());
   }
 
-  std::unique_ptr<DBImpl> db(new DBImpl(dir, options, std::move(store)));
+  std::unique_ptr<DBImpl> db(new DBImpl(dir, options, std::move(lock), std::move(store)));
   RELATE_ASSIGN_OR_RETURN(auto metas, db->store_->LoadCatalog());
   std::unordered_set<std::string> wanted_files;
   for (auto& meta : metas) {

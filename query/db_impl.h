@@ -34,6 +34,8 @@
 
 namespace relate::query {
 
+class WriterLock;
+
 // Longest collection or model name, in bytes.
 inline constexpr size_t kMaxNameBytes = 200;
 
@@ -196,7 +198,8 @@ class DBImpl final : public DB {
   Status Compact(std::string_view collection) override;
 
  private:
-  DBImpl(std::filesystem::path dir, Options options, std::unique_ptr<storage::Store> store);
+  DBImpl(std::filesystem::path dir, Options options, std::unique_ptr<WriterLock> lock,
+         std::unique_ptr<storage::Store> store);
 
   void Log(const std::string& line) const;
   std::filesystem::path CheckpointPath(uint32_t collection_id) const;
@@ -312,6 +315,7 @@ class DBImpl final : public DB {
 
   const std::filesystem::path dir_;
   const Options options_;
+  std::unique_ptr<WriterLock> lock_;  // null for a read-only handle; released after store_ closes
   std::unique_ptr<storage::Store> store_;
 
   std::mutex write_mu_;
