@@ -592,6 +592,13 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
         ++count;
       });
       DivideBy(v, count);
+      // Finite rows can still add up beyond float32 (a damaged matrix).
+      if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); })) {
+        return in.Corrupt(matrix_at + 16 + uint64_t{id} * width * sizeof(float),
+                          "the vector of word " + QuotedForMessage(token) +
+                              " (the mean of its row and n-gram rows) is not finite: the input "
+                              "matrix holds values too large to add");
+      }
     }
     in.Progress();
     return model;
@@ -625,6 +632,13 @@ Result<std::vector<float>> FastTextModel::WordVector(std::string_view word) cons
       ++count;
     });
     if (count > 0) DivideBy(v, count);
+    // Finite rows can still add up beyond float32 (damaged n-gram rows).
+    if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); })) {
+      return Status::Corruption("fastText word vector: the n-gram rows of " +
+                                QuotedForMessage(word) +
+                                " add up beyond float32 range: the model's n-gram rows are "
+                                "damaged");
+    }
     return v;
   } catch (const std::bad_alloc&) {
     return Status::Internal("fastText word vector: out of memory");

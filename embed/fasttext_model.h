@@ -51,7 +51,7 @@ class FastTextModel {
   // (classification) model, is quantized (.ftz), or holds a word that is not
   // UTF-8; Corruption if it is truncated, has bytes after its end, repeats a
   // word, or its header, dictionary and matrices disagree (sizes, non-finite
-  // values).
+  // values, rows whose mean for a vocabulary word is not finite).
   static Result<FastTextModel> Read(const std::filesystem::path& path,
                                     const FastTextProgressFn& progress = {});
 
@@ -80,7 +80,8 @@ class FastTextModel {
   // and their "</s>" follows that. InvalidArgument if `word` is not valid
   // UTF-8 (naming the byte offset), or is one of the model's labels (a
   // "__label__" token of the training text, which has no vector: fastText's
-  // print-word-vectors aborts on it).
+  // print-word-vectors aborts on it). Corruption if the word's n-gram rows add
+  // up beyond float32 range (damaged rows).
   Result<std::vector<float>> WordVector(std::string_view word) const;
 
   // The n-gram rows fastText 0.9.x gives `word` in a model with `buckets` rows

@@ -129,8 +129,13 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
     model_ids.push_back(entry->meta.id);
     db->models_[entry->meta.info.name][entry->meta.info.version] = std::move(entry);
   }
-  // Data of imports that did not finish.
+  // Data of imports that did not finish (a no-op for a read-only handle).
   RELATE_RETURN_IF_ERROR(db->store_->DeleteModelDataExcept(model_ids));
+  if (!options.read_only) {
+    std::vector<uint32_t> collection_ids;
+    for (const auto& [_, c] : db->collections_) collection_ids.push_back(c->meta.id);
+    RELATE_RETURN_IF_ERROR(db->store_->DeleteCollectionDataExcept(collection_ids));
+  }
   // Checkpoints of dropped collections and temporary files of interrupted saves.
   if (!options.read_only) {
     for (const auto& entry : fs::directory_iterator(dir / "index", ec)) {
@@ -206,7 +211,7 @@ Status DBImpl::RebuildIndex(Collection& c, const std::string& why) {
   return Status::OK();
 }
 
-Status DBImpl::LoadIndex(Collection& c) {
+Status DBImpl::LoadIndex(Collection& c, bool* newer) {
   const auto& spec = c.meta.spec;
   const fs::path path = CheckpointPath(c.meta.id);
   auto loaded =
@@ -223,6 +228,10 @@ Status DBImpl::LoadIndex(Collection& c) {
     return RebuildIndex(c, std::string(loaded.error().message()));
   }
   if (loaded->last_change > c.meta.last_change) {
+    if (newer != nullptr) {
+      *newer = true;
+      return Status::OK();
+    }
     return RebuildIndex(c, "its index checkpoint is newer than storage");
   }
   c.index = std::move(loaded->index);
@@ -284,6 +293,7 @@ Status DBImpl::ReplayChanges(const Collection& c, index::VectorIndex& index, uin
 }
 
 Status DBImpl::CheckpointLocked(Collection& c) {
+  std::lock_guard checkpoint(checkpoint_mu_);
   const storage::CollectionMeta meta = c.Meta();
   {
     std::shared_lock lock(c.index_mu);
@@ -372,6 +382,7 @@ Status DBImpl::CreateCollection(const CollectionSpec& requested) {
 }
 
 Result<std::vector<CollectionInfo>> DBImpl::ListCollections() {
+  MaybeCatchUp();
   std::vector<std::shared_ptr<Collection>> all;
   {
     std::shared_lock lock(catalog_mu_);
@@ -383,6 +394,7 @@ Result<std::vector<CollectionInfo>> DBImpl::ListCollections() {
 }
 
 Result<CollectionInfo> DBImpl::DescribeCollection(std::string_view name) {
+  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(name));
   return Info(*c);
 }
@@ -567,6 +579,7 @@ Result<size_t> DBImpl::Delete(std::string_view collection, std::span<const std::
 }
 
 Result<StoredRecord> DBImpl::Get(std::string_view collection, std::string_view key) {
+  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   const uint32_t id = c->meta.id;
   RELATE_ASSIGN_OR_RETURN(auto entries, store_->LookupKeys(id, std::span(&key, 1)));
@@ -580,6 +593,7 @@ Result<StoredRecord> DBImpl::Get(std::string_view collection, std::string_view k
 }
 
 Result<uint64_t> DBImpl::Count(std::string_view collection) {
+  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   return c->Meta().count;
 }
@@ -723,6 +737,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
 Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view collection,
                                                           std::span<const float> queries,
                                                           const SearchOptions& options) {
+  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
   const CollectionSpec& spec = c->meta.spec;
@@ -748,6 +763,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view colle
 
 Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
                                         const SearchOptions& options) {
+  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
   const CollectionSpec& spec = c->meta.spec;
@@ -772,6 +788,7 @@ Result<std::pair<std::vector<float>, uint64_t>> DBImpl::EmbedForCollection(Colle
 }
 
 Result<std::vector<float>> DBImpl::EmbedText(std::string_view collection, std::string_view text) {
+  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   RELATE_ASSIGN_OR_RETURN(auto embedded, EmbedForCollection(*c, text));
   return std::move(embedded.first);
@@ -946,6 +963,7 @@ Result<std::vector<std::string>> DBImpl::ApplyModel(std::string_view name) {
 
 Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::string_view text,
                                             const SearchOptions& options) {
+  MaybeCatchUp();
   const std::string where = "search in " + Quote(collection);
   RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext(where));
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
@@ -991,6 +1009,7 @@ std::vector<std::string> DBImpl::CollectionsUsingLocked(std::string_view model) 
 
 Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::string_view key,
                                              const SearchOptions& options) {
+  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
   RELATE_ASSIGN_OR_RETURN(StoredRecord record, Get(collection, key));
@@ -1001,6 +1020,7 @@ Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::s
 }
 
 Result<VerifyReport> DBImpl::Verify(std::string_view collection) {
+  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   const CollectionSpec& spec = c->meta.spec;
   constexpr size_t kMaxProblems = 50;

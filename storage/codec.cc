@@ -5,54 +5,17 @@
 #include <cstring>
 
 #include "records.pb.h"
+#include "storage/proto_metadata.h"
 
 namespace relate::storage {
 namespace {
 
 static_assert(sizeof(float) == 4, "vectors are stored as 4-byte floats");
 
-void ToProto(const MetadataValue& v, pb::MetadataValue* out) {
-  std::visit(
-      [out](const auto& x) {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::string>) {
-          out->set_string_value(x);
-        } else if constexpr (std::is_same_v<T, int64_t>) {
-          out->set_int_value(x);
-        } else if constexpr (std::is_same_v<T, double>) {
-          out->set_double_value(x);
-        } else if constexpr (std::is_same_v<T, bool>) {
-          out->set_bool_value(x);
-        } else {
-          auto* list = out->mutable_list_value();
-          for (const auto& s : x) list->add_values(s);
-        }
-      },
-      v);
-}
+void ToProto(const MetadataValue& v, pb::MetadataValue* out) { MetadataToProto(v, out); }
 
 Status FromProto(const pb::MetadataValue& v, MetadataValue* out) {
-  switch (v.kind_case()) {
-    case pb::MetadataValue::kStringValue:
-      *out = v.string_value();
-      return Status::OK();
-    case pb::MetadataValue::kIntValue:
-      *out = static_cast<int64_t>(v.int_value());
-      return Status::OK();
-    case pb::MetadataValue::kDoubleValue:
-      *out = v.double_value();
-      return Status::OK();
-    case pb::MetadataValue::kBoolValue:
-      *out = v.bool_value();
-      return Status::OK();
-    case pb::MetadataValue::kListValue:
-      *out =
-          std::vector<std::string>(v.list_value().values().begin(), v.list_value().values().end());
-      return Status::OK();
-    case pb::MetadataValue::KIND_NOT_SET:
-      break;
-  }
-  return Status::Corruption("metadata value has no type");
+  return MetadataFromProto(v, out) ? Status::OK() : Status::Corruption("metadata value has no type");
 }
 
 }  // namespace
@@ -102,7 +65,8 @@ Status DecodeVector(std::string_view bytes, std::vector<float>* vector) {
                               " bytes is not a whole number of float32 values");
   }
   vector->resize(bytes.size() / sizeof(float));
-  std::memcpy(vector->data(), bytes.data(), bytes.size());
+  // An empty vector's data() may be null, which memcpy must not get even for 0 bytes.
+  if (!bytes.empty()) std::memcpy(vector->data(), bytes.data(), bytes.size());
   return Status::OK();
 }
 

@@ -6,11 +6,15 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <cstring>
+#include <unordered_map>
 
 #include "storage/codec.h"
 #include "storage/keys.h"
@@ -63,7 +67,11 @@ constexpr size_t kParallelGetThreshold = 256;
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::OK();
   std::string m = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(m);
+  if (s.IsCorruption()) {
+    return Status::Corruption(m +
+                              " (the database's storage is damaged: `relate repair` recovers what "
+                              "it still holds; or restore a backup)");
+  }
   if (s.IsNotFound()) return Status::NotFound(m);
   if (s.IsInvalidArgument()) return Status::InvalidArgument(m);
   // RocksDB reports its LOCK file held by another process or handle as an IO error.
@@ -201,6 +209,8 @@ struct Store::Rep {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   bool read_only = false;
+  // A read-only store is a RocksDB secondary instance; its own info logs go here.
+  std::filesystem::path secondary_dir;
 
   rocksdb::ColumnFamilyHandle* cf(int f) const { return handles[f]; }
 
@@ -209,6 +219,9 @@ struct Store::Rep {
       if (db) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
     if (db) db->Close().PermitUncheckedError();
+    db.reset();
+    std::error_code ec;
+    if (!secondary_dir.empty()) std::filesystem::remove_all(secondary_dir, ec);
   }
 };
 
@@ -238,9 +251,25 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
   rep->read_only = store_options.read_only;
   rocksdb::DB* db = nullptr;
   rocksdb::Status s;
+  if (store_options.read_only) {
+    // A secondary instance reads the writer's files (WAL included) without its
+    // lock, and catches up with it on demand (CatchUp). It must keep every table
+    // file open, so that the writer's compactions cannot delete one under it.
+    std::error_code ec;
+    if (!std::filesystem::exists(path / "CURRENT", ec)) {
+      return Status::NotFound("no storage at " + path.string());
+    }
+    std::string tmpl = (std::filesystem::temp_directory_path(ec) / "relate-reader-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return Status::IOError("creating a scratch directory for a read-only handle: " +
+                             std::string(std::strerror(errno)));
+    }
+    rep->secondary_dir = tmpl;
+    options.max_open_files = -1;
+  }
   try {
     s = store_options.read_only
-            ? rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(),
+            ? rocksdb::DB::OpenAsSecondary(options, path.string(), rep->secondary_dir.string(),
                                            descriptors, &rep->handles, &db)
             : rocksdb::DB::Open(options, path.string(), descriptors, &rep->handles, &db);
   } catch (const std::exception& e) {
@@ -418,13 +447,20 @@ Result<std::vector<std::optional<StoredRecord>>> Store::GetRecords(uint32_t coll
   return out;
 }
 
+struct StoreSnapshot::Rep {
+  rocksdb::DB* db;
+  const rocksdb::Snapshot* snapshot;
+};
+
 Status Store::ScanRecords(uint32_t collection, bool with_vector,
-                          const std::function<Status(StoredRecord&&)>& fn) const {
+                          const std::function<Status(StoredRecord&&)>& fn,
+                          const StoreSnapshot* at) const {
   const std::string end = CollectionEnd(collection);
   rocksdb::Slice upper(end);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper;
   ro.fill_cache = false;
+  if (at != nullptr) ro.snapshot = at->rep_->snapshot;
   std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kRecords)));
   std::unique_ptr<rocksdb::Iterator> vit;
   if (with_vector) {
@@ -453,11 +489,6 @@ Status Store::ScanRecords(uint32_t collection, bool with_vector,
   }
   return FromRocks(it->status(), "scanning records");
 }
-
-struct StoreSnapshot::Rep {
-  rocksdb::DB* db;
-  const rocksdb::Snapshot* snapshot;
-};
 
 StoreSnapshot::StoreSnapshot(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 
@@ -526,6 +557,383 @@ Status Store::TruncateChanges(uint32_t collection, uint64_t up_to) {
       rep_->db->DeleteRange(rocksdb::WriteOptions(), rep_->cf(kChanges), ChangeKey(collection, 0),
                             ChangeKey(collection, up_to + 1)),
       "truncating change log");
+}
+
+// Reliability: catching up, copies, checksums, repair.
+
+Status Store::CatchUp() {
+  if (!rep_->read_only) return Status::OK();
+  return FromRocks(rep_->db->TryCatchUpWithPrimary(), "catching up with the writer");
+}
+
+Status Store::CopyTo(const std::filesystem::path& dir) const {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    return Status::AlreadyExists(dir.string() + " exists; a copy goes into a new directory");
+  }
+  if (!rep_->read_only) {
+    rocksdb::Checkpoint* raw = nullptr;
+    RELATE_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(rep_->db.get(), &raw),
+                                     "preparing a checkpoint of storage"));
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    return FromRocks(checkpoint->CreateCheckpoint(dir.string()),
+                     "writing a checkpoint of storage to " + dir.string());
+  }
+  // A secondary instance cannot make a checkpoint: copy its entries. Iterators
+  // made together see every family as of the same moment.
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::vector<rocksdb::Iterator*> raw_iterators;
+  RELATE_RETURN_IF_ERROR(
+      FromRocks(rep_->db->NewIterators(ro, rep_->handles, &raw_iterators), "reading storage"));
+  std::vector<std::unique_ptr<rocksdb::Iterator>> iterators(raw_iterators.begin(),
+                                                            raw_iterators.end());
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  auto cache = rocksdb::NewLRUCache(8 << 20);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (int f = 0; f < kFamilies; ++f) {
+    descriptors.emplace_back(kFamilyNames[f], FamilyOptions(f, cache));
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw_db = nullptr;
+  RELATE_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::Open(options, dir.string(), descriptors, &handles, &raw_db),
+                "creating storage in " + dir.string()));
+  std::unique_ptr<rocksdb::DB> copy(raw_db);
+  Status status;
+  for (int f = 0; f < kFamilies && status.ok(); ++f) {
+    rocksdb::WriteBatch wb;
+    auto flush = [&] {
+      status = FromRocks(copy->Write(rocksdb::WriteOptions(), &wb), "writing " + dir.string());
+      wb.Clear();
+    };
+    rocksdb::Iterator* it = iterators[f].get();
+    for (it->SeekToFirst(); it->Valid() && status.ok(); it->Next()) {
+      status = FromRocks(wb.Put(handles[f], it->key(), it->value()), "building write batch");
+      if (wb.GetDataSize() > (8 << 20)) flush();
+    }
+    if (status.ok()) status = FromRocks(it->status(), "reading storage");
+    if (status.ok() && wb.Count() > 0) flush();
+  }
+  if (status.ok()) {
+    rocksdb::FlushOptions fo;
+    status = FromRocks(copy->Flush(fo, handles), "flushing " + dir.string());
+  }
+  if (status.ok()) status = FromRocks(copy->SyncWAL(), "syncing " + dir.string());
+  for (auto* h : handles) copy->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  Status closed = FromRocks(copy->Close(), "closing " + dir.string());
+  return status.ok() ? closed : status;
+}
+
+Status Store::VerifyChecksums() const {
+  return FromRocks(rep_->db->VerifyChecksum(), "checking the checksums of storage");
+}
+
+Status Store::CompactAll() {
+  if (rep_->read_only) return Status::FailedPrecondition("the database is open read-only");
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (int f = 0; f < kFamilies; ++f) {
+    RELATE_RETURN_IF_ERROR(FromRocks(rep_->db->CompactRange(options, rep_->cf(f), nullptr, nullptr),
+                                     std::string("compacting ") + kFamilyNames[f]));
+  }
+  return Status::OK();
+}
+
+Status Store::Repair(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) {
+    return Status::NotFound("no storage at " + path.string());
+  }
+  rocksdb::DBOptions options;
+  auto cache = rocksdb::NewLRUCache(8 << 20);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (int f = 0; f < kFamilies; ++f) {
+    descriptors.emplace_back(kFamilyNames[f], FamilyOptions(f, cache));
+  }
+  return FromRocks(rocksdb::RepairDB(path.string(), options, descriptors),
+                   "repairing storage " + path.string());
+}
+
+Result<ConsistencyReport> Store::CheckConsistency(bool fix) {
+  if (fix && rep_->read_only) return Status::FailedPrecondition("the database is open read-only");
+  ConsistencyReport report;
+  RELATE_ASSIGN_OR_RETURN(auto catalog, LoadCatalog());
+  rocksdb::WriteBatch wb;
+  Status status;
+  auto flush = [&]() -> Status {
+    if (!fix || wb.Count() == 0) return Status::OK();
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    Status s = FromRocks(rep_->db->Write(wo, &wb), "writing repairs");
+    wb.Clear();
+    return s;
+  };
+  auto remove = [&](int family, const rocksdb::Slice& key) -> Status {
+    if (!fix) return Status::OK();
+    RELATE_RETURN_IF_ERROR(FromRocks(wb.Delete(rep_->cf(family), key), "building write batch"));
+    return wb.GetDataSize() > (4 << 20) ? flush() : Status::OK();
+  };
+  auto problem = [&](std::string line) {
+    if (report.problems.size() < 1000) report.problems.push_back(std::move(line));
+  };
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+
+  std::vector<uint32_t> known;
+  for (auto& meta : catalog) {
+    known.push_back(meta.id);
+    const std::string name = "collection \"" + meta.spec.name + "\"";
+    const std::string begin = CollectionPrefix(meta.id), end = CollectionEnd(meta.id);
+    rocksdb::Slice upper(end);
+    ro.iterate_upper_bound = &upper;
+    // 1. Whole records: decode, and have a vector of the collection's dimension.
+    struct Whole {
+      std::string key;
+      uint64_t version;
+    };
+    std::unordered_map<uint64_t, Whole> whole;
+    uint64_t max_id = 0;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kRecords)));
+      std::string vbytes;
+      std::vector<float> vector;
+      for (it->Seek(begin); it->Valid(); it->Next()) {
+        StoredRecord r;
+        const uint64_t id = it->key().size() == 12 ? ReadBigEndian64(it->key().data() + 4) : 0;
+        Status why = id == 0 ? Status::Corruption("its key has a bad size")
+                             : DecodeRecord(std::string_view(it->value().data(), it->value().size()), &r);
+        if (why.ok()) {
+          rocksdb::Status vs = rep_->db->Get(ro, rep_->cf(kVectors), it->key(), &vbytes);
+          if (vs.IsNotFound()) {
+            why = Status::Corruption("it has no vector");
+          } else if (!vs.ok()) {
+            why = FromRocks(vs, "reading its vector");
+          } else if (Status d = DecodeVector(vbytes, &vector); !d.ok()) {
+            why = d;
+          } else if (vector.size() != meta.spec.dimension) {
+            why = Status::Corruption("its vector has " + std::to_string(vector.size()) +
+                                     " values, expected " + std::to_string(meta.spec.dimension));
+          }
+        }
+        if (!why.ok()) {
+          ++report.bad_records;
+          problem(name + ": record id " + std::to_string(id) +
+                  (r.key.empty() ? "" : " (key \"" + r.key + "\")") + " is lost: " +
+                  std::string(why.message()));
+          RELATE_RETURN_IF_ERROR(remove(kRecords, it->key()));
+          RELATE_RETURN_IF_ERROR(remove(kVectors, it->key()));
+          continue;
+        }
+        whole.emplace(id, Whole{r.key, r.version});
+        max_id = std::max(max_id, id);
+      }
+      RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning records of " + name));
+    }
+    // 2. Key entries: each points at a whole record with its key; one record per key.
+    std::unordered_map<uint64_t, bool> keyed;  // whole records with a key entry
+    {
+      std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kKeys)));
+      for (it->Seek(begin); it->Valid(); it->Next()) {
+        const std::string user_key(it->key().data() + 4, it->key().size() - 4);
+        auto w = it->value().size() == 16 ? whole.find(ReadLittleEndian64(it->value().data()))
+                                          : whole.end();
+        if (w == whole.end() || w->second.key != user_key) {
+          ++report.dangling_keys;
+          problem(name + ": key \"" + user_key + "\" points at no record with that key");
+          RELATE_RETURN_IF_ERROR(remove(kKeys, it->key()));
+          continue;
+        }
+        keyed[w->first] = true;
+      }
+      RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning keys of " + name));
+    }
+    // Whole records without a key entry: the newest record of each key gets it,
+    // older ones with the same key go.
+    std::unordered_map<std::string, uint64_t> owner;  // key -> id of the record that keeps it
+    for (const auto& [id, w] : whole) {
+      if (keyed.count(id)) owner[w.key] = id;
+    }
+    std::vector<uint64_t> unkeyed;
+    for (const auto& [id, w] : whole) {
+      if (!keyed.count(id)) unkeyed.push_back(id);
+    }
+    std::sort(unkeyed.begin(), unkeyed.end());
+    for (uint64_t id : unkeyed) {
+      const Whole& w = whole[id];
+      auto o = owner.find(w.key);
+      if (o != owner.end() && (keyed.count(o->second) || whole[o->second].version > w.version)) {
+        ++report.duplicate_keys;
+        problem(name + ": record id " + std::to_string(id) + " (key \"" + w.key +
+                "\") is an older copy of record id " + std::to_string(o->second));
+        RELATE_RETURN_IF_ERROR(remove(kRecords, RecordKey(meta.id, id)));
+        RELATE_RETURN_IF_ERROR(remove(kVectors, RecordKey(meta.id, id)));
+        continue;
+      }
+      if (o != owner.end()) {  // an unkeyed older copy lost to this one
+        ++report.duplicate_keys;
+        problem(name + ": record id " + std::to_string(o->second) + " (key \"" + w.key +
+                "\") is an older copy of record id " + std::to_string(id));
+        RELATE_RETURN_IF_ERROR(remove(kRecords, RecordKey(meta.id, o->second)));
+        RELATE_RETURN_IF_ERROR(remove(kVectors, RecordKey(meta.id, o->second)));
+      }
+      owner[w.key] = id;
+    }
+    for (const auto& [key, id] : owner) {
+      if (keyed.count(id)) continue;
+      ++report.missing_keys;
+      problem(name + ": record id " + std::to_string(id) + " (key \"" + key +
+              "\") had no key entry");
+      if (fix) {
+        std::string value;
+        AppendLittleEndian64(&value, id);
+        AppendLittleEndian64(&value, whole[id].version);
+        RELATE_RETURN_IF_ERROR(FromRocks(wb.Put(rep_->cf(kKeys), UserKey(meta.id, key), value),
+                                         "building write batch"));
+      }
+    }
+    // 3. Vectors of no whole record.
+    {
+      std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kVectors)));
+      for (it->Seek(begin); it->Valid(); it->Next()) {
+        const uint64_t id = it->key().size() == 12 ? ReadBigEndian64(it->key().data() + 4) : 0;
+        if (whole.count(id)) continue;  // kept, or removed above with its record
+        ++report.orphan_vectors;
+        problem(name + ": vector of record id " + std::to_string(id) + " belongs to no record");
+        RELATE_RETURN_IF_ERROR(remove(kVectors, it->key()));
+      }
+      RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning vectors of " + name));
+    }
+    // 4. Counters: count, the next id, the newest change.
+    uint64_t last_change = meta.last_change;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kChanges)));
+      it->SeekForPrev(ChangeKey(meta.id, UINT64_MAX));
+      if (it->Valid() && it->key().size() == 12 && it->key().starts_with(begin)) {
+        last_change = std::max(last_change, ReadBigEndian64(it->key().data() + 4));
+      }
+      RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "reading the change log of " + name));
+    }
+    CollectionMeta fixed = meta;
+    fixed.count = owner.size();
+    fixed.next_record_id = std::max(meta.next_record_id, max_id + 1);
+    fixed.last_change = last_change;
+    report.records += owner.size();
+    if (fixed.count != meta.count || fixed.next_record_id != meta.next_record_id ||
+        fixed.last_change != meta.last_change) {
+      ++report.recounted;
+      problem(name + ": catalog said " + std::to_string(meta.count) + " records, " +
+              std::to_string(fixed.count) + " are whole");
+      if (fix) {
+        RELATE_RETURN_IF_ERROR(FromRocks(
+            wb.Put(rep_->cf(kCatalog), meta.spec.name, EncodeCollection(fixed)), "building write batch"));
+      }
+    }
+    RELATE_RETURN_IF_ERROR(flush());
+  }
+  ro.iterate_upper_bound = nullptr;
+  // 5. Entries of collection ids the catalog does not have.
+  for (int family : {kRecords, kVectors, kKeys, kChanges}) {
+    std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(family)));
+    for (it->SeekToFirst(); it->Valid();) {
+      if (it->key().size() < 4) {
+        ++report.orphan_entries;
+        problem(std::string("an entry of ") + kFamilyNames[family] + " has a bad key");
+        RELATE_RETURN_IF_ERROR(remove(family, it->key()));
+        it->Next();
+        continue;
+      }
+      uint32_t id = 0;
+      for (int i = 0; i < 4; ++i) id = (id << 8) | static_cast<unsigned char>(it->key()[i]);
+      if (std::find(known.begin(), known.end(), id) != known.end()) {
+        it->Seek(CollectionEnd(id));
+        continue;
+      }
+      uint64_t n = 0;
+      const std::string end = CollectionEnd(id);
+      for (; it->Valid() && it->key().compare(end) < 0; it->Next()) ++n;
+      report.orphan_entries += n;
+      problem(std::to_string(n) + " entries of " + kFamilyNames[family] + " belong to collection id " +
+              std::to_string(id) + ", which the catalog does not have");
+      if (fix) {
+        RELATE_RETURN_IF_ERROR(FromRocks(
+            wb.DeleteRange(rep_->cf(family), CollectionPrefix(id), end), "building write batch"));
+      }
+    }
+    RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning storage"));
+  }
+  RELATE_RETURN_IF_ERROR(flush());
+  return report;
+}
+
+// Export / import.
+
+Status Store::ScanModelData(
+    uint32_t model, const StoreSnapshot* at,
+    const std::function<Status(char part, uint32_t chunk, std::string_view bytes)>& fn) const {
+  const std::string end = CollectionEnd(model);
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  ro.fill_cache = false;
+  if (at != nullptr) ro.snapshot = at->rep_->snapshot;
+  std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kModelData)));
+  for (it->Seek(CollectionPrefix(model)); it->Valid(); it->Next()) {
+    if (it->key().size() != 9) return Status::Corruption("model data key has a bad size");
+    uint32_t chunk = 0;
+    for (int i = 5; i < 9; ++i) chunk = (chunk << 8) | static_cast<unsigned char>(it->key()[i]);
+    RELATE_RETURN_IF_ERROR(
+        fn(it->key()[4], chunk, std::string_view(it->value().data(), it->value().size())));
+  }
+  return FromRocks(it->status(), "reading model data");
+}
+
+Status Store::DeleteData(std::span<const uint32_t> collections, std::span<const uint32_t> models) {
+  if (rep_->read_only) return Status::FailedPrecondition("the database is open read-only");
+  rocksdb::WriteBatch wb;
+  for (uint32_t id : collections) {
+    for (int f : {kRecords, kVectors, kKeys, kChanges}) {
+      RELATE_RETURN_IF_ERROR(
+          FromRocks(wb.DeleteRange(rep_->cf(f), CollectionPrefix(id), CollectionEnd(id)),
+                    "building write batch"));
+    }
+  }
+  for (uint32_t id : models) {
+    RELATE_RETURN_IF_ERROR(
+        FromRocks(wb.DeleteRange(rep_->cf(kModelData), CollectionPrefix(id), CollectionEnd(id)),
+                  "building write batch"));
+  }
+  if (wb.Count() == 0) return Status::OK();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(rep_->db->Write(wo, &wb), "removing data of an unfinished import");
+}
+
+Status Store::DeleteCollectionDataExcept(std::span<const uint32_t> collections) {
+  if (rep_->read_only) return Status::OK();
+  rocksdb::WriteBatch wb;
+  for (int f : {kRecords, kVectors, kKeys, kChanges}) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        rep_->db->NewIterator(rocksdb::ReadOptions(), rep_->cf(f)));
+    for (it->SeekToFirst(); it->Valid();) {
+      if (it->key().size() < 4) return Status::Corruption("a record key has a bad size");
+      uint32_t id = 0;
+      for (int i = 0; i < 4; ++i) id = (id << 8) | static_cast<unsigned char>(it->key()[i]);
+      if (id == UINT32_MAX) break;  // never allocated (see CollectionEnd)
+      if (std::find(collections.begin(), collections.end(), id) == collections.end()) {
+        RELATE_RETURN_IF_ERROR(
+            FromRocks(wb.DeleteRange(rep_->cf(f), CollectionPrefix(id), CollectionEnd(id)),
+                      "building write batch"));
+      }
+      it->Seek(CollectionEnd(id));
+    }
+    RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning collection data"));
+  }
+  if (wb.Count() == 0) return Status::OK();
+  return FromRocks(rep_->db->Write(rocksdb::WriteOptions(), &wb),
+                   "removing data of an unfinished import");
 }
 
 }  // namespace relate::storage

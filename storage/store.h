@@ -58,6 +58,20 @@ struct KeyEntry {
   uint64_t version = 0;
 };
 
+// What Store::CheckConsistency found (and with `fix`, removed or rewrote).
+struct ConsistencyReport {
+  uint64_t records = 0;           // records that are whole (decode, have a vector of the right size)
+  uint64_t bad_records = 0;       // records that do not decode or lack a good vector
+  uint64_t duplicate_keys = 0;    // records whose key another (newer) record has
+  uint64_t dangling_keys = 0;     // key entries that point at no whole record with that key
+  uint64_t missing_keys = 0;      // whole records without their key entry
+  uint64_t orphan_vectors = 0;    // vectors of no record
+  uint64_t orphan_entries = 0;    // entries of collection ids the catalog does not have
+  uint64_t recounted = 0;         // collections whose catalog counters were wrong
+  std::vector<std::string> problems;  // one line per finding, naming collection and key or id
+  bool clean() const { return problems.empty(); }
+};
+
 class Store;
 
 // A consistent view of the store as of the moment it was taken, for scans that
@@ -106,21 +120,6 @@ class Batch {
 
  private:
   friend class Store;
-
-// A consistent view of the store as of the moment it was taken, for scans that
-// must not see later writes. Holds RocksDB's snapshot until destroyed.
-class StoreSnapshot {
- public:
-  ~StoreSnapshot();
-  StoreSnapshot(const StoreSnapshot&) = delete;
-  StoreSnapshot& operator=(const StoreSnapshot&) = delete;
-
- private:
-  friend class Store;
-  struct Rep;
-  explicit StoreSnapshot(std::unique_ptr<Rep> rep);
-  std::unique_ptr<Rep> rep_;
-};
   struct Rep;
   std::unique_ptr<Rep> rep_;
 };
@@ -165,11 +164,13 @@ class Store {
   Result<std::vector<std::optional<StoredRecord>>> GetRecords(uint32_t collection,
                                                               std::span<const uint64_t> ids,
                                                               bool with_vector) const;
-  // Calls `fn` for every record of the collection in id order; stops at the first
-  // non-OK status it returns and returns that. Without `with_vector` the records
-  // have empty vectors.
+  // Calls `fn` for every record of the collection in id order, as of `at` if
+  // given; stops at the first non-OK status it returns and returns that.
+  // Without `with_vector` the records have empty vectors; with it, Corruption
+  // for a record without a vector.
   Status ScanRecords(uint32_t collection, bool with_vector,
-                     const std::function<Status(StoredRecord&&)>& fn) const;
+                     const std::function<Status(StoredRecord&&)>& fn,
+                     const StoreSnapshot* at = nullptr) const;
   // Calls `fn(id, vector)` for every vector of the collection in id order, as
   // of `at` if given.
   Status ScanVectors(uint32_t collection,
@@ -185,6 +186,47 @@ class Store {
   Status Write(Batch& batch, bool sync);
   // Forgets the collection's changes with seq <= up_to (an index checkpoint holds them).
   Status TruncateChanges(uint32_t collection, uint64_t up_to);
+
+  // Reliability: catching up, copies, checksums, repair.
+  // A read-only store: makes what the writer committed since this store opened
+  // (or last caught up) visible. A writer's store: nothing to do.
+  Status CatchUp();
+  // A consistent copy of the whole store as of one moment in `dir` (which must
+  // not exist): a RocksDB checkpoint (hard links where the file system allows)
+  // for a writer's store, a copy of every entry for a read-only one. Writes may
+  // go on meanwhile.
+  Status CopyTo(const std::filesystem::path& dir) const;
+  // Reads every table file and checks its block checksums. Corruption names the file.
+  Status VerifyChecksums() const;
+  // Checks the invariants at the top of this file for every collection; with
+  // `fix`, removes what breaks them (records without a vector or that do not
+  // decode, keys and vectors of no record, data of collections the catalog
+  // does not have), writes the missing key entries and recounts the catalog.
+  // Needs a writer's store for `fix`, and no other writer meanwhile.
+  Result<ConsistencyReport> CheckConsistency(bool fix);
+  // Rewrites every table file of every family (a full compaction), so no file
+  // of before is left: damage in blocks that repair keeps but reads never touch
+  // goes too. Needs a writer's store.
+  Status CompactAll();
+  // RocksDB's repair of the (closed) store at `path`: rebuilds its manifest from
+  // the table files and logs it can read; it moves the ones it cannot to
+  // `path`/lost. Then opening works, and CheckConsistency(true) restores the invariants.
+  static Status Repair(const std::filesystem::path& path);
+
+  // Export / import.
+  // Calls `fn(part, chunk, bytes)` for every chunk of the model's data, in
+  // (part, chunk) order, as of `at` if given.
+  Status ScanModelData(
+      uint32_t model, const StoreSnapshot* at,
+      const std::function<Status(char part, uint32_t chunk, std::string_view bytes)>& fn) const;
+  // Removes, in one write, the records, vectors, keys and changes of these
+  // collection ids and the data of these model ids; no catalog entry. For data
+  // an import wrote under ids it had not yet made visible.
+  Status DeleteData(std::span<const uint32_t> collections, std::span<const uint32_t> models);
+  // Removes the records, vectors, keys and changes of every collection id not
+  // in `collections` (data an import left when its process died). The caller
+  // makes sure no one writes meanwhile.
+  Status DeleteCollectionDataExcept(std::span<const uint32_t> collections);
 
  private:
   friend class Batch;

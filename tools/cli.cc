@@ -161,8 +161,18 @@ class Cli {
   int Main(std::span<const std::string> args);
 
  private:
+  // The database directory named by --db or $RELATE_DB; a usage error without one.
+  std::string DbDir() const;
   // Opens the database named by --db or $RELATE_DB.
   std::unique_ptr<DB> OpenDb(bool write);
+  // A log sink writing "relate: LINE" to standard error; background index
+  // rebuilds log from their own thread, so it locks.
+  LogFunction LogToErr() {
+    return [this](std::string_view line) {
+      std::lock_guard lock(log_mu_);
+      err_ << "relate: " << line << "\n";
+    };
+  }
   [[noreturn]] void Fail(const Status& s) { throw Failure{ExitCodeFor(s), s.ToString()}; }
   template <typename T>
   T Check(Result<T> r) {
@@ -183,6 +193,9 @@ class Cli {
   void Query();
   void Stats();
   void Verify();
+  void BackupCommand();
+  void RestoreCommand();
+  void RepairCommand();
   void Tune();
   void Compact();
   void ModelImport();
@@ -212,6 +225,7 @@ class Cli {
 
   // Arguments of the subcommands, bound by Main.
   std::string collection_;
+  std::string backup_dir_;  // backup, restore
   uint32_t dimension_ = 0;
   std::string metric_ = "cosine";
   std::string index_spec_ = "Flat";
@@ -235,26 +249,33 @@ class Cli {
   bool apply_ = false;
   SearchKnobs knobs_;
   TuneOptions tune_options_;
+
+  // Export / import.
+  void ExportCommand();
+  void ImportCommand();
+  std::vector<std::string> export_collections_;
+  std::string output_ = "-";
 };
 
-std::unique_ptr<DB> Cli::OpenDb(bool write) {
+std::string Cli::DbDir() const {
   std::string dir = g_.db;
   if (dir.empty()) {
     const char* env = std::getenv("RELATE_DB");
     if (env != nullptr) dir = env;
   }
   if (dir.empty()) throw Failure{kExitUsage, "no database given: pass --db DIR or set RELATE_DB"};
+  return dir;
+}
+
+std::unique_ptr<DB> Cli::OpenDb(bool write) {
+  const std::string dir = DbDir();
   Options options;
   std::error_code ec;
   const bool missing = !fs::exists(dir, ec);
   options.create_if_missing = g_.create;
   // Commands that only read share the database with a running writer.
   options.read_only = !write && !(g_.create && missing);
-  // Background index rebuilds log from their own thread.
-  options.log = [this](std::string_view line) {
-    std::lock_guard lock(log_mu_);
-    err_ << "relate: " << line << "\n";
-  };
+  options.log = LogToErr();
   // A command is a short process: rebuilds its writes started finish before it exits.
   options.finish_rebuilds_on_close = write;
   return Check(DB::Open(dir, options));
@@ -672,12 +693,28 @@ void Cli::Compact() {
 void Cli::Verify() {
   auto db = OpenDb(false);
   std::vector<std::string> names;
+  bool all_ok = true;
+  json storage;  // null unless the whole database is checked
   if (collection_.empty()) {
+    // The whole database: every storage file's checksums and every record first.
+    StorageReport r = Check(db->CheckStorage());
+    all_ok = r.ok();
+    if (g_.json) {
+      storage = {{"ok", r.ok()},
+                 {"records", r.records},
+                 {"records_lost", r.records_lost},
+                 {"damaged_files", r.damaged_files},
+                 {"problems", r.problems}};
+    } else {
+      out_ << fmt::format("storage: {} (checksums of every file, {} whole records)\n",
+                          r.ok() ? "ok" : "DAMAGED", r.records);
+      for (const auto& f : r.damaged_files) out_ << "  damaged: " << f << "\n";
+      for (const auto& p : r.problems) out_ << "  " << p << "\n";
+    }
     for (const auto& c : Check(db->ListCollections())) names.push_back(c.spec.name);
   } else {
     names.push_back(collection_);
   }
-  bool all_ok = true;
   json arr = json::array();
   for (const auto& name : names) {
     VerifyReport r = Check(db->Verify(name));
@@ -695,8 +732,61 @@ void Cli::Verify() {
                         r.ok() ? "ok" : "PROBLEMS", r.records, r.indexed, r.vectors_checked);
     for (const auto& p : r.problems) out_ << "  " << p << "\n";
   }
-  if (g_.json) out_ << arr.dump() << "\n";
-  if (!all_ok) throw Failure{kExitStorage, "verify: storage and index disagree"};
+  if (g_.json) out_ << json{{"storage", storage}, {"collections", arr}}.dump() << "\n";
+  if (!all_ok) {
+    throw Failure{kExitStorage,
+                  "verify: the database has problems (listed above); `relate repair` recovers "
+                  "what storage still holds, or restore a backup"};
+  }
+}
+
+void Cli::BackupCommand() {
+  auto db = OpenDb(false);  // a reader: backs up while another process writes
+  BackupReport r = Check(db->Backup(backup_dir_));
+  if (g_.json) {
+    out_ << json{{"backup", backup_dir_},
+                 {"files", r.files},
+                 {"bytes", r.bytes},
+                 {"linked", r.linked},
+                 {"collections", r.collections}}
+                .dump()
+         << "\n";
+    return;
+  }
+  out_ << fmt::format("backed up {} collection{} to {}: {} files, {} ({} hard-linked)\n",
+                      r.collections, r.collections == 1 ? "" : "s", backup_dir_, r.files,
+                      HumanBytes(r.bytes), r.linked);
+}
+
+void Cli::RestoreCommand() {
+  const std::string dir = DbDir();
+  Check(RestoreBackup(backup_dir_, dir));
+  if (g_.json) {
+    out_ << json{{"restored", dir}, {"from", backup_dir_}}.dump() << "\n";
+  } else {
+    out_ << "restored " << backup_dir_ << " into " << dir << "\n";
+  }
+}
+
+void Cli::RepairCommand() {
+  const std::string dir = DbDir();
+  Options options;
+  options.log = LogToErr();
+  StorageReport r = Check(DB::Repair(dir, options));
+  if (g_.json) {
+    out_ << json{{"records_kept", r.records},
+                 {"records_lost", r.records_lost},
+                 {"entries_fixed", r.entries_fixed},
+                 {"damaged_files", r.damaged_files},
+                 {"problems", r.problems}}
+                .dump()
+         << "\n";
+    return;
+  }
+  out_ << fmt::format("repaired {}: {} records kept, {} lost, {} entries fixed\n", dir, r.records,
+                      r.records_lost, r.entries_fixed);
+  for (const auto& f : r.damaged_files) out_ << "  unreadable file set aside: " << f << "\n";
+  for (const auto& p : r.problems) out_ << "  " << p << "\n";
 }
 
 json ModelToJson(const ModelInfo& m) {
@@ -1040,6 +1130,92 @@ void Cli::EvalAnalogy() {
                       r.correct, pct(r.correct, r.answered));
 }
 
+void Cli::ExportCommand() {
+  auto db = OpenDb(false);  // a reader: exports while another process writes
+  ExportOptions options;
+  options.collections = export_collections_;
+  const bool to_stdout = output_ == "-";
+  const auto start = Clock::now();
+  TransferReport r;
+  if (to_stdout) {
+    r = Check(db->Export(options, out_));
+  } else {
+    // Written whole or not at all: a temporary file, renamed when complete.
+    const fs::path tmp = output_ + ".tmp";
+    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+    if (!file) throw Failure{kExitBadInput, "export: cannot write " + tmp.string()};
+    Result<TransferReport> written = db->Export(options, file);
+    file.close();
+    if (written && !file) written = Status::IOError("export: writing " + tmp.string() + " failed");
+    std::error_code ec;
+    if (!written) {
+      fs::remove(tmp, ec);
+      Fail(written.error());
+    }
+    fs::rename(tmp, output_, ec);
+    if (ec) {
+      fs::remove(tmp, ec);
+      throw Failure{kExitStorage, "export: renaming " + tmp.string() + ": " + ec.message()};
+    }
+    r = *written;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  // The stream may be on standard output: the summary goes to standard error then.
+  std::ostream& summary = to_stdout ? err_ : out_;
+  if (g_.json) {
+    summary << json{{"file", output_},
+                    {"collections", r.collections},
+                    {"records", r.records},
+                    {"models", r.models},
+                    {"bytes", r.bytes},
+                    {"seconds", seconds}}
+                   .dump()
+            << "\n";
+  } else {
+    summary << fmt::format(
+        "exported {} collection(s) ({} records) and {} model version(s) to {}: {}, {:.2f} s\n",
+        r.collections, r.records, r.models, to_stdout ? "<stdout>" : output_, HumanBytes(r.bytes),
+        seconds);
+  }
+}
+
+void Cli::ImportCommand() {
+  auto db = OpenDb(true);
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  const std::string name = file_ == "-" ? "<stdin>" : file_;
+  if (file_ != "-") {
+    std::error_code ec;
+    if (!fs::exists(file_, ec)) throw Failure{kExitNotFound, "import: " + file_ + " does not exist"};
+    file.open(file_, std::ios::binary);
+    if (!file) throw Failure{kExitBadInput, "import: cannot read " + file_};
+    in = &file;
+  }
+  const auto start = Clock::now();
+  Result<TransferReport> r = db->Import(*in, {});
+  if (!r) {
+    // "import: frame 3 at byte 120: ..." names the stream too.
+    std::string message(r.error().message());
+    if (message.rfind("import: ", 0) == 0) message.erase(0, 8);
+    Fail(Status(r.error().code(), "import: " + name + ": " + message));
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (g_.json) {
+    out_ << json{{"file", name},
+                 {"collections", r->collections},
+                 {"records", r->records},
+                 {"models", r->models},
+                 {"bytes", r->bytes},
+                 {"seconds", seconds}}
+                .dump()
+         << "\n";
+  } else {
+    out_ << fmt::format(
+        "imported {} collection(s) ({} records) and {} model version(s) from {}: {}, {:.2f} s\n",
+        r->collections, r->records, r->models, name, HumanBytes(r->bytes), seconds);
+  }
+}
+
 int Cli::Main(std::span<const std::string> args) {
   CLI::App app{"relate: an embedded vector database for relatedness search", "relate"};
   app.footer(kExitCodesHelp);
@@ -1223,8 +1399,29 @@ int Cli::Main(std::span<const std::string> args) {
   sub("compact", "Rebuild a collection's index now, without deleted vectors", &Cli::Compact)
       ->add_option("collection", collection_)
       ->required();
-  sub("verify", "Check that storage and index agree", &Cli::Verify)
+  auto* db_export = sub("export",
+                        "Write collections with their models (none named: the whole database) "
+                        "as a stream of protobuf frames",
+                        &Cli::ExportCommand);
+  db_export->add_option("collections", export_collections_,
+                        "Collections to export (default: all, and every model)");
+  db_export->add_option("-o,--output", output_, "File to write (default -: standard output)");
+  sub("import", "Add the collections and models of an export stream, all or nothing",
+      &Cli::ImportCommand)
+      ->add_option("file", file_, "The stream (- for standard input)")
+      ->required();
+  sub("verify", "Check storage (checksums, whole records) and that the index agrees with it",
+      &Cli::Verify)
       ->add_option("collection", collection_);
+  sub("backup", "Write a consistent backup of the database (writes may go on)",
+      &Cli::BackupCommand)
+      ->add_option("dir", backup_dir_, "New directory for the backup")
+      ->required();
+  sub("restore", "Restore a backup as a new database (--db DIR)", &Cli::RestoreCommand)
+      ->add_option("backup", backup_dir_, "Directory written by `relate backup`")
+      ->required();
+  sub("repair", "Recover what damaged storage still holds and rebuild the indexes",
+      &Cli::RepairCommand);
 
   std::vector<const char*> argv{"relate"};
   for (const auto& a : args) argv.push_back(a.c_str());

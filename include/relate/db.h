@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <iosfwd>
 #include <memory>
 #include <span>
 #include <string>
@@ -18,6 +19,12 @@ namespace relate {
 // dimension, every value finite, and for cosine a non-zero norm. InvalidArgument
 // says what is wrong ("vector has 512 values, collection expects 768").
 Status ValidateVector(const CollectionSpec& spec, std::span<const float> vector);
+
+// Restores the backup in `backup_dir` (written by DB::Backup) as a new database
+// in `dir`, which must not exist or be empty. Every file is checked against the
+// backup's manifest first: Corruption names a file that is missing, has another
+// size or fails its checksum, and nothing is written then.
+Status RestoreBackup(const std::filesystem::path& backup_dir, const std::filesystem::path& dir);
 
 // Stores records durably and answers nearest-neighbour queries over them.
 //
@@ -170,6 +177,31 @@ class DB {
   // Writes the index checkpoint of every collection that changed since its last one.
   virtual Status Checkpoint() = 0;
 
+  // A read-only handle: makes visible what the database's writer (another
+  // process, or another handle) has committed since this handle opened or last
+  // caught up: records, collections, models and index changes. Reads do it by
+  // themselves too, at most every Options::catch_up_interval_ms. A writer's
+  // handle: nothing to do.
+  virtual Status CatchUp() = 0;
+  // Writes a backup of the whole database into `dir`, which must not exist: a
+  // copy of storage as of one moment, each collection's index checkpoint, and a
+  // manifest of every file's size and checksum (RestoreBackup checks them).
+  // Writes go on meanwhile. On a read-only handle, the backup holds what it
+  // sees after catching up. AlreadyExists if `dir` exists.
+  virtual Result<BackupReport> Backup(const std::filesystem::path& dir) = 0;
+  // Reads every storage file, checking its checksums, and checks that every
+  // record is whole (decodes, has its vector) and that keys, vectors and counts
+  // agree with the records. Finds damage before a read trips over it; Repair
+  // recovers from it.
+  virtual Result<StorageReport> CheckStorage() = 0;
+  // Repairs the database in `dir`, which no process may have open for writing:
+  // RocksDB salvages what its files still hold (those it cannot read go to
+  // dir/store/lost), records that lost a part are removed with their key,
+  // missing key entries are rewritten, counts recomputed, and every index is
+  // rebuilt from storage. The report names what was lost. Busy if the database
+  // is open for writing; NotFound if there is no database.
+  static Result<StorageReport> Repair(const std::filesystem::path& dir, const Options& options = {});
+
   // The collection's index: kind, live and dead vectors, memory, knobs, the
   // last tuning. NotFound if there is no such collection.
   virtual Result<CollectionStats> Stats(std::string_view collection) = 0;
@@ -187,6 +219,24 @@ class DB {
   // checkpoint. Searches go on meanwhile with the old index; writes go on too
   // and are replayed into the new one before it takes over. Returns when done.
   virtual Status Compact(std::string_view collection) = 0;
+
+  // Writes the collections named in options.collections, with the model
+  // versions they are bound to (none named: every collection and every version
+  // of every model), to `out` as a stream of length-delimited protobuf frames
+  // (storage/EXPORT_FORMAT.md), as of one moment: writes go on meanwhile and
+  // are not in it. Exporting the same data twice gives the same bytes.
+  // NotFound for an unknown collection; IOError if `out` fails.
+  virtual Result<TransferReport> Export(const ExportOptions& options, std::ostream& out) = 0;
+  // Reads a stream Export wrote and adds its models and collections to the
+  // database, all or nothing: records keep their ids and versions, and each
+  // collection's index is built from them. AlreadyExists names a collection or
+  // model (by name: a model of the name, any version) that the database has;
+  // InvalidArgument names the frame and byte offset of the first problem (a
+  // damaged, cut short or out-of-order stream, a wrong checksum, a vector of
+  // the wrong dimension or not finite, a key given twice, a collection bound
+  // to a model the stream lacks). Nothing of a failed import is visible, now
+  // or after reopening.
+  virtual Result<TransferReport> Import(std::istream& in, const ImportOptions& options = {}) = 0;
 };
 
 }  // namespace relate

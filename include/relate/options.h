@@ -36,6 +36,10 @@ struct Options {
   // nothing. Without it closing is faster and the next open replays the change
   // log (as after a crash). Default: true.
   bool checkpoint_on_close = true;
+  // A read-only handle catches up with the database's writer (DB::CatchUp)
+  // before a read when this many milliseconds have passed since it last did;
+  // 0: only when CatchUp is called. Default: 100.
+  uint32_t catch_up_interval_ms = 100;
   // Memory for caching stored records (text and metadata) that searches return.
   // Default: 128 MiB.
   size_t block_cache_bytes = 128 << 20;
@@ -145,6 +149,26 @@ struct TrainOptions {
   const std::atomic<bool>* stop = nullptr;
   // Called about twice a second from the calling thread. Default: none.
   std::function<void(const TrainProgress&)> progress;
+};
+
+// What DB::Export writes (storage/EXPORT_FORMAT.md).
+struct ExportOptions {
+  // The collections to write, each with the model version it is bound to;
+  // empty: the whole database, every collection and every version of every
+  // model. Default: empty.
+  std::vector<std::string> collections;
+  // Time stamp of the stream's header; 0 leaves it out, so that exporting the
+  // same data twice gives the same bytes. Default: 0.
+  int64_t created_unix_ms = 0;
+  // Called after each model and collection with what is written so far. Default: none.
+  std::function<void(const TransferReport&)> progress;
+};
+
+// How DB::Import reads a stream.
+struct ImportOptions {
+  // Called now and then (every 64 MiB of records, and after each model and
+  // collection) with what is read so far. Default: none.
+  std::function<void(const TransferReport&)> progress;
 };
 
 }  // namespace relate

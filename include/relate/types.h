@@ -196,6 +196,27 @@ struct VerifyReport {
   bool ok() const { return problems.empty(); }
 };
 
+// What DB::Backup wrote.
+struct BackupReport {
+  uint64_t files = 0;       // files in the backup, manifest excluded
+  uint64_t bytes = 0;       // their size
+  uint64_t linked = 0;      // of them, hard links to the database's own (immutable) files
+  uint64_t collections = 0;
+};
+
+// What DB::CheckStorage found, or DB::Repair found and fixed.
+struct StorageReport {
+  // Storage files whose checksums failed (CheckStorage), or that RocksDB could
+  // not read and set aside in store/lost (Repair).
+  std::vector<std::string> damaged_files;
+  uint64_t records = 0;       // whole records (after a repair: kept)
+  uint64_t records_lost = 0;  // records that do not decode or lack their vector (Repair removes them)
+  uint64_t entries_fixed = 0; // key, vector and catalog entries that disagree with the records
+  // Human-readable findings naming collection and key or id; empty when all is well.
+  std::vector<std::string> problems;
+  bool ok() const { return problems.empty() && damaged_files.empty(); }
+};
+
 // An embedding model stored in the database: a vocabulary, its table W (one
 // row per word), the tokenizer and pooling settings that turn text into a
 // vector with it, and a version.
@@ -249,6 +270,14 @@ struct AnalogyReport {
   std::vector<Section> sections;
   size_t questions = 0, answered = 0, correct = 0;
   double accuracy() const { return answered == 0 ? 0 : static_cast<double>(correct) / answered; }
+};
+
+// What DB::Export wrote or DB::Import added.
+struct TransferReport {
+  uint64_t collections = 0;
+  uint64_t records = 0;
+  uint64_t models = 0;  // model versions
+  uint64_t bytes = 0;   // of the stream
 };
 
 // Where DB::TrainModel is, for progress displays.

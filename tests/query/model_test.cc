@@ -30,12 +30,6 @@ struct ModelDb {
   }
 };
 
-const char* kSmallModel =
-    "4 3\n"
-    "king 0.5 0.25 -1\n"
-    "queen 0.5 0.75 -1\n"
-    "apple -2 0 0.125\n"
-    "pear -2 0.5 0.25\n";
 
 }  // namespace
 
@@ -43,7 +37,7 @@ BOOST_FIXTURE_TEST_SUITE(ModelTest, ModelDb)
 
 BOOST_AUTO_TEST_CASE(ImportedModelIsListedDescribedAndKeptAcrossReopen) {
   BOOST_TEST(
-      db->ImportModel("small", Write("small.vec", kSmallModel), {.pooling = "sif", .sif_a = 0.01})
+      db->ImportModel("small", Write("small.vec", testutil::kSmallModel), {.pooling = "sif", .sif_a = 0.01})
           .ok());
   auto info = db->DescribeModel("small").value();
   BOOST_TEST(info.dimension == 3u);
@@ -60,7 +54,7 @@ BOOST_AUTO_TEST_CASE(ImportedModelIsListedDescribedAndKeptAcrossReopen) {
 }
 
 BOOST_AUTO_TEST_CASE(ExportAfterReopenGivesBackTheSameWordsAndBits) {
-  const auto source = Write("small.vec", kSmallModel);
+  const auto source = Write("small.vec", testutil::kSmallModel);
   BOOST_TEST(db->ImportModel("small", source).ok());
   Open();  // export reads the model back from storage
   for (const char* format : {"word2vec-text", "word2vec-binary"}) {
@@ -86,15 +80,15 @@ BOOST_AUTO_TEST_CASE(BadFileImportsNothing) {
   BOOST_TEST(db->ListModels().value().empty());
   BOOST_TEST(db->DescribeModel("bad").error().code() == Status::Code::kNotFound);
   BOOST_TEST(db->ImportModel("m", dir.path() / "missing.vec").code() == Status::Code::kNotFound);
-  BOOST_TEST(db->ImportModel("m", Write("ok.vec", kSmallModel), {.format = "pickle"}).code() ==
+  BOOST_TEST(db->ImportModel("m", Write("ok.vec", testutil::kSmallModel), {.format = "pickle"}).code() ==
              Status::Code::kInvalidArgument);
-  BOOST_TEST(db->ImportModel("m", Write("ok.vec", kSmallModel), {.activation = "sigmoid"}).code() ==
+  BOOST_TEST(db->ImportModel("m", Write("ok.vec", testutil::kSmallModel), {.activation = "sigmoid"}).code() ==
              Status::Code::kInvalidArgument);
   BOOST_TEST(db->ListModels().value().empty());
 }
 
 BOOST_AUTO_TEST_CASE(NameTakenNeedsReplaceWhichRaisesTheVersion) {
-  const auto path = Write("small.vec", kSmallModel);
+  const auto path = Write("small.vec", testutil::kSmallModel);
   BOOST_TEST(db->ImportModel("small", path).ok());
   BOOST_TEST(db->ImportModel("small", path).code() == Status::Code::kAlreadyExists);
   const auto other = Write("other.vec", "1 3\nplum 1 1 1\n");
@@ -110,16 +104,16 @@ BOOST_AUTO_TEST_CASE(NameTakenNeedsReplaceWhichRaisesTheVersion) {
 }
 
 BOOST_AUTO_TEST_CASE(DroppedModelIsGoneAfterReopen) {
-  BOOST_TEST(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST(db->ImportModel("small", Write("small.vec", testutil::kSmallModel)).ok());
   BOOST_TEST(db->DropModel("small").ok());
   BOOST_TEST(db->DropModel("small").code() == Status::Code::kNotFound);
   Open();
   BOOST_TEST(db->ListModels().value().empty());
-  BOOST_TEST(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST(db->ImportModel("small", Write("small.vec", testutil::kSmallModel)).ok());
 }
 
 BOOST_AUTO_TEST_CASE(CollectionWithAModelEmbedsTextAndAnswersTextQueries) {
-  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", testutil::kSmallModel)).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
   auto info = db->DescribeCollection("docs").value();
   BOOST_TEST(info.spec.dimension == 3u);  // from the model
@@ -143,7 +137,7 @@ BOOST_AUTO_TEST_CASE(CollectionWithAModelEmbedsTextAndAnswersTextQueries) {
 }
 
 BOOST_AUTO_TEST_CASE(TextThatCannotBeEmbeddedIsRefusedAndNothingIsWritten) {
-  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", testutil::kSmallModel)).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
   std::vector<Record> records{{.key = "ok", .text = "king"}, {.key = "odd", .text = "zebra"}};
   Status s = db->Upsert("docs", records);
@@ -157,7 +151,7 @@ BOOST_AUTO_TEST_CASE(TextThatCannotBeEmbeddedIsRefusedAndNothingIsWritten) {
 }
 
 BOOST_AUTO_TEST_CASE(LargeTextBatchesEmbedInParallelAndReportTheFirstBadRecord) {
-  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", testutil::kSmallModel)).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
   const char* texts[] = {"king", "queen apple", "pear king", "apple"};
   std::vector<Record> records;
@@ -181,8 +175,8 @@ BOOST_AUTO_TEST_CASE(LargeTextBatchesEmbedInParallelAndReportTheFirstBadRecord) 
 }
 
 BOOST_AUTO_TEST_CASE(FittedSifComponentIsRemovedFromStoredAndLaterTexts) {
-  BOOST_TEST_REQUIRE(db->ImportModel("sif", Write("s.vec", kSmallModel), {.pooling = "sif"}).ok());
-  BOOST_TEST_REQUIRE(db->ImportModel("mean", Write("m.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("sif", Write("s.vec", testutil::kSmallModel), {.pooling = "sif"}).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("mean", Write("m.vec", testutil::kSmallModel)).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "sif"}).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "plain", .model = "mean"}).ok());
   const std::vector<std::string> texts{"king", "queen",      "king queen", "apple",
@@ -231,13 +225,13 @@ BOOST_AUTO_TEST_CASE(TextWithoutAModelIsRefused) {
 BOOST_AUTO_TEST_CASE(ModelBindingIsCheckedAtCreationAndProtectsTheModel) {
   BOOST_TEST(db->CreateCollection({.name = "x", .model = "nope"}).code() ==
              Status::Code::kNotFound);
-  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("small.vec", testutil::kSmallModel)).ok());
   BOOST_TEST(db->CreateCollection({.name = "x", .dimension = 4, .model = "small"}).code() ==
              Status::Code::kInvalidArgument);
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "x", .model = "small"}).ok());
   BOOST_TEST(db->DropModel("small").code() == Status::Code::kFailedPrecondition);
   // Replacing it adds a version; the collection keeps version 1 until applied.
-  BOOST_TEST(db->ImportModel("small", Write("s2.vec", kSmallModel), {.replace = true}).ok());
+  BOOST_TEST(db->ImportModel("small", Write("s2.vec", testutil::kSmallModel), {.replace = true}).ok());
   BOOST_TEST(db->DescribeModel("small").value().version == 2u);
   BOOST_TEST(db->DescribeCollection("x").value().model_version == 1u);
   BOOST_TEST(db->DropModel("small").code() == Status::Code::kFailedPrecondition);
@@ -246,7 +240,7 @@ BOOST_AUTO_TEST_CASE(ModelBindingIsCheckedAtCreationAndProtectsTheModel) {
   BOOST_TEST(db->ListModels().value().empty());
 }
 
-// kSmallModel with king and queen swapped: the same words, other vectors.
+// testutil::kSmallModel with king and queen swapped: the same words, other vectors.
 const char* kSmallModelV2 =
     "4 3\n"
     "king 0.5 0.75 -1\n"
@@ -255,7 +249,7 @@ const char* kSmallModelV2 =
     "pear -2 0.5 0.25\n";
 
 BOOST_AUTO_TEST_CASE(ANewVersionServesOnlyAfterApplyAndApplySwapsEveryVector) {
-  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v1.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v1.vec", testutil::kSmallModel)).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "raw", .dimension = 3}).ok());
   std::vector<Record> records{{.key = "k", .text = "king"},
@@ -349,7 +343,7 @@ BOOST_AUTO_TEST_CASE(SearchesDuringApplySeeAllOldVectorsOrAllNew) {
 }
 
 BOOST_AUTO_TEST_CASE(ApplyRefusesAVersionOfAnotherDimensionAndKeepsTheOldVectors) {
-  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v1.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v1.vec", testutil::kSmallModel)).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
   BOOST_TEST_REQUIRE(db->Upsert("docs", std::vector<Record>{{.key = "k", .text = "king"}}).ok());
   const auto before = db->Get("docs", "k").value().vector;
@@ -366,7 +360,7 @@ BOOST_AUTO_TEST_CASE(ApplyRefusesAVersionOfAnotherDimensionAndKeepsTheOldVectors
 }
 
 BOOST_AUTO_TEST_CASE(ApplyRefusesTextTheNewVocabularyCannotEmbed) {
-  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v1.vec", kSmallModel)).ok());
+  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v1.vec", testutil::kSmallModel)).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "small"}).ok());
   BOOST_TEST_REQUIRE(db->Upsert("docs", std::vector<Record>{{.key = "p", .text = "pear"}}).ok());
   BOOST_TEST_REQUIRE(

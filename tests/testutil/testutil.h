@@ -132,4 +132,12 @@ inline std::string TopicText(size_t n, uint32_t seed) {
   return out;
 }
 
+// A word2vec text file of four 3-d words: two royals, two fruits.
+inline constexpr const char* kSmallModel =
+    "4 3\n"
+    "king 0.5 0.25 -1\n"
+    "queen 0.5 0.75 -1\n"
+    "apple -2 0 0.125\n"
+    "pear -2 0.5 0.25\n";
+
 }  // namespace relate::testutil

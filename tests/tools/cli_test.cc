@@ -472,6 +472,97 @@ BOOST_AUTO_TEST_CASE(ModelTrainRefusesBadInputWithClearErrors) {
   BOOST_TEST(Db({"--json", "model", "list"}).out == "[]\n");
 }
 
+// `relate export -o FILE` and `relate import -` (standard input): the copy
+// holds the same records, exports to the same bytes, and a second import of
+// it is refused without changing anything.
+BOOST_AUTO_TEST_CASE(ExportToAFileAndImportFromStandardInput) {
+  Db({"--create", "create", "docs", "--dim", "4"});
+  Db({"create", "other", "--dim", "3", "--metric", "l2"});
+  Db({"ingest", "docs", WriteFile("docs.jsonl", Lines(30, 4, 1))});
+  Db({"ingest", "other", WriteFile("other.jsonl", Lines(5, 3, 2, "o"))});
+  const std::string file = (dir.path() / "all.relate").string();
+  Outcome exported = Db({"export", "-o", file});
+  BOOST_TEST(exported.out.find("2 collection(s) (35 records)") != std::string::npos, exported.out);
+  BOOST_TEST_REQUIRE(std::filesystem::exists(file));
+  BOOST_TEST(!std::filesystem::exists(file + ".tmp"));
+  std::ifstream in(file, std::ios::binary);
+  const std::string stream((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // To standard output, one collection: the summary goes to standard error.
+  Outcome one = Db({"export", "other"});
+  BOOST_TEST(one.err.find("1 collection(s) (5 records)") != std::string::npos, one.err);
+  BOOST_TEST(one.out.size() < stream.size());
+  BOOST_TEST(one.out.rfind("relate-export") != std::string::npos);
+
+  const std::string copy = (dir.path() / "copy").string();
+  auto import_stdin = [&](const std::string& bytes, int want) {
+    std::istringstream piped(bytes);
+    std::streambuf* saved = std::cin.rdbuf(piped.rdbuf());
+    Outcome o = Run({"--db", copy, "--create", "import", "-"});
+    std::cin.rdbuf(saved);
+    BOOST_TEST(o.code == want, "exit " << o.code << ", stderr: " << o.err);
+    return o;
+  };
+  Outcome imported = import_stdin(stream, 0);
+  BOOST_TEST(imported.out.find("from <stdin>") != std::string::npos, imported.out);
+  BOOST_TEST(CountOf(copy, "docs") == 30u);
+  BOOST_TEST(CountOf(copy, "other") == 5u);
+  Outcome got = Run({"--db", copy, "--json", "get", "docs", "k7", "--with-vector"});
+  Outcome original = Db({"--json", "get", "docs", "k7", "--with-vector"});
+  BOOST_TEST(got.out == original.out);
+  Outcome again = Run({"--db", copy, "export", "-o", (dir.path() / "again.relate").string()});
+  BOOST_TEST(again.code == 0, again.err);
+  std::ifstream in2(dir.path() / "again.relate", std::ios::binary);
+  BOOST_TEST((std::string((std::istreambuf_iterator<char>(in2)),
+                          std::istreambuf_iterator<char>()) == stream));
+
+  Outcome twice = import_stdin(stream, tools::kExitBadInput);
+  BOOST_TEST(twice.err.find("\"docs\" exists") != std::string::npos, twice.err);
+  Outcome cut = import_stdin(stream.substr(0, stream.size() - 3), tools::kExitBadInput);
+  BOOST_TEST(cut.err.find("import: <stdin>: frame ") != std::string::npos, cut.err);
+  BOOST_TEST(CountOf(copy, "docs") == 30u);
+  BOOST_TEST(Run({"--db", copy, "import", (dir.path() / "missing.relate").string()}).code ==
+             tools::kExitNotFound);
+}
+
+// A flipped byte in a storage file: `verify` names the file and exits 5
+// pointing at repair; `repair` sets the file aside, says what was lost, and
+// `verify` passes again.
+BOOST_AUTO_TEST_CASE(DamagedStorageIsReportedByVerifyAndRepaired) {
+  Db({"--create", "create", "docs", "--dim", "4"});
+  for (uint32_t round = 0; round < 4; ++round) {
+    // Each writing process's open flushes the previous one's log into table files.
+    Db({"ingest", "docs",
+        WriteFile("part.jsonl", Lines(300, 4, 10 + round, "r" + std::to_string(round) + "-"))});
+  }
+  Db({"create", "other", "--dim", "2"});
+  std::filesystem::path largest;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "db" / "store")) {
+    if (e.path().extension() == ".sst" &&
+        (largest.empty() || e.file_size() > std::filesystem::file_size(largest))) {
+      largest = e.path();
+    }
+  }
+  BOOST_TEST_REQUIRE(!largest.empty());
+  {
+    std::fstream f(largest, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(largest) / 2));
+    f.put('\x5a');
+    f.put('\xa5');
+  }
+  Outcome damaged = Db({"verify"}, tools::kExitStorage);
+  BOOST_TEST(damaged.out.find("storage: DAMAGED") != std::string::npos, damaged.out);
+  BOOST_TEST(damaged.out.find(largest.filename().string()) != std::string::npos, damaged.out);
+  BOOST_TEST(damaged.err.find("relate repair") != std::string::npos, damaged.err);
+  Outcome repaired = Db({"repair"});
+  BOOST_TEST(repaired.out.find("unreadable file set aside: ") != std::string::npos, repaired.out);
+  BOOST_TEST(repaired.out.find(largest.filename().string()) != std::string::npos, repaired.out);
+  Outcome ok = Db({"verify"});
+  BOOST_TEST(ok.out.find("storage: ok") != std::string::npos, ok.out);
+  json report = json::parse(Db({"--json", "verify"}).out);
+  BOOST_TEST(report["storage"]["ok"] == true);
+  BOOST_TEST(report["collections"].size() == 2u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
@@ -585,6 +676,59 @@ BOOST_AUTO_TEST_CASE(SecondProcessWritingGetsAClearInUseError) {
   BOOST_TEST(ReadAll(log).find(by_pid) != std::string::npos, ReadAll(log));
   // Reading commands share the database with the writer.
   BOOST_TEST(Wait(Spawn({"--db", db, "list"}, log)) == 0, ReadAll(log));
+}
+
+// `relate query` and `relate stats` answer while `relate ingest` writes in
+// another process, seeing more records as it goes; a second writer meanwhile
+// is told the ingesting process's pid.
+BOOST_AUTO_TEST_CASE(ReadersQueryWhileAnotherProcessIngests) {
+  Db({"--create", "create", "docs", "--dim", "8", "--index", "HNSW16"});
+  constexpr size_t kLines = 40000;
+  const auto file = WriteFile("big.jsonl", Lines(kLines, 8, 5));
+  const json first = json::parse(Lines(1, 8, 5))["vector"];
+  const std::string log = (dir.path() / "ingest.log").string();
+  const pid_t ingest = Spawn({"--db", db, "ingest", "docs", file, "--batch", "100"}, log);
+  const std::string by_pid = "is in use by pid " + std::to_string(ingest) + ",";
+  std::set<uint64_t> counts;
+  size_t queries = 0, refused_writers = 0;
+  int status = 0;
+  while (::waitpid(ingest, &status, WNOHANG) == 0) {
+    Outcome stats = Db({"--json", "stats"});
+    const uint64_t count = json::parse(stats.out)["collections"][0]["records"].get<uint64_t>();
+    BOOST_TEST(count <= kLines);
+    counts.insert(count);
+    if (count > 0) {
+      Outcome q = Db({"--json", "query", "docs", "--vector", first.dump(), "-k", "3"});
+      BOOST_TEST(json::parse(q.out)[0]["key"] == "k0", q.out);
+      ++queries;
+    }
+    const std::string backup = (dir.path() / "backup").string();
+    if (count > 0 && !std::filesystem::exists(backup)) Db({"backup", backup});
+    Outcome w = Run({"--db", db, "create", "other", "--dim", "2"});
+    if (w.code == tools::kExitInUse) {
+      ++refused_writers;
+      BOOST_TEST(w.err.find(by_pid) != std::string::npos, w.err);
+    }
+  }
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0, ReadAll(log));
+  // The readers saw the ingest in progress, not only before and after.
+  size_t in_between = 0;
+  for (uint64_t c : counts) in_between += c > 0 && c < kLines;
+  BOOST_TEST(in_between >= 2u, "counts seen: " << counts.size());
+  BOOST_TEST(queries >= 2u);
+  BOOST_TEST(refused_writers >= 1u);
+  BOOST_TEST(CountOf(db, "docs") == kLines);
+  Db({"verify"});
+  // The backup taken mid-ingest restores to a whole database holding a prefix of the file.
+  const std::string restored = (dir.path() / "restored").string();
+  BOOST_TEST_REQUIRE(std::filesystem::exists(dir.path() / "backup"));
+  BOOST_TEST(Run({"--db", restored, "restore", (dir.path() / "backup").string()}).code == 0);
+  const uint64_t backed_up = CountOf(restored, "docs");
+  BOOST_TEST(backed_up > 0u);
+  BOOST_TEST(backed_up <= kLines);
+  BOOST_TEST(backed_up % 100 == 0u);  // whole batches of --batch 100
+  BOOST_TEST(Run({"--db", restored, "verify"}).code == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

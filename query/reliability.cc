@@ -1,0 +1,548 @@
+// Reliability: read-only handles catching up with the writer, backups and
+// their restore, storage checks and repair.
+//
+// Backups: a directory holding a copy of storage (a RocksDB checkpoint, or for
+// a read-only handle a copy of every entry), the index checkpoints, the RELATE
+// marker, and a manifest ("BACKUP") with the size and xxh64 of every file. It
+// is written under a temporary name and renamed when whole, so a directory by
+// the backup's name is always a whole backup. While Backup copies storage and
+// the index checkpoints it holds checkpoint_mu_: no index checkpoint is written
+// and no change log truncated meanwhile, so each copied checkpoint plus the
+// copied change log gives exactly the copied records.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "query/db_impl.h"
+#include "query/writer_lock.h"
+
+namespace relate::query {
+namespace fs = std::filesystem;
+
+inline constexpr const char* kMarkerName = "RELATE";
+
+namespace {
+
+constexpr const char* kManifestName = "BACKUP";
+constexpr const char* kManifestMagic = "relate-backup 1";
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The xxh64 of a file's bytes and its size.
+Status HashFile(const fs::path& path, uint64_t* hash, uint64_t* size) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IOError("reading " + path.string() + ": " + std::strerror(errno));
+  XXH64_state_t* state = XXH64_createState();
+  XXH64_reset(state, 0);
+  std::vector<char> buf(1 << 20);
+  *size = 0;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = static_cast<size_t>(in.gcount());
+    XXH64_update(state, buf.data(), n);
+    *size += n;
+  }
+  const bool failed = in.bad();
+  *hash = XXH64_digest(state);
+  XXH64_freeState(state);
+  if (failed) return Status::IOError("reading " + path.string());
+  return Status::OK();
+}
+
+// fsync of a file or directory.
+Status Sync(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("opening " + path.string() + ": " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::IOError("syncing " + path.string() + ": " + std::strerror(err));
+  return Status::OK();
+}
+
+// Every regular file under `root`, as paths relative to it, sorted.
+std::vector<fs::path> FilesUnder(const fs::path& root) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_regular_file(ec)) out.push_back(fs::relative(it->path(), root, ec));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A hard link to `from` at `to` (the file never changes in place: checkpoints
+// are replaced by rename), or a copy where links cannot go.
+Status LinkOrCopy(const fs::path& from, const fs::path& to, bool* linked) {
+  std::error_code ec;
+  fs::create_hard_link(from, to, ec);
+  *linked = !ec;
+  if (!ec) return Status::OK();
+  fs::copy_file(from, to, ec);
+  if (ec) return Status::IOError("copying " + from.string() + " to " + to.string() + ": " + ec.message());
+  return Sync(to);
+}
+
+// Writes the manifest of every file under `root` and syncs them all.
+Status WriteManifest(const fs::path& root, BackupReport* report) {
+  std::ostringstream manifest;
+  manifest << kManifestMagic << "\n";
+  const auto files = FilesUnder(root);
+  for (const auto& rel : files) {
+    uint64_t hash = 0, size = 0;
+    RELATE_RETURN_IF_ERROR(HashFile(root / rel, &hash, &size));
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+    manifest << hex << " " << size << " " << rel.string() << "\n";
+    struct stat st {};
+    if (::stat((root / rel).c_str(), &st) == 0 && st.st_nlink > 1) ++report->linked;
+    ++report->files;
+    report->bytes += size;
+    RELATE_RETURN_IF_ERROR(Sync(root / rel));
+  }
+  manifest << "end " << files.size() << "\n";
+  {
+    std::ofstream out(root / kManifestName, std::ios::binary | std::ios::trunc);
+    out << manifest.str();
+    out.flush();
+    if (!out) return Status::IOError("writing " + (root / kManifestName).string());
+  }
+  RELATE_RETURN_IF_ERROR(Sync(root / kManifestName));
+  for (const fs::path& d : {root / "store", root / "index", root}) {
+    std::error_code ec;
+    if (fs::is_directory(d, ec)) RELATE_RETURN_IF_ERROR(Sync(d));
+  }
+  return Status::OK();
+}
+
+struct ManifestEntry {
+  uint64_t hash = 0, size = 0;
+  fs::path path;
+};
+
+// Reads and checks the backup's manifest against its files.
+Result<std::vector<ManifestEntry>> CheckBackup(const fs::path& backup) {
+  const fs::path path = backup / kManifestName;
+  std::ifstream in(path);
+  if (!in) {
+    return Status::NotFound(backup.string() + " is not a relate backup (it has no " +
+                            kManifestName + " manifest)");
+  }
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::vector<ManifestEntry> entries;
+  std::string line;
+  size_t line_no = 0;
+  auto bad = [&](const std::string& what) {
+    return Status::Corruption(path.string() + ":" + std::to_string(line_no) + ": " + what +
+                              " (the backup is damaged)");
+  };
+  if (text.empty() || text.back() != '\n') {
+    line_no = static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+    return bad("the manifest is cut short");
+  }
+  std::istringstream lines(text);
+  bool ended = false;
+  while (std::getline(lines, line)) {
+    ++line_no;
+    if (line_no == 1) {
+      if (line != kManifestMagic) return bad("not a relate backup manifest");
+      continue;
+    }
+    if (ended) return bad("text after the end line");
+    if (line.rfind("end ", 0) == 0) {
+      if (line != "end " + std::to_string(entries.size())) return bad("the end line's count is wrong");
+      ended = true;
+      continue;
+    }
+    std::istringstream fields(line);
+    std::string hex, rel;
+    ManifestEntry e;
+    if (!(fields >> hex >> e.size) || hex.size() != 16 || !std::getline(fields >> std::ws, rel) ||
+        rel.empty()) {
+      return bad("malformed line");
+    }
+    char* end = nullptr;
+    e.hash = std::strtoull(hex.c_str(), &end, 16);
+    e.path = rel;
+    if (end != hex.c_str() + 16 || e.path.is_absolute() ||
+        std::find(e.path.begin(), e.path.end(), "..") != e.path.end()) {
+      return bad("malformed line");
+    }
+    entries.push_back(std::move(e));
+  }
+  if (!ended) return bad("the manifest is cut short (no end line)");
+  for (const auto& e : entries) {
+    uint64_t hash = 0, size = 0;
+    std::error_code ec;
+    if (!fs::is_regular_file(backup / e.path, ec)) {
+      return Status::Corruption("backup file " + e.path.string() + " is missing from " +
+                                backup.string());
+    }
+    RELATE_RETURN_IF_ERROR(HashFile(backup / e.path, &hash, &size));
+    if (size != e.size) {
+      return Status::Corruption("backup file " + (backup / e.path).string() + " has " +
+                                std::to_string(size) + " bytes, the manifest says " +
+                                std::to_string(e.size) + " (the backup is damaged)");
+    }
+    if (hash != e.hash) {
+      return Status::Corruption("backup file " + (backup / e.path).string() +
+                                " fails its checksum (the backup is damaged)");
+    }
+  }
+  return entries;
+}
+
+// A sibling of `dir` to build into before renaming it into place.
+fs::path Scratch(const fs::path& dir, const char* what) {
+  fs::path clean = dir;
+  if (clean.filename().empty()) clean = clean.parent_path();
+  return clean.parent_path() / ("." + clean.filename().string() + "." + what + "-" +
+                                std::to_string(::getpid()));
+}
+
+}  // namespace
+
+// Catching up.
+
+void DBImpl::MaybeCatchUp() {
+  if (!store_->read_only() || options_.catch_up_interval_ms == 0) return;
+  if (SteadyMs() - last_catch_up_ms_.load() < options_.catch_up_interval_ms) return;
+  // A read never waits for another thread's catch-up (which may be loading a
+  // large index): it answers from the view it has.
+  std::unique_lock lock(catch_up_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  if (Status s = CatchUpLocked(); !s.ok()) {
+    Log("catching up with the writer failed (" + s.ToString() +
+        "); answering from what this handle saw before");
+  }
+}
+
+Status DBImpl::CatchUpCollection(Collection& c, const storage::CollectionMeta& meta) {
+  const uint64_t applied = c.Meta().last_change;
+  if (meta.last_change < applied) {
+    return Status::FailedPrecondition("the collection has fewer changes than this handle saw");
+  }
+  if (meta.last_change > applied) {
+    uint64_t first = 0;
+    Status scan = store_->ScanChanges(c.meta.id, applied, [&](uint64_t seq, uint64_t) {
+      first = seq;
+      return Status::Cancelled("first change found");
+    });
+    if (!scan.ok() && scan.code() != Status::Code::kCancelled) return scan;
+    if (first != applied + 1) {
+      return Status::FailedPrecondition("the change log no longer holds change " +
+                                        std::to_string(applied + 1));
+    }
+    std::unique_lock lock(c.index_mu);
+    size_t replayed = 0;
+    RELATE_RETURN_IF_ERROR(ReplayChanges(c, *c.index, applied, &replayed));
+  }
+  std::lock_guard lock(c.meta_mu);
+  c.meta.count = meta.count;
+  c.meta.next_record_id = meta.next_record_id;
+  c.meta.last_change = meta.last_change;
+  c.meta.knobs = meta.knobs;
+  c.meta.tuned_recall = meta.tuned_recall;
+  c.meta.tuned_target = meta.tuned_target;
+  c.meta.tuned_unix_ms = meta.tuned_unix_ms;
+  return Status::OK();
+}
+
+Status DBImpl::CatchUp() {
+  if (!store_->read_only()) return Status::OK();
+  std::lock_guard lock(catch_up_mu_);
+  return CatchUpLocked();
+}
+
+Status DBImpl::CatchUpLocked() {
+  // A checkpoint written after the storage view was taken is newer than it:
+  // catch up again rather than rebuild (a few tries, then rebuild).
+  constexpr int kTries = 4;
+  for (int attempt = 0;; ++attempt) {
+    RELATE_RETURN_IF_ERROR(store_->CatchUp());
+    last_catch_up_ms_ = SteadyMs();
+    RELATE_ASSIGN_OR_RETURN(auto metas, store_->LoadCatalog());
+    RELATE_ASSIGN_OR_RETURN(auto model_metas, store_->LoadModels());
+
+    std::map<std::string, std::map<uint64_t, std::shared_ptr<ModelEntry>>, std::less<>> models;
+    std::map<std::string, std::shared_ptr<Collection>, std::less<>> old_collections;
+    {
+      std::shared_lock catalog(catalog_mu_);
+      old_collections = collections_;
+      for (auto& meta : model_metas) {
+        std::shared_ptr<ModelEntry> entry;
+        if (auto n = models_.find(meta.info.name); n != models_.end()) {
+          if (auto v = n->second.find(meta.info.version);
+              v != n->second.end() && v->second->meta.id == meta.id) {
+            entry = v->second;  // keeps its loaded data
+          }
+        }
+        if (!entry) {
+          entry = std::make_shared<ModelEntry>();
+          entry->meta = meta;
+        }
+        models[meta.info.name][meta.info.version] = std::move(entry);
+      }
+    }
+
+    std::map<std::string, std::shared_ptr<Collection>, std::less<>> next;
+    bool again = false;
+    for (auto& meta : metas) {
+      const std::string name = meta.spec.name;
+      auto old = old_collections.find(name);
+      if (old != old_collections.end() && old->second->meta.id == meta.id &&
+          old->second->Meta().model_version == meta.model_version &&
+          old->second->Component() == meta.sif_component) {
+        Status s = CatchUpCollection(*old->second, meta);
+        if (s.ok()) {
+          next.emplace(name, old->second);
+          continue;
+        }
+        if (s.code() != Status::Code::kFailedPrecondition) {
+          Log("collection " + Quote(name) + ": catching up failed (" + s.ToString() +
+              "); loading its index again");
+        }
+      }
+      // New, re-created, re-embedded, or its change log was truncated: load it afresh.
+      auto c = std::make_shared<Collection>();
+      c->meta = std::move(meta);
+      bool newer = false;
+      RELATE_RETURN_IF_ERROR(LoadIndex(*c, attempt + 1 < kTries ? &newer : nullptr)
+                                 .WithContext("collection " + Quote(name)));
+      if (newer) {
+        again = true;
+        break;
+      }
+      next.emplace(name, std::move(c));
+    }
+    if (again) continue;
+    std::unique_lock catalog(catalog_mu_);
+    collections_ = std::move(next);
+    models_ = std::move(models);
+    return Status::OK();
+  }
+}
+
+// Backups.
+
+Result<BackupReport> DBImpl::Backup(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    return Status::AlreadyExists("backup directory " + dir.string() +
+                                 " exists; a backup goes into a new directory");
+  }
+  const fs::path tmp = Scratch(dir, "backup");
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp / "index", ec);
+  if (ec) return Status::IOError("creating " + tmp.string() + ": " + ec.message());
+  BackupReport report;
+  Status s = [&]() -> Status {
+    {
+      // No index checkpoint is written and no change log truncated until both
+      // storage and the checkpoints are copied; a read-only handle's view does
+      // not move meanwhile.
+      std::lock_guard checkpoint(checkpoint_mu_);
+      std::unique_lock<std::mutex> catch_up;
+      if (store_->read_only()) {
+        catch_up = std::unique_lock(catch_up_mu_);
+        RELATE_RETURN_IF_ERROR(CatchUpLocked());
+      }
+      RELATE_RETURN_IF_ERROR(store_->CopyTo(tmp / "store"));
+      std::error_code it_ec;
+      for (const auto& entry : fs::directory_iterator(dir_ / "index", it_ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("collection-", 0) != 0 || entry.path().extension() != ".faiss") continue;
+        bool linked = false;
+        RELATE_RETURN_IF_ERROR(LinkOrCopy(entry.path(), tmp / "index" / name, &linked));
+      }
+      if (it_ec && fs::exists(dir_ / "index")) {
+        return Status::IOError("listing " + (dir_ / "index").string() + ": " + it_ec.message());
+      }
+    }
+    std::error_code copy_ec;
+    fs::copy_file(dir_ / kMarkerName, tmp / kMarkerName, copy_ec);
+    if (copy_ec) return Status::IOError("copying the RELATE marker: " + copy_ec.message());
+    RELATE_RETURN_IF_ERROR(WriteManifest(tmp, &report));
+    std::error_code rename_ec;
+    fs::rename(tmp, dir, rename_ec);
+    if (rename_ec) return Status::IOError("renaming " + tmp.string() + " to " + dir.string() + ": " + rename_ec.message());
+    return Sync(dir.parent_path().empty() ? fs::path(".") : dir.parent_path());
+  }();
+  if (!s.ok()) {
+    fs::remove_all(tmp, ec);
+    return s.WithContext("backup to " + dir.string());
+  }
+  std::shared_lock catalog(catalog_mu_);
+  report.collections = collections_.size();
+  return report;
+}
+
+
+// Storage checks and repair.
+
+namespace {
+
+// A report's counts from the storage layer's findings.
+void AddFindings(const storage::ConsistencyReport& found, StorageReport* report) {
+  report->records += found.records;
+  report->records_lost += found.bad_records + found.duplicate_keys;
+  report->entries_fixed +=
+      found.dangling_keys + found.missing_keys + found.orphan_vectors + found.orphan_entries + found.recounted;
+  report->problems.insert(report->problems.end(), found.problems.begin(), found.problems.end());
+}
+
+std::set<std::string> LostFiles(const fs::path& store) {
+  std::set<std::string> out;
+  for (const auto& rel : FilesUnder(store / "lost")) out.insert(rel.string());
+  return out;
+}
+
+}  // namespace
+
+Result<StorageReport> DBImpl::CheckStorage() {
+  StorageReport report;
+  // No write (nor, for a read-only handle, catch-up) changes storage under the check.
+  std::unique_lock<std::mutex> no_import, quiet;
+  if (store_->read_only()) {
+    quiet = std::unique_lock(catch_up_mu_);
+    RELATE_RETURN_IF_ERROR(CatchUpLocked());
+  } else {
+    // An import writes under ids no catalog entry names until it commits: its
+    // data would look like orphans.
+    no_import = std::unique_lock(import_mu_);
+    quiet = std::unique_lock(write_mu_);
+  }
+  if (Status s = store_->VerifyChecksums(); !s.ok()) {
+    if (s.code() != Status::Code::kCorruption) return s;
+    report.damaged_files.push_back(std::string(s.message()));
+  }
+  auto found = store_->CheckConsistency(false);
+  if (!found) {
+    if (found.error().code() != Status::Code::kCorruption) return found.error();
+    report.problems.push_back("reading storage failed: " + found.error().ToString());
+    return report;
+  }
+  AddFindings(*found, &report);
+  return report;
+}
+
+}  // namespace relate::query
+
+namespace relate {
+
+namespace fs = std::filesystem;
+
+Result<StorageReport> DB::Repair(const fs::path& dir, const Options& options) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::NotFound("no database at " + dir.string());
+  if (!fs::exists(dir / query::kMarkerName, ec)) {
+    return Status::InvalidArgument(dir.string() + " is not a relate database (it has no RELATE file)");
+  }
+  StorageReport report;
+  {
+    RELATE_ASSIGN_OR_RETURN(auto lock, query::WriterLock::Acquire(dir));
+    const fs::path store_dir = dir / "store";
+    const auto lost_before = query::LostFiles(store_dir);
+    RELATE_RETURN_IF_ERROR(storage::Store::Repair(store_dir));
+    // Repair moves the logs and manifests it replaced to lost/ too: only table
+    // files there are damage.
+    for (const auto& f : query::LostFiles(store_dir)) {
+      const std::string ext = fs::path(f).extension().string();
+      if (!lost_before.count(f) && (ext == ".sst" || ext == ".blob")) {
+        report.damaged_files.push_back((store_dir / "lost" / f).string());
+      }
+    }
+    RELATE_ASSIGN_OR_RETURN(auto store, storage::Store::Open(store_dir, {}));
+    RELATE_ASSIGN_OR_RETURN(auto found, store->CheckConsistency(true));
+    query::AddFindings(found, &report);
+    // Repair keeps a table whose damage is in a block its scan does not read
+    // (table properties, say): rewriting every table leaves none of them.
+    RELATE_RETURN_IF_ERROR(store->CompactAll());
+    if (Status s = store->VerifyChecksums(); !s.ok()) {
+      report.problems.push_back("storage still fails its checksums after repair: " + s.ToString());
+    }
+    store.reset();
+    // Checkpoints may hold records that are gone now: every index is rebuilt.
+    for (const auto& entry : fs::directory_iterator(dir / "index", ec)) {
+      fs::remove(entry.path(), ec);
+    }
+  }
+  Options open_options = options;
+  open_options.read_only = false;
+  open_options.create_if_missing = false;
+  RELATE_ASSIGN_OR_RETURN(auto db, DB::Open(dir, open_options));
+  RELATE_ASSIGN_OR_RETURN(auto collections, db->ListCollections());
+  for (const auto& info : collections) {
+    RELATE_ASSIGN_OR_RETURN(auto verified, db->Verify(info.spec.name));
+    for (auto& p : verified.problems) {
+      report.problems.push_back("collection " + query::Quote(info.spec.name) + " after repair: " + p);
+    }
+  }
+  RELATE_ASSIGN_OR_RETURN(auto models, db->ListModels());
+  for (const auto& m : models) {
+    // A model whose data lost a part no longer loads: say so (it is kept; drop
+    // it or import it again).
+    if (auto r = db->SimilarWords(m.name, "", 1); !r && r.error().code() == Status::Code::kCorruption) {
+      report.problems.push_back("model " + query::Quote(m.name) + " is damaged: " + r.error().ToString());
+    }
+  }
+  return report;
+}
+
+}  // namespace relate
+
+namespace relate {
+
+Status RestoreBackup(const fs::path& backup_dir, const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec))) {
+    return Status::AlreadyExists("restore: " + dir.string() +
+                                 " exists and is not empty; restore into a new directory");
+  }
+  RELATE_ASSIGN_OR_RETURN(auto entries, query::CheckBackup(backup_dir));
+  const fs::path tmp = query::Scratch(dir, "restore");
+  fs::remove_all(tmp, ec);
+  Status s = [&]() -> Status {
+    for (const auto& e : entries) {
+      std::error_code copy_ec;
+      fs::create_directories((tmp / e.path).parent_path(), copy_ec);
+      fs::copy_file(backup_dir / e.path, tmp / e.path, copy_ec);
+      if (copy_ec) {
+        return Status::IOError("copying " + (backup_dir / e.path).string() + ": " + copy_ec.message());
+      }
+      RELATE_RETURN_IF_ERROR(query::Sync(tmp / e.path));
+    }
+    for (const fs::path& d : {tmp / "store", tmp / "index", tmp}) {
+      if (fs::is_directory(d, ec)) RELATE_RETURN_IF_ERROR(query::Sync(d));
+    }
+    // The copy must open (and holds what the backup held) before it takes the name.
+    auto db = DB::Open(tmp, {.log = [](std::string_view) {}});
+    if (!db) return db.error().WithContext("opening the restored copy");
+    db->reset();
+    std::error_code rename_ec;
+    if (fs::exists(dir, ec)) fs::remove(dir, rename_ec);
+    fs::rename(tmp, dir, rename_ec);
+    if (rename_ec) return Status::IOError("renaming " + tmp.string() + " to " + dir.string() + ": " + rename_ec.message());
+    return Status::OK();
+  }();
+  if (!s.ok()) {
+    fs::remove_all(tmp, ec);
+    return s.WithContext("restore from " + backup_dir.string());
+  }
+  return Status::OK();
+}
+
+}  // namespace relate
