@@ -84,7 +84,16 @@ inline void AddToInputRows(const StepContext& c, uint32_t word, const float* gra
 // Trains on one sentence. `h` and `grad` are dim floats of scratch. Returns the
 // summed loss and adds the number of predictions to `predictions`.
 // Cloned for AVX-512 and AVX2 machines; the baseline build runs everywhere.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) float
+// Not under ThreadSanitizer: the clones' ifunc resolver runs while the program is
+// being relocated, before the TSan runtime starts, and its instrumented entry
+// crashes there (every TSan binary linking relate_embed died at load).
+#if defined(__SANITIZE_THREAD__)
+#define RELATE_TRAIN_CLONES
+#else
+#define RELATE_TRAIN_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+RELATE_TRAIN_CLONES float
 TrainSentence(const StepContext& c, const uint32_t* s, size_t n, float lr, Lcg& rng, float* h,
               float* grad, uint64_t& predictions) {
   const uint32_t dim = c.dim;
