@@ -211,7 +211,7 @@ Status DBImpl::RebuildIndex(Collection& c, const std::string& why) {
   return Status::OK();
 }
 
-Status DBImpl::LoadIndex(Collection& c, bool* newer) {
+Status DBImpl::LoadIndex(Collection& c) {
   const auto& spec = c.meta.spec;
   const fs::path path = CheckpointPath(c.meta.id);
   auto loaded =
@@ -228,10 +228,6 @@ Status DBImpl::LoadIndex(Collection& c, bool* newer) {
     return RebuildIndex(c, std::string(loaded.error().message()));
   }
   if (loaded->last_change > c.meta.last_change) {
-    if (newer != nullptr) {
-      *newer = true;
-      return Status::OK();
-    }
     return RebuildIndex(c, "its index checkpoint is newer than storage");
   }
   c.index = std::move(loaded->index);
@@ -382,7 +378,6 @@ Status DBImpl::CreateCollection(const CollectionSpec& requested) {
 }
 
 Result<std::vector<CollectionInfo>> DBImpl::ListCollections() {
-  MaybeCatchUp();
   std::vector<std::shared_ptr<Collection>> all;
   {
     std::shared_lock lock(catalog_mu_);
@@ -394,7 +389,6 @@ Result<std::vector<CollectionInfo>> DBImpl::ListCollections() {
 }
 
 Result<CollectionInfo> DBImpl::DescribeCollection(std::string_view name) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(name));
   return Info(*c);
 }
@@ -579,7 +573,6 @@ Result<size_t> DBImpl::Delete(std::string_view collection, std::span<const std::
 }
 
 Result<StoredRecord> DBImpl::Get(std::string_view collection, std::string_view key) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   const uint32_t id = c->meta.id;
   RELATE_ASSIGN_OR_RETURN(auto entries, store_->LookupKeys(id, std::span(&key, 1)));
@@ -593,7 +586,6 @@ Result<StoredRecord> DBImpl::Get(std::string_view collection, std::string_view k
 }
 
 Result<uint64_t> DBImpl::Count(std::string_view collection) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   return c->Meta().count;
 }
@@ -737,7 +729,6 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
 Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view collection,
                                                           std::span<const float> queries,
                                                           const SearchOptions& options) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
   const CollectionSpec& spec = c->meta.spec;
@@ -763,7 +754,6 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view colle
 
 Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
                                         const SearchOptions& options) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
   const CollectionSpec& spec = c->meta.spec;
@@ -788,7 +778,6 @@ Result<std::pair<std::vector<float>, uint64_t>> DBImpl::EmbedForCollection(Colle
 }
 
 Result<std::vector<float>> DBImpl::EmbedText(std::string_view collection, std::string_view text) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   RELATE_ASSIGN_OR_RETURN(auto embedded, EmbedForCollection(*c, text));
   return std::move(embedded.first);
@@ -963,7 +952,6 @@ Result<std::vector<std::string>> DBImpl::ApplyModel(std::string_view name) {
 
 Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::string_view text,
                                             const SearchOptions& options) {
-  MaybeCatchUp();
   const std::string where = "search in " + Quote(collection);
   RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext(where));
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
@@ -1009,7 +997,6 @@ std::vector<std::string> DBImpl::CollectionsUsingLocked(std::string_view model) 
 
 Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::string_view key,
                                              const SearchOptions& options) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
   RELATE_ASSIGN_OR_RETURN(StoredRecord record, Get(collection, key));
@@ -1020,7 +1007,6 @@ Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::s
 }
 
 Result<VerifyReport> DBImpl::Verify(std::string_view collection) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   const CollectionSpec& spec = c->meta.spec;
   constexpr size_t kMaxProblems = 50;

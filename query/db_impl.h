@@ -215,7 +215,6 @@ class DBImpl final : public DB {
                                           size_t restrict) override;
   Result<VerifyReport> Verify(std::string_view collection) override;
   Status Checkpoint() override;
-  Status CatchUp() override;
   Result<BackupReport> Backup(const std::filesystem::path& dir) override;
   Result<StorageReport> CheckStorage() override;
   Result<CollectionStats> Stats(std::string_view collection) override;
@@ -239,18 +238,8 @@ class DBImpl final : public DB {
   CollectionInfo Info(const Collection& c) const;
 
   // Loads the checkpoint and replays the change log, or rebuilds from records.
-  // With `newer` (a read-only handle that may catch up first): a checkpoint
-  // newer than storage sets *newer and leaves c.index null instead.
-  Status LoadIndex(Collection& c, bool* newer = nullptr);
-  // A read-only handle's catch-up, if catch_up_interval_ms has passed; a
-  // failure is logged and the handle keeps its view.
-  void MaybeCatchUp();
-  // CatchUp's work. Needs catch_up_mu_.
-  Status CatchUpLocked();
-  // Brings an unchanged collection's index up to `meta` by replaying the
-  // changes after the ones it holds. FailedPrecondition if the change log no
-  // longer holds them (the writer checkpointed and truncated it).
-  Status CatchUpCollection(Collection& c, const storage::CollectionMeta& meta);
+  Status LoadIndex(Collection& c);
+
   // Makes `index` hold the stored vector of every record changed after change
   // `after` (removing those deleted since). Sets *count to how many ids changed.
   Status ReplayChanges(const Collection& c, index::VectorIndex& index, uint64_t after,
@@ -365,9 +354,6 @@ class DBImpl final : public DB {
   // Held while index checkpoint files are written and the change log truncated,
   // and by Backup, so a backup's checkpoints and change log fit together.
   std::mutex checkpoint_mu_;
-  // A read-only handle's catch-ups, one at a time, and when the last one ran.
-  std::mutex catch_up_mu_;
-  std::atomic<int64_t> last_catch_up_ms_ = 0;
   mutable std::shared_mutex catalog_mu_;
   std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
   // Each model's versions: the newest, and older ones while collections hold

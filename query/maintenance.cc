@@ -232,7 +232,6 @@ Status DBImpl::Compact(std::string_view collection) {
 }
 
 Result<CollectionStats> DBImpl::Stats(std::string_view collection) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   const storage::CollectionMeta meta = c->Meta();
   CollectionStats out;

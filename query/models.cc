@@ -330,7 +330,6 @@ Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) 
 }
 
 Result<std::vector<ModelInfo>> DBImpl::ListModels() {
-  MaybeCatchUp();
   std::shared_lock lock(catalog_mu_);
   std::vector<ModelInfo> out;
   for (const auto& [_, versions] : models_) {
@@ -340,7 +339,6 @@ Result<std::vector<ModelInfo>> DBImpl::ListModels() {
 }
 
 Result<ModelInfo> DBImpl::DescribeModel(std::string_view name) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(name));
   return entry->meta.info;
 }
@@ -363,7 +361,6 @@ Status DBImpl::DropModel(std::string_view name) {
 
 Status DBImpl::ExportModel(std::string_view name, const std::filesystem::path& file,
                            std::string_view format) {
-  MaybeCatchUp();
   const std::string where = "model export " + Quote(name);
   if (format != "word2vec-text" && format != "word2vec-binary") {
     return Status::InvalidArgument(where + ": unknown format \"" + std::string(format) +

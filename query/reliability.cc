@@ -1,5 +1,4 @@
-// Reliability: read-only handles catching up with the writer, backups and
-// their restore, storage checks and repair.
+// Reliability: backups and their restore, storage checks and repair.
 //
 // Backups: a directory holding a copy of storage (a RocksDB checkpoint, or for
 // a read-only handle a copy of every entry), the index checkpoints, the RELATE
@@ -33,12 +32,6 @@ namespace {
 
 constexpr const char* kManifestName = "BACKUP";
 constexpr const char* kManifestMagic = "relate-backup 1";
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // The xxh64 of a file's bytes and its size.
 Status HashFile(const fs::path& path, uint64_t* hash, uint64_t* size) {
@@ -215,127 +208,6 @@ fs::path Scratch(const fs::path& dir, const char* what) {
 
 }  // namespace
 
-// Catching up.
-
-void DBImpl::MaybeCatchUp() {
-  if (!store_->read_only() || options_.catch_up_interval_ms == 0) return;
-  if (SteadyMs() - last_catch_up_ms_.load() < options_.catch_up_interval_ms) return;
-  // A read never waits for another thread's catch-up (which may be loading a
-  // large index): it answers from the view it has.
-  std::unique_lock lock(catch_up_mu_, std::try_to_lock);
-  if (!lock.owns_lock()) return;
-  if (Status s = CatchUpLocked(); !s.ok()) {
-    Log("catching up with the writer failed (" + s.ToString() +
-        "); answering from what this handle saw before");
-  }
-}
-
-Status DBImpl::CatchUpCollection(Collection& c, const storage::CollectionMeta& meta) {
-  const uint64_t applied = c.Meta().last_change;
-  if (meta.last_change < applied) {
-    return Status::FailedPrecondition("the collection has fewer changes than this handle saw");
-  }
-  if (meta.last_change > applied) {
-    uint64_t first = 0;
-    Status scan = store_->ScanChanges(c.meta.id, applied, [&](uint64_t seq, uint64_t) {
-      first = seq;
-      return Status::Cancelled("first change found");
-    });
-    if (!scan.ok() && scan.code() != Status::Code::kCancelled) return scan;
-    if (first != applied + 1) {
-      return Status::FailedPrecondition("the change log no longer holds change " +
-                                        std::to_string(applied + 1));
-    }
-    std::unique_lock lock(c.index_mu);
-    size_t replayed = 0;
-    RELATE_RETURN_IF_ERROR(ReplayChanges(c, *c.index, applied, &replayed));
-  }
-  std::lock_guard lock(c.meta_mu);
-  c.meta.count = meta.count;
-  c.meta.next_record_id = meta.next_record_id;
-  c.meta.last_change = meta.last_change;
-  c.meta.knobs = meta.knobs;
-  c.meta.tuned_recall = meta.tuned_recall;
-  c.meta.tuned_target = meta.tuned_target;
-  c.meta.tuned_unix_ms = meta.tuned_unix_ms;
-  return Status::OK();
-}
-
-Status DBImpl::CatchUp() {
-  if (!store_->read_only()) return Status::OK();
-  std::lock_guard lock(catch_up_mu_);
-  return CatchUpLocked();
-}
-
-Status DBImpl::CatchUpLocked() {
-  // A checkpoint written after the storage view was taken is newer than it:
-  // catch up again rather than rebuild (a few tries, then rebuild).
-  constexpr int kTries = 4;
-  for (int attempt = 0;; ++attempt) {
-    RELATE_RETURN_IF_ERROR(store_->CatchUp());
-    last_catch_up_ms_ = SteadyMs();
-    RELATE_ASSIGN_OR_RETURN(auto metas, store_->LoadCatalog());
-    RELATE_ASSIGN_OR_RETURN(auto model_metas, store_->LoadModels());
-
-    std::map<std::string, std::map<uint64_t, std::shared_ptr<ModelEntry>>, std::less<>> models;
-    std::map<std::string, std::shared_ptr<Collection>, std::less<>> old_collections;
-    {
-      std::shared_lock catalog(catalog_mu_);
-      old_collections = collections_;
-      for (auto& meta : model_metas) {
-        std::shared_ptr<ModelEntry> entry;
-        if (auto n = models_.find(meta.info.name); n != models_.end()) {
-          if (auto v = n->second.find(meta.info.version);
-              v != n->second.end() && v->second->meta.id == meta.id) {
-            entry = v->second;  // keeps its loaded data
-          }
-        }
-        if (!entry) {
-          entry = std::make_shared<ModelEntry>();
-          entry->meta = meta;
-        }
-        models[meta.info.name][meta.info.version] = std::move(entry);
-      }
-    }
-
-    std::map<std::string, std::shared_ptr<Collection>, std::less<>> next;
-    bool again = false;
-    for (auto& meta : metas) {
-      const std::string name = meta.spec.name;
-      auto old = old_collections.find(name);
-      if (old != old_collections.end() && old->second->meta.id == meta.id &&
-          old->second->Meta().model_version == meta.model_version &&
-          old->second->Component() == meta.sif_component) {
-        Status s = CatchUpCollection(*old->second, meta);
-        if (s.ok()) {
-          next.emplace(name, old->second);
-          continue;
-        }
-        if (s.code() != Status::Code::kFailedPrecondition) {
-          Log("collection " + Quote(name) + ": catching up failed (" + s.ToString() +
-              "); loading its index again");
-        }
-      }
-      // New, re-created, re-embedded, or its change log was truncated: load it afresh.
-      auto c = std::make_shared<Collection>();
-      c->meta = std::move(meta);
-      bool newer = false;
-      RELATE_RETURN_IF_ERROR(LoadIndex(*c, attempt + 1 < kTries ? &newer : nullptr)
-                                 .WithContext("collection " + Quote(name)));
-      if (newer) {
-        again = true;
-        break;
-      }
-      next.emplace(name, std::move(c));
-    }
-    if (again) continue;
-    std::unique_lock catalog(catalog_mu_);
-    collections_ = std::move(next);
-    models_ = std::move(models);
-    return Status::OK();
-  }
-}
-
 // Backups.
 
 Result<BackupReport> DBImpl::Backup(const fs::path& dir) {
@@ -355,11 +227,6 @@ Result<BackupReport> DBImpl::Backup(const fs::path& dir) {
       // storage and the checkpoints are copied; a read-only handle's view does
       // not move meanwhile.
       std::lock_guard checkpoint(checkpoint_mu_);
-      std::unique_lock<std::mutex> catch_up;
-      if (store_->read_only()) {
-        catch_up = std::unique_lock(catch_up_mu_);
-        RELATE_RETURN_IF_ERROR(CatchUpLocked());
-      }
       RELATE_RETURN_IF_ERROR(store_->CopyTo(tmp / "store"));
       std::error_code it_ec;
       for (const auto& entry : fs::directory_iterator(dir_ / "index", it_ec)) {
@@ -414,12 +281,9 @@ std::set<std::string> LostFiles(const fs::path& store) {
 
 Result<StorageReport> DBImpl::CheckStorage() {
   StorageReport report;
-  // No write (nor, for a read-only handle, catch-up) changes storage under the check.
+  // No write changes storage under the check (a read-only handle's view does not move).
   std::unique_lock<std::mutex> no_import, quiet;
-  if (store_->read_only()) {
-    quiet = std::unique_lock(catch_up_mu_);
-    RELATE_RETURN_IF_ERROR(CatchUpLocked());
-  } else {
+  if (!store_->read_only()) {
     // An import writes under ids no catalog entry names until it commits: its
     // data would look like orphans.
     no_import = std::unique_lock(import_mu_);

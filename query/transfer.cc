@@ -63,15 +63,8 @@ Result<TransferReport> DBImpl::Export(const ExportOptions& options, std::ostream
   const std::string where = "export";
   std::vector<storage::CollectionMeta> collections;
   std::vector<storage::ModelMeta> models;
-  // A writer reads a snapshot; a read-only handle (RocksDB's secondary
-  // instances have no snapshots) reads its view, which does not move while
-  // it holds off catching up.
+  // A writer reads a snapshot; a read-only handle's view does not move.
   std::unique_ptr<storage::StoreSnapshot> snapshot;
-  std::unique_lock<std::mutex> view;
-  if (store_->read_only()) {
-    view = std::unique_lock(catch_up_mu_);
-    RELATE_RETURN_IF_ERROR(CatchUpLocked());
-  }
   {
     // No write runs while the catalog is copied and the snapshot taken, so
     // the two agree.

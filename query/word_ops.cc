@@ -109,7 +109,6 @@ Result<std::shared_ptr<const WordIndex>> DBImpl::WordIndexFor(ModelEntry& entry,
 
 Result<std::vector<WordHit>> DBImpl::SimilarWords(std::string_view model_name,
                                                   std::string_view word, size_t k) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(model_name));
   RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
   RELATE_ASSIGN_OR_RETURN(auto words, WordIndexFor(*entry, *model));
@@ -128,7 +127,6 @@ Result<std::vector<WordHit>> DBImpl::SimilarWords(std::string_view model_name,
 Result<std::vector<WordHit>> DBImpl::Analogy(std::string_view model_name, std::string_view a,
                                              std::string_view b, std::string_view c, size_t k,
                                              AnalogyMethod method) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(model_name));
   RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
   RELATE_ASSIGN_OR_RETURN(auto words, WordIndexFor(*entry, *model));
@@ -183,7 +181,6 @@ Result<std::vector<WordHit>> DBImpl::Analogy(std::string_view model_name, std::s
 
 Result<std::string> DBImpl::OddOneOut(std::string_view model_name,
                                       std::span<const std::string> words) {
-  MaybeCatchUp();
   if (words.size() < 3) {
     return Status::InvalidArgument("odd one out needs at least three words, not " +
                                    std::to_string(words.size()));
@@ -213,7 +210,6 @@ Result<std::string> DBImpl::OddOneOut(std::string_view model_name,
 
 Result<float> DBImpl::TextSimilarity(std::string_view model_name, std::string_view a,
                                      std::string_view b) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(model_name));
   RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
   RELATE_ASSIGN_OR_RETURN(auto embedder, MakeEmbedder(*model));
@@ -228,7 +224,6 @@ Result<float> DBImpl::TextSimilarity(std::string_view model_name, std::string_vi
 
 Result<WordSimReport> DBImpl::EvaluateWordSim(std::string_view model_name,
                                               const std::filesystem::path& file) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(model_name));
   RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
   std::ifstream in(file);
@@ -269,7 +264,6 @@ Result<WordSimReport> DBImpl::EvaluateWordSim(std::string_view model_name,
 Result<AnalogyReport> DBImpl::EvaluateAnalogies(std::string_view model_name,
                                                 const std::filesystem::path& file,
                                                 size_t restrict) {
-  MaybeCatchUp();
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(model_name));
   RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
   const auto& vocabulary = model->words().vocabulary;

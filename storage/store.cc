@@ -209,8 +209,6 @@ struct Store::Rep {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   bool read_only = false;
-  // A read-only store is a RocksDB secondary instance; its own info logs go here.
-  std::filesystem::path secondary_dir;
 
   rocksdb::ColumnFamilyHandle* cf(int f) const { return handles[f]; }
 
@@ -219,9 +217,6 @@ struct Store::Rep {
       if (db) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
     if (db) db->Close().PermitUncheckedError();
-    db.reset();
-    std::error_code ec;
-    if (!secondary_dir.empty()) std::filesystem::remove_all(secondary_dir, ec);
   }
 };
 
@@ -251,25 +246,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
   rep->read_only = store_options.read_only;
   rocksdb::DB* db = nullptr;
   rocksdb::Status s;
-  if (store_options.read_only) {
-    // A secondary instance reads the writer's files (WAL included) without its
-    // lock, and catches up with it on demand (CatchUp). It must keep every table
-    // file open, so that the writer's compactions cannot delete one under it.
-    std::error_code ec;
-    if (!std::filesystem::exists(path / "CURRENT", ec)) {
-      return Status::NotFound("no storage at " + path.string());
-    }
-    std::string tmpl = (std::filesystem::temp_directory_path(ec) / "relate-reader-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      return Status::IOError("creating a scratch directory for a read-only handle: " +
-                             std::string(std::strerror(errno)));
-    }
-    rep->secondary_dir = tmpl;
-    options.max_open_files = -1;
-  }
   try {
     s = store_options.read_only
-            ? rocksdb::DB::OpenAsSecondary(options, path.string(), rep->secondary_dir.string(),
+            ? rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(),
                                            descriptors, &rep->handles, &db)
             : rocksdb::DB::Open(options, path.string(), descriptors, &rep->handles, &db);
   } catch (const std::exception& e) {
@@ -561,11 +540,6 @@ Status Store::TruncateChanges(uint32_t collection, uint64_t up_to) {
 
 // Reliability: catching up, copies, checksums, repair.
 
-Status Store::CatchUp() {
-  if (!rep_->read_only) return Status::OK();
-  return FromRocks(rep_->db->TryCatchUpWithPrimary(), "catching up with the writer");
-}
-
 Status Store::CopyTo(const std::filesystem::path& dir) const {
   std::error_code ec;
   if (std::filesystem::exists(dir, ec)) {
@@ -579,7 +553,7 @@ Status Store::CopyTo(const std::filesystem::path& dir) const {
     return FromRocks(checkpoint->CreateCheckpoint(dir.string()),
                      "writing a checkpoint of storage to " + dir.string());
   }
-  // A secondary instance cannot make a checkpoint: copy its entries. Iterators
+  // A read-only instance cannot make a checkpoint: copy its entries. Iterators
   // made together see every family as of the same moment.
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;

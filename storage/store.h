@@ -188,9 +188,6 @@ class Store {
   Status TruncateChanges(uint32_t collection, uint64_t up_to);
 
   // Reliability: catching up, copies, checksums, repair.
-  // A read-only store: makes what the writer committed since this store opened
-  // (or last caught up) visible. A writer's store: nothing to do.
-  Status CatchUp();
   // A consistent copy of the whole store as of one moment in `dir` (which must
   // not exist): a RocksDB checkpoint (hard links where the file system allows)
   // for a writer's store, a copy of every entry for a read-only one. Writes may

@@ -177,17 +177,11 @@ class DB {
   // Writes the index checkpoint of every collection that changed since its last one.
   virtual Status Checkpoint() = 0;
 
-  // A read-only handle: makes visible what the database's writer (another
-  // process, or another handle) has committed since this handle opened or last
-  // caught up: records, collections, models and index changes. Reads do it by
-  // themselves too, at most every Options::catch_up_interval_ms. A writer's
-  // handle: nothing to do.
-  virtual Status CatchUp() = 0;
   // Writes a backup of the whole database into `dir`, which must not exist: a
   // copy of storage as of one moment, each collection's index checkpoint, and a
   // manifest of every file's size and checksum (RestoreBackup checks them).
   // Writes go on meanwhile. On a read-only handle, the backup holds what it
-  // sees after catching up. AlreadyExists if `dir` exists.
+  // sees (the database as of its opening). AlreadyExists if `dir` exists.
   virtual Result<BackupReport> Backup(const std::filesystem::path& dir) = 0;
   // Reads every storage file, checking its checksums, and checks that every
   // record is whole (decodes, has its vector) and that keys, vectors and counts

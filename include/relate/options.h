@@ -24,7 +24,10 @@ struct Options {
   // Fail with AlreadyExists if the database exists. Default: false.
   bool error_if_exists = false;
   // Open without taking the writer lock: every write fails with FailedPrecondition,
-  // and several read-only handles may share a database with one writer. Default: false.
+  // and several read-only handles may share a database with one writer. A
+  // read-only handle sees the database as of its opening (its indexes are the
+  // checkpoints plus the change log replayed); open another one to see later
+  // writes. Default: false.
   bool read_only = false;
   // Where log lines go. Default: none set, lines go to standard error prefixed "relate: ".
   LogFunction log;
@@ -36,10 +39,6 @@ struct Options {
   // nothing. Without it closing is faster and the next open replays the change
   // log (as after a crash). Default: true.
   bool checkpoint_on_close = true;
-  // A read-only handle catches up with the database's writer (DB::CatchUp)
-  // before a read when this many milliseconds have passed since it last did;
-  // 0: only when CatchUp is called. Default: 100.
-  uint32_t catch_up_interval_ms = 100;
   // Memory for caching stored records (text and metadata) that searches return.
   // Default: 128 MiB.
   size_t block_cache_bytes = 128 << 20;
