@@ -337,8 +337,7 @@ Status Store::DeleteModelDataExcept(std::span<const uint32_t> models) {
   rocksdb::WriteBatch wb;
   for (it->SeekToFirst(); it->Valid();) {
     if (it->key().size() < 4) return Status::Corruption("model data key has a bad size");
-    uint32_t id = 0;
-    for (int i = 0; i < 4; ++i) id = (id << 8) | static_cast<unsigned char>(it->key()[i]);
+    const uint32_t id = ReadBigEndian32(it->key().data());
     if (std::find(models.begin(), models.end(), id) == models.end()) {
       RELATE_RETURN_IF_ERROR(
           FromRocks(wb.DeleteRange(rep_->cf(kModelData), CollectionPrefix(id), CollectionEnd(id)),
@@ -819,8 +818,7 @@ Result<ConsistencyReport> Store::CheckConsistency(bool fix) {
         it->Next();
         continue;
       }
-      uint32_t id = 0;
-      for (int i = 0; i < 4; ++i) id = (id << 8) | static_cast<unsigned char>(it->key()[i]);
+      const uint32_t id = ReadBigEndian32(it->key().data());
       if (std::find(known.begin(), known.end(), id) != known.end()) {
         it->Seek(CollectionEnd(id));
         continue;
@@ -893,8 +891,7 @@ Status Store::DeleteCollectionDataExcept(std::span<const uint32_t> collections) 
         rep_->db->NewIterator(rocksdb::ReadOptions(), rep_->cf(f)));
     for (it->SeekToFirst(); it->Valid();) {
       if (it->key().size() < 4) return Status::Corruption("a record key has a bad size");
-      uint32_t id = 0;
-      for (int i = 0; i < 4; ++i) id = (id << 8) | static_cast<unsigned char>(it->key()[i]);
+      const uint32_t id = ReadBigEndian32(it->key().data());
       if (id == UINT32_MAX) break;  // never allocated (see CollectionEnd)
       if (std::find(collections.begin(), collections.end(), id) == collections.end()) {
         RELATE_RETURN_IF_ERROR(
