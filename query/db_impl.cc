@@ -14,7 +14,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kMarkerName = "RELATE";
 constexpr const char* kMarkerText = "relate database\nformat 1\n";
 constexpr uint32_t kMaxDimension = 65536;
 constexpr size_t kRebuildChunk = 4096;

@@ -36,6 +36,9 @@ namespace relate::query {
 
 class WriterLock;
 
+// The file that marks a directory as a relate database (it holds the format version).
+inline constexpr const char* kMarkerName = "RELATE";
+
 // Longest collection or model name, in bytes.
 inline constexpr size_t kMaxNameBytes = 200;
 

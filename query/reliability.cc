@@ -26,8 +26,6 @@
 namespace relate::query {
 namespace fs = std::filesystem;
 
-inline constexpr const char* kMarkerName = "RELATE";
-
 namespace {
 
 constexpr const char* kManifestName = "BACKUP";
