@@ -689,6 +689,15 @@ BOOST_AUTO_TEST_CASE(ReadersQueryWhileAnotherProcessIngests) {
   const std::string log = (dir.path() / "ingest.log").string();
   const pid_t ingest = Spawn({"--db", db, "ingest", "docs", file, "--batch", "100"}, log);
   const std::string by_pid = "is in use by pid " + std::to_string(ingest) + ",";
+  // Until the ingest holds the database, this process's own attempts to write
+  // below could take it first and make the ingest fail (seen under ASan, where
+  // the child starts slowly): wait for its pid in the lock file.
+  for (int i = 0; i < 1200; ++i) {
+    std::ifstream lock(dir.path() / "db" / "WRITER");
+    long holder = 0;
+    if (lock >> holder && holder == static_cast<long>(ingest)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   std::set<uint64_t> counts;
   size_t queries = 0, refused_writers = 0;
   int status = 0;
