@@ -318,7 +318,7 @@ class DBImpl::Importer {
     if (!(info.sif_a > 0) || !std::isfinite(info.sif_a)) {
       return Fail(what + ": sif_a must be positive");
     }
-    RELATE_ASSIGN_OR_RETURN(meta.id, AllocateModelId());
+    RELATE_ASSIGN_OR_RETURN(meta.id, AllocateId(true));
     models_.push_back(std::move(meta));
     model_where_ = reader_.Where();
     model_open_ = true;
@@ -442,7 +442,7 @@ class DBImpl::Importer {
       return Fail(what + ": " + std::string(s.message()));
     }
     if (meta.next_record_id == 0) return Fail(what + ": next_record_id is 0");
-    RELATE_ASSIGN_OR_RETURN(meta.id, AllocateCollectionId());
+    RELATE_ASSIGN_OR_RETURN(meta.id, AllocateId(false));
     meta.last_change = meta.count;
     auto c = std::make_shared<Collection>();
     c->meta = std::move(meta);
@@ -538,23 +538,20 @@ class DBImpl::Importer {
     return Status::OK();
   }
 
-  Result<uint32_t> AllocateCollectionId() {
+  // The next model (or collection) id, taken for data no catalog entry names
+  // yet and remembered, so that a failed import removes what it wrote under it.
+  Result<uint32_t> AllocateId(bool model) {
     std::lock_guard write(db_.write_mu_);
-    RELATE_ASSIGN_OR_RETURN(uint32_t id, db_.store_->NextCollectionId());
+    RELATE_ASSIGN_OR_RETURN(uint32_t id,
+                            model ? db_.store_->NextModelId() : db_.store_->NextCollectionId());
     storage::Batch batch(*db_.store_);
-    batch.PutNextCollectionId(id + 1);
+    if (model) {
+      batch.PutNextModelId(id + 1);
+    } else {
+      batch.PutNextCollectionId(id + 1);
+    }
     RELATE_RETURN_IF_ERROR(db_.store_->Write(batch, false));
-    collection_ids_.push_back(id);
-    return id;
-  }
-
-  Result<uint32_t> AllocateModelId() {
-    std::lock_guard write(db_.write_mu_);
-    RELATE_ASSIGN_OR_RETURN(uint32_t id, db_.store_->NextModelId());
-    storage::Batch batch(*db_.store_);
-    batch.PutNextModelId(id + 1);
-    RELATE_RETURN_IF_ERROR(db_.store_->Write(batch, false));
-    model_ids_.push_back(id);
+    (model ? model_ids_ : collection_ids_).push_back(id);
     return id;
   }
 
