@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace relate::index {
 
@@ -18,11 +20,28 @@ namespace relate::index {
 // product, or the squared Euclidean distance.
 enum class ScanMetric { kInnerProduct, kL2 };
 
+// Which rows a search may return: those for which keep(ctx, row) is true; a
+// null `keep` returns every row. Asked only about rows close enough to enter
+// the results, so a costly test costs little.
+struct RowFilter {
+  bool (*keep)(const void* ctx, size_t row) = nullptr;
+  const void* ctx = nullptr;
+};
+
 // Searches `nq` queries against `n` rows of `d` values; writes, per query, k
 // (row, distance) pairs best first into labels/distances (nq * k each), with
 // row -1 and distance +inf where fewer than k rows exist. Ties go to the lower row.
 void ExactSearch(ScanMetric metric, const float* rows, size_t n, size_t d, const float* queries,
-                 size_t nq, size_t k, int64_t* labels, float* distances);
+                 size_t nq, size_t k, int64_t* labels, float* distances,
+                 const RowFilter& filter = {});
+
+// Per query, every row (that `filter` keeps) whose distance is <= max_distance,
+// best first (ties to the lower row), at most `limit`: hits[q] gets the
+// (distance, row) pairs of query q (it is resized to nq).
+void ExactRangeSearch(ScanMetric metric, const float* rows, size_t n, size_t d,
+                      const float* queries, size_t nq, float max_distance, size_t limit,
+                      std::vector<std::vector<std::pair<float, int64_t>>>& hits,
+                      const RowFilter& filter = {});
 
 // From this many inner-product queries on, ExactSearch uses sgemm.
 inline constexpr size_t kExactBatchQueries = 8;

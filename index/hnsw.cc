@@ -95,15 +95,31 @@ void Greedy(const faiss::HNSW& g, const Distance& dist, const float* q, int leve
   }
 }
 
+// Rows not set in a bitset (null: every row) may be results.
+struct NotDead {
+  const uint64_t* dead;
+  bool operator()(int32_t i) const {
+    return dead == nullptr || ((dead[static_cast<size_t>(i) >> 6] >> (i & 63)) & 1) == 0;
+  }
+};
+
+// Rows an HnswFilter keeps may be results.
+struct Kept {
+  const HnswFilter& f;
+  bool operator()(int32_t i) const {
+    const auto row = static_cast<size_t>(i);
+    if (f.dead != nullptr && ((f.dead[row >> 6] >> (row & 63)) & 1) != 0) return false;
+    if (f.rows != nullptr && ((f.rows[row >> 6] >> (row & 63)) & 1) == 0) return false;
+    return f.keep == nullptr || f.keep(f.ctx, row);
+  }
+};
+
 // Beam search on one level from `entry`: leaves in scratch.results (a max-heap
-// on distance) the ef closest nodes found that are not dead.
-template <bool kConcurrent>
+// on distance) the ef closest nodes found that `result_ok` accepts.
+template <bool kConcurrent, class ResultOk = NotDead>
 size_t SearchLevel(const faiss::HNSW& g, const Distance& dist, const float* q, int level,
-                   int32_t entry, float entry_d, size_t ef, const uint64_t* dead,
-                   HnswScratch& s) {
-  auto is_dead = [dead](int32_t i) {
-    return dead != nullptr && (dead[static_cast<size_t>(i) >> 6] >> (i & 63)) & 1;
-  };
+                   int32_t entry, float entry_d, size_t ef, ResultOk result_ok, HnswScratch& s) {
+  auto is_dead = [&result_ok](int32_t i) { return !result_ok(i); };
   s.Prepare(g.levels.size());
   uint16_t* visited = s.visited();
   const uint16_t epoch = s.epoch();
@@ -214,7 +230,7 @@ class Builder {
     const int top_level = std::min(level, max_level);
     std::vector<std::vector<Node>> linked(static_cast<size_t>(top_level) + 1);
     for (int l = top_level; l >= 0; --l) {
-      SearchLevel<true>(g_, dist_, x, l, cur, cur_d, ef_, nullptr, s);
+      SearchLevel<true>(g_, dist_, x, l, cur, cur_d, ef_, NotDead{nullptr}, s);
       std::vector<Node>& found = linked[static_cast<size_t>(l)];
       found.assign(s.results.begin(), s.results.end());
       std::sort(found.begin(), found.end());
@@ -341,9 +357,12 @@ void HnswAdd(faiss::HNSW& graph, const HnswSpace& space, size_t end, uint32_t ef
   if (failure) std::rethrow_exception(failure);
 }
 
-size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float* query, size_t k,
-                  size_t ef, const uint64_t* dead, HnswScratch& scratch, int64_t* labels,
-                  float* distances) {
+namespace {
+
+template <class ResultOk>
+size_t Search(const faiss::HNSW& graph, const HnswSpace& space, const float* query, size_t k,
+              size_t ef, ResultOk result_ok, HnswScratch& scratch, int64_t* labels,
+              float* distances) {
   for (size_t i = 0; i < k; ++i) {
     labels[i] = -1;
     distances[i] = std::numeric_limits<float>::infinity();
@@ -354,7 +373,8 @@ size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float*
   int32_t cur = graph.entry_point;
   float cur_d = dist(query, cur);
   for (int l = graph.max_level; l > 0; --l) Greedy<false>(graph, dist, query, l, cur, cur_d, ndis);
-  ndis += SearchLevel<false>(graph, dist, query, 0, cur, cur_d, std::max(ef, k), dead, scratch);
+  ndis +=
+      SearchLevel<false>(graph, dist, query, 0, cur, cur_d, std::max(ef, k), result_ok, scratch);
   auto& res = scratch.results;
   std::sort_heap(res.begin(), res.end());
   for (size_t i = 0; i < k && i < res.size(); ++i) {
@@ -362,6 +382,20 @@ size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float*
     distances[i] = res[i].first;
   }
   return ndis;
+}
+
+}  // namespace
+
+size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float* query, size_t k,
+                  size_t ef, const uint64_t* dead, HnswScratch& scratch, int64_t* labels,
+                  float* distances) {
+  return Search(graph, space, query, k, ef, NotDead{dead}, scratch, labels, distances);
+}
+
+size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float* query, size_t k,
+                  size_t ef, const HnswFilter& filter, HnswScratch& scratch, int64_t* labels,
+                  float* distances) {
+  return Search(graph, space, query, k, ef, Kept{filter}, scratch, labels, distances);
 }
 
 }  // namespace relate::index

@@ -74,4 +74,21 @@ size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float*
                   size_t ef, const uint64_t* dead, HnswScratch& scratch, int64_t* labels,
                   float* distances);
 
+// Which rows a filtered search may return. Rows left out still route the
+// walk, as deleted ones do; only results are filtered.
+struct HnswFilter {
+  const uint64_t* dead = nullptr;  // bitset over rows never returned; null: none
+  const uint64_t* rows = nullptr;  // if set: a bitset of the only rows returned
+  // If set: only rows for which keep(ctx, row) is true.
+  bool (*keep)(const void* ctx, size_t row) = nullptr;
+  const void* ctx = nullptr;
+};
+
+// As above, with results limited by `filter`. The walk goes on until it holds
+// ef rows the filter keeps or runs out of reachable nodes, so a selective
+// filter makes it visit about ef / (share of rows kept) nodes.
+size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float* query, size_t k,
+                  size_t ef, const HnswFilter& filter, HnswScratch& scratch, int64_t* labels,
+                  float* distances);
+
 }  // namespace relate::index

@@ -6,6 +6,7 @@
 // change it contains; a file that fails any check is refused, never trusted.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -36,6 +37,38 @@ struct Neighbours {
   std::vector<float> distances;  // lower is more related
 };
 
+// The record ids a search may return: a bitmap over record ids (ids are small,
+// dense-ish integers allocated upward from 1 per collection), so it takes
+// (largest id) / 8 bytes.
+// Thread-safety: const methods from many threads; Add needs exclusive access.
+class IdSet {
+ public:
+  IdSet() = default;
+  // Adds `id`; the bitmap grows as needed.
+  void Add(uint64_t id) {
+    const size_t word = static_cast<size_t>(id / 64);
+    if (word >= bits_.size()) bits_.resize(std::max(word + 1, bits_.size() * 2), 0);
+    const uint64_t bit = uint64_t{1} << (id % 64);
+    if ((bits_[word] & bit) == 0) {
+      bits_[word] |= bit;
+      ++size_;
+    }
+  }
+  // Whether `id` was added (false beyond the bitmap).
+  bool Contains(uint64_t id) const {
+    const uint64_t word = id / 64;
+    return word < bits_.size() && ((bits_[static_cast<size_t>(word)] >> (id % 64)) & 1) != 0;
+  }
+  // Distinct ids added.
+  size_t size() const { return size_; }
+  // Every id added, ascending.
+  std::vector<uint64_t> Sorted() const;
+
+ private:
+  std::vector<uint64_t> bits_;
+  size_t size_ = 0;
+};
+
 // Per-search knobs; 0 means the index's default.
 struct SearchParams {
   // HNSW: candidates kept while walking the graph (at least k). Default:
@@ -43,6 +76,46 @@ struct SearchParams {
   uint32_t ef_search = 0;
   // IVF: inverted lists visited. Default: VectorIndex::kDefaultNprobe.
   uint32_t nprobe = 0;
+  // Only ids in this set; null: every live id. Whenever at least k ids of the
+  // set are live in the index, k are returned (best first): the search widens
+  // (IVF: nprobe x4 up to nlist; FAISS HNSW: efSearch x4 up to every vector)
+  // while it finds fewer than k allowed ids and has not looked at every
+  // vector, and ends with an exact pass over the allowed ids if it still falls
+  // short. relate's HNSW needs no widening: its walk goes on until it holds ef
+  // allowed rows, so one that ends short has met every node it can reach, and
+  // the exact pass follows. A set so small that walking a graph to collect it
+  // costs more than scoring it (see VectorIndex::Search) gets the exact pass
+  // straight away. Must outlive the call.
+  const IdSet* allowed = nullptr;
+};
+
+// What a search did, for --explain. Search functions add to it (one search at
+// a time: not thread-safe).
+struct SearchStats {
+  // Distance computations: exact for relate's scans and HNSW. For FAISS kinds
+  // an estimate per query: IVF, the coarse centroids plus the probed share of
+  // the entries (nlist + nprobe / nlist x entries; with `allowed`, FAISS skips
+  // the distance of an entry the set rejects, so fewer happen); HNSW over
+  // codes, efSearch x M; other codes, every entry.
+  uint64_t distances = 0;
+  // Times a FAISS search was repeated wider (once per round, for the queries
+  // still short), or a range search asked for more neighbours.
+  uint32_t widenings = 0;
+  // Largest efSearch used, the last of the widenings (0: no graph was walked).
+  uint32_t ef_search = 0;
+  // Largest nprobe used, the last of the widenings (0: no IVF was searched).
+  uint32_t nprobe = 0;
+  // Some query ended with (or went straight to) an exact pass over the allowed ids.
+  bool exact_pass = false;
+};
+
+// Per-query hit lists of different lengths: query i's hits are
+// [offsets[i], offsets[i+1]) of ids, scores and distances (see Metric), best first.
+struct RangeResult {
+  std::vector<size_t> offsets;
+  std::vector<int64_t> ids;
+  std::vector<float> scores;
+  std::vector<float> distances;
 };
 
 // How an index is built.
@@ -136,9 +209,33 @@ class VectorIndex {
   Status Add(std::span<const uint64_t> ids, std::span<const float> vectors);
   // Removes the ids that are present; returns how many were.
   Result<size_t> Remove(std::span<const uint64_t> ids);
-  // Searches prepared queries laid end to end.
+  // Searches prepared queries laid end to end for k neighbours each, only
+  // among `params.allowed` if set (see SearchParams for the k guarantee).
+  // Plans with `allowed`: Flat scores only the allowed rows (gathered when the
+  // set is small next to the index, else a scan that skips the others); HNSW
+  // and FAISS HNSW go straight to an exact pass when the allowed live ids, a,
+  // are few: a^2 <= 8 x ef x live (a walk meets a multiple of ef x live / a
+  // nodes to collect ef of them); IVF starts at nprobe >= 2k x nlist / |allowed|.
+  // InvalidArgument if the queries are not whole vectors or k is too large;
+  // Internal if FAISS fails.
   Result<Neighbours> Search(std::span<const float> queries, size_t k,
-                            const SearchParams& params = {}) const;
+                            const SearchParams& params = {}, SearchStats* stats = nullptr) const;
+  // Exact search over the given ids only (ids not live in the index, and
+  // repeats, are skipped), for indexes that keep vectors (keeps_exact_vectors():
+  // Flat, HNSW): many queries run as matrix products (index::ExactSearch over a
+  // gathered block of rows). FailedPrecondition for kinds that keep codes (even
+  // while untrained), InvalidArgument as Search.
+  Result<Neighbours> SearchExact(std::span<const float> queries, size_t k,
+                                 std::span<const uint64_t> ids, SearchStats* stats = nullptr) const;
+  // Range search: per query, every live (and allowed) id whose score >=
+  // threshold (cosine, inner product) or distance <= threshold (L2), best
+  // first, at most `limit`. Flat (and untrained kinds): an exact scan. Other
+  // kinds: a k-search widened (k x4 from min(limit, 64)) until its last hit
+  // falls outside the threshold, or limit or every vector is reached (k stops
+  // at kMaxK). InvalidArgument if the queries are not whole vectors.
+  Result<RangeResult> RangeSearch(std::span<const float> queries, float threshold, size_t limit,
+                                  const SearchParams& params = {},
+                                  SearchStats* stats = nullptr) const;
   // The vector stored under `id`; NotFound if absent, FailedPrecondition if the
   // index keeps only codes.
   Result<std::vector<float>> Reconstruct(uint64_t id) const;
@@ -163,6 +260,11 @@ class VectorIndex {
 
  private:
   struct Rep;
+  // Search with SearchParams::allowed: positions and FAISS-convention values
+  // (inner product, or squared L2) into labels/raw (queries x k, labels
+  // filled with -1 beforehand). May throw what FAISS throws.
+  Status SearchAllowed(std::span<const float> queries, size_t k, const SearchParams& params,
+                       SearchStats& stats, int64_t* labels, float* raw) const;
   // After Load: the structures read from a checkpoint agree with themselves.
   static Status CheckLoaded(const Rep& r, size_t positions);
   explicit VectorIndex(std::unique_ptr<Rep> rep, uint32_t dimension, Metric metric,
@@ -172,5 +274,17 @@ class VectorIndex {
   Metric metric_;
   std::string spec_;
 };
+
+// Exact search over caller-held rows (prepared for the metric, laid end to
+// end) that carry record ids (ids[i] for row i): for kinds that keep codes,
+// the query layer gathers stored vectors and calls these. Same scores and
+// distances as VectorIndex; many queries run as matrix products.
+Neighbours ExactSearchRows(Metric metric, uint32_t dimension, std::span<const float> rows,
+                           std::span<const uint64_t> ids, std::span<const float> queries, size_t k,
+                           SearchStats* stats = nullptr);
+// Range search over caller-held rows, as VectorIndex::RangeSearch on Flat.
+RangeResult RangeSearchRows(Metric metric, uint32_t dimension, std::span<const float> rows,
+                            std::span<const uint64_t> ids, std::span<const float> queries,
+                            float threshold, size_t limit, SearchStats* stats = nullptr);
 
 }  // namespace relate::index

@@ -355,6 +355,18 @@ Status DBImpl::CreateCollection(const CollectionSpec& requested) {
                                    std::to_string(kMaxDimension) + ", not " +
                                    std::to_string(spec.dimension));
   }
+  std::set<std::string_view> fields;
+  for (const auto& field : spec.filterable) {
+    if (field.empty() || field.size() > kMaxNameBytes) {
+      return Status::InvalidArgument("collection " + Quote(spec.name) +
+                                     ": a filterable field name must have 1 to " +
+                                     std::to_string(kMaxNameBytes) + " bytes");
+    }
+    if (!fields.insert(field).second) {
+      return Status::InvalidArgument("collection " + Quote(spec.name) + ": filterable field " +
+                                     Quote(field) + " is named twice");
+    }
+  }
   auto index = index::VectorIndex::Create(spec.dimension, spec.metric, spec.index_spec);
   if (!index) return index.error().WithContext("collection " + Quote(spec.name));
   if (Find(spec.name)) return Status::AlreadyExists("collection " + Quote(spec.name) + " exists");
@@ -524,6 +536,7 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
   storage::CollectionMeta meta = c->Meta();
   RELATE_ASSIGN_OR_RETURN(auto existing, store_->LookupKeys(meta.id, keys));
   storage::Batch batch(*store_);
+  RELATE_RETURN_IF_ERROR(DeleteOldSearchEntries(*c, batch, existing, meta).WithContext(where));
   std::vector<uint64_t> ids(order.size());
   std::vector<uint64_t> replaced;
   for (size_t j = 0; j < order.size(); ++j) {
@@ -538,6 +551,8 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
       ++meta.count;
     }
     batch.PutRecord(meta.id, ids[j], version, r);
+    RELATE_RETURN_IF_ERROR(PutSearchEntries(*c, batch, ids[j], r, meta)
+                               .WithContext(where + ": key " + Quote(r.key)));
     batch.PutChange(meta.id, ++meta.last_change, ids[j]);
   }
   RELATE_RETURN_IF_ERROR(CommitLocked(*c, batch, meta, options, where, replaced, ids, prepared));
@@ -559,7 +574,12 @@ Result<size_t> DBImpl::Delete(std::string_view collection, std::span<const std::
   std::vector<uint64_t> removed;
   std::unordered_set<uint64_t> seen;
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (!existing[i] || !seen.insert(existing[i]->id).second) continue;
+    if (existing[i] && seen.contains(existing[i]->id)) existing[i].reset();  // a key given twice
+    if (existing[i]) seen.insert(existing[i]->id);
+  }
+  RELATE_RETURN_IF_ERROR(DeleteOldSearchEntries(*c, batch, existing, meta).WithContext(where));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!existing[i]) continue;
     removed.push_back(existing[i]->id);
     batch.DeleteRecord(meta.id, existing[i]->id, keys[i]);
     batch.PutChange(meta.id, ++meta.last_change, existing[i]->id);
@@ -600,17 +620,10 @@ Status CheckKnobs(const SearchKnobs& knobs, size_t k) {
   return Status::OK();
 }
 
-Status CheckSearchOptions(const SearchOptions& options) {
-  if (options.k == 0 || options.k > index::VectorIndex::kMaxK) {
-    return Status::InvalidArgument("k is " + std::to_string(options.k) + "; it must be 1 to " +
-                                   std::to_string(index::VectorIndex::kMaxK));
-  }
-  return CheckKnobs(options.knobs, options.k);
-}
-
 Result<DBImpl::Ranked> DBImpl::RankPrepared(const Collection& c, std::span<const float> queries,
                                             size_t want, const SearchKnobs& knobs,
-                                            std::optional<uint64_t> generation, bool* stale) {
+                                            std::optional<uint64_t> generation, bool* stale,
+                                            index::SearchStats* stats) {
   const storage::CollectionMeta meta = c.Meta();
   auto pick = [](uint32_t asked, uint32_t stored) { return asked ? asked : stored; };
   const uint32_t refine = std::max<uint32_t>(pick(knobs.refine, meta.knobs.refine), 1);
@@ -621,7 +634,7 @@ Result<DBImpl::Ranked> DBImpl::RankPrepared(const Collection& c, std::span<const
   Result<index::Neighbours> found = Status::Internal("unset");
   {
     std::shared_lock lock(c.index_mu);
-    found = c.index->Search(queries, candidates, params);
+    found = c.index->Search(queries, candidates, params, stats);
     // The query was embedded for another generation of the vectors (rare: an
     // apply or a SIF fit just swapped them): its answer is thrown away.
     if (stale != nullptr) *stale = generation && c.generation.load() != *generation;
@@ -679,90 +692,6 @@ Result<DBImpl::Ranked> DBImpl::RankPrepared(const Collection& c, std::span<const
     }
   }
   return out;
-}
-
-Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
-    const Collection& c, std::span<const float> queries, size_t k, const SearchKnobs& knobs,
-    std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation, bool* stale) {
-  const size_t want = k + (exclude_id ? 1 : 0);
-  RELATE_ASSIGN_OR_RETURN(Ranked ranked, RankPrepared(c, queries, want, knobs, generation, stale));
-  if (stale != nullptr && *stale) return std::vector<std::vector<Hit>>();
-  const index::Neighbours& nb = ranked.nb;
-  const size_t n = want == 0 ? 0 : nb.ids.size() / want;
-  std::vector<std::optional<StoredRecord>> records = std::move(ranked.records);
-  if (records.empty()) {
-    std::vector<uint64_t> ids;
-    ids.reserve(nb.ids.size());
-    for (int64_t id : nb.ids) {
-      if (id >= 0) ids.push_back(static_cast<uint64_t>(id));
-    }
-    RELATE_ASSIGN_OR_RETURN(auto fetched, store_->GetRecords(c.meta.id, ids, false));
-    records.resize(nb.ids.size());
-    size_t r = 0;
-    for (size_t slot = 0; slot < nb.ids.size(); ++slot) {
-      if (nb.ids[slot] >= 0) records[slot] = std::move(fetched[r++]);
-    }
-  }
-  std::vector<std::vector<Hit>> out(n);
-  for (size_t q = 0; q < n; ++q) {
-    out[q].reserve(k);
-    for (size_t j = 0; j < want; ++j) {
-      const size_t slot = q * want + j;
-      auto& rec = records[slot];
-      // A record deleted after the index answered is left out.
-      if (nb.ids[slot] < 0 || !rec || (exclude_id && rec->id == *exclude_id) ||
-          out[q].size() == k) {
-        continue;
-      }
-      out[q].push_back(Hit{.key = std::move(rec->key),
-                           .id = rec->id,
-                           .score = nb.scores[slot],
-                           .distance = nb.distances[slot],
-                           .text = std::move(rec->text),
-                           .metadata = std::move(rec->metadata)});
-    }
-  }
-  return out;
-}
-
-Result<std::vector<std::vector<Hit>>> DBImpl::SearchBatch(std::string_view collection,
-                                                          std::span<const float> queries,
-                                                          const SearchOptions& options) {
-  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
-  RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
-  const CollectionSpec& spec = c->meta.spec;
-  const std::string where = "search in " + Quote(collection);
-  if (queries.empty() || queries.size() % spec.dimension != 0) {
-    return Status::InvalidArgument(where + ": queries hold " + std::to_string(queries.size()) +
-                                   " values, not a positive multiple of the dimension " +
-                                   std::to_string(spec.dimension));
-  }
-  const size_t n = queries.size() / spec.dimension;
-  for (size_t q = 0; q < n; ++q) {
-    Status s = index::CheckVector(queries.subspan(q * spec.dimension, spec.dimension),
-                                  spec.dimension, spec.metric);
-    if (!s.ok()) {
-      return Status::InvalidArgument(where + ": query " + std::to_string(q) + ": " +
-                                     std::string(s.message()));
-    }
-  }
-  std::vector<float> prepared(queries.begin(), queries.end());
-  index::PrepareVectors(spec.metric, spec.dimension, prepared);
-  return SearchPrepared(*c, prepared, options.k, options.knobs, std::nullopt);
-}
-
-Result<std::vector<Hit>> DBImpl::Search(std::string_view collection, std::span<const float> query,
-                                        const SearchOptions& options) {
-  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
-  RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
-  const CollectionSpec& spec = c->meta.spec;
-  RELATE_RETURN_IF_ERROR(
-      CheckRecordVector(spec, query).WithContext("search in " + Quote(collection)));
-  std::vector<float> prepared(query.begin(), query.end());
-  index::PrepareVectors(spec.metric, spec.dimension, prepared);
-  RELATE_ASSIGN_OR_RETURN(auto hits,
-                          SearchPrepared(*c, prepared, options.k, options.knobs, std::nullopt));
-  return std::move(hits[0]);
 }
 
 Result<std::pair<std::vector<float>, uint64_t>> DBImpl::EmbedForCollection(Collection& c,
@@ -949,25 +878,6 @@ Result<std::vector<std::string>> DBImpl::ApplyModel(std::string_view name) {
   return moved;
 }
 
-Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::string_view text,
-                                            const SearchOptions& options) {
-  const std::string where = "search in " + Quote(collection);
-  RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext(where));
-  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
-  // Embedded and searched in one generation: a query never meets vectors of
-  // another model version than its own, even while ApplyModel swaps them.
-  while (true) {
-    auto embedded = EmbedForCollection(*c, text);
-    if (!embedded) return embedded.error().WithContext(where);
-    auto& [vector, generation] = *embedded;
-    index::PrepareVectors(c->meta.spec.metric, c->meta.spec.dimension, vector);
-    bool stale = false;
-    RELATE_ASSIGN_OR_RETURN(
-        auto hits, SearchPrepared(*c, vector, options.k, options.knobs, std::nullopt, generation, &stale));
-    if (!stale) return std::move(hits[0]);
-  }
-}
-
 Result<DBImpl::EmbedderHandle> DBImpl::EmbedderFor(Collection& c) {
   const CollectionSpec& spec = c.meta.spec;
   if (spec.model.empty()) {
@@ -992,17 +902,6 @@ std::vector<std::string> DBImpl::CollectionsUsingLocked(std::string_view model) 
     if (c->meta.spec.model == model) names.push_back(name);
   }
   return names;
-}
-
-Result<std::vector<Hit>> DBImpl::SearchByKey(std::string_view collection, std::string_view key,
-                                             const SearchOptions& options) {
-  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
-  RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext("search in " + Quote(collection)));
-  RELATE_ASSIGN_OR_RETURN(StoredRecord record, Get(collection, key));
-  const CollectionSpec& spec = c->meta.spec;
-  index::PrepareVectors(spec.metric, spec.dimension, record.vector);
-  RELATE_ASSIGN_OR_RETURN(auto hits, SearchPrepared(*c, record.vector, options.k, options.knobs, record.id));
-  return std::move(hits[0]);
 }
 
 Result<VerifyReport> DBImpl::Verify(std::string_view collection) {

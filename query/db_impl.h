@@ -80,6 +80,11 @@ struct ModelEntry {
 Status CheckSearchOptions(const SearchOptions& options);
 Status CheckKnobs(const SearchKnobs& knobs, size_t k);
 
+// The distinct terms of `text` as keyword indexes count them (the default
+// tokenizer: Unicode words, lower case, numbers kept), sorted, and in
+// *length the number of terms in all (query/keyword.cc).
+Result<std::vector<storage::TermCount>> KeywordTermsOf(std::string_view text, uint32_t* length);
+
 // ValidateVector's check, with the collection named in the message.
 Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
 
@@ -161,6 +166,8 @@ struct Collection : std::enable_shared_from_this<Collection> {
     meta.count = committed.count;
     meta.next_record_id = committed.next_record_id;
     meta.last_change = committed.last_change;
+    meta.text_docs = committed.text_docs;
+    meta.text_terms = committed.text_terms;
   }
 };
 
@@ -192,6 +199,9 @@ class DBImpl final : public DB {
   Status FitSifComponent(std::string_view collection) override;
   Result<std::vector<Hit>> SearchText(std::string_view collection, std::string_view text,
                                       const SearchOptions& options) override;
+  Result<std::vector<std::vector<Hit>>> SearchTextBatch(std::string_view collection,
+                                                        std::span<const std::string> texts,
+                                                        const SearchOptions& options) override;
   Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,
                                        const SearchOptions& options) override;
   Status ImportModel(std::string_view name, const std::filesystem::path& file,
@@ -227,6 +237,15 @@ class DBImpl final : public DB {
   // Export / import (query/transfer.cc).
   Result<TransferReport> Export(const ExportOptions& options, std::ostream& out) override;
   Result<TransferReport> Import(std::istream& in, const ImportOptions& options) override;
+
+  // What a search plan produces per query: ids best first with their score
+  // and distance (query/search.cc).
+  struct Scored {
+    uint64_t id = 0;
+    float score = 0, distance = 0;
+  };
+  using ScoredLists = std::vector<std::vector<Scored>>;
+  class SearchRun;  // one call's plan and its explain (query/search.cc)
 
  private:
   // Export / import: reads a stream into hidden ids, then makes it visible in one write.
@@ -329,13 +348,41 @@ class DBImpl final : public DB {
   // Writes the data of a model read from a file under `meta.id`, in batches.
   Status WriteModelData(const storage::ModelMeta& meta, const LoadedModel& model);
 
-  // Searches prepared queries and turns the neighbours into hits. With
-  // `generation`, sets *stale (and returns nothing) instead if the collection's
-  // texts now embed differently, so the query must be embedded again.
+  // Searches prepared queries (laid end to end) with every search option:
+  // filter (planned by PlanFilter), threshold, MMR, group-by, vectors and
+  // explain; `exclude_id` is left out of every answer (more like this). With
+  // `generation`, sets *stale (and returns nothing) instead if the
+  // collection's texts now embed differently, so the query must be embedded
+  // again. query/search.cc.
   Result<std::vector<std::vector<Hit>>> SearchPrepared(
-      const Collection& c, std::span<const float> queries, size_t k, const SearchKnobs& knobs,
+      const Collection& c, std::span<const float> queries, const SearchOptions& options,
       std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation = std::nullopt,
       bool* stale = nullptr);
+  // The ids of `c` most related to each query, filtered and thresholded as
+  // `options` say, at most `want` per query.
+  Result<ScoredLists> FindIds(SearchRun& run, std::span<const float> queries, size_t want);
+  // Keyword (BM25) ranking of `text` over the collection's keyword index,
+  // filtered, at most `want` ids (query/keyword.cc).
+  Result<std::vector<Scored>> KeywordIds(SearchRun& run, std::string_view text, size_t want);
+  // The distinct terms of `text` as the collection's keyword index counts
+  // them, and how many terms it has in all (query/keyword.cc).
+  Result<std::vector<storage::TermCount>> KeywordTerms(const Collection& c, std::string_view text,
+                                                       uint32_t* length) const;
+  // Adds to `batch` the secondary-index and keyword entries of `record`
+  // (put) or removes those of `old` (delete), keeping `meta`'s keyword
+  // counters right (query/keyword.cc).
+  Status PutSearchEntries(const Collection& c, storage::Batch& batch, uint64_t id,
+                          const Record& record, storage::CollectionMeta& meta) const;
+  Status DeleteSearchEntries(const Collection& c, storage::Batch& batch, const StoredRecord& old,
+                             storage::CollectionMeta& meta) const;
+  // DeleteSearchEntries for the stored records that `existing` points at (a
+  // collection without filterable fields and keyword index reads nothing).
+  Status DeleteOldSearchEntries(const Collection& c, storage::Batch& batch,
+                                std::span<const std::optional<storage::KeyEntry>> existing,
+                                storage::CollectionMeta& meta);
+  // Hits for scored ids, with their records (text, metadata and, if asked, vector).
+  Result<std::vector<Hit>> MakeHits(const Collection& c, const std::vector<Scored>& ids,
+                                    bool with_vector);
   // The ids (best first, `want` slots per query, -1 where empty) and scores
   // that SearchPrepared turns into hits: the index's answer with the knobs
   // (the search's, else the collection's), re-ranked over stored vectors when
@@ -346,7 +393,7 @@ class DBImpl final : public DB {
   };
   Result<Ranked> RankPrepared(const Collection& c, std::span<const float> queries, size_t want,
                               const SearchKnobs& knobs, std::optional<uint64_t> generation,
-                              bool* stale);
+                              bool* stale, index::SearchStats* stats = nullptr);
 
   const std::filesystem::path dir_;
   const Options options_;

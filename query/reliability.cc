@@ -264,10 +264,26 @@ namespace {
 void AddFindings(const storage::ConsistencyReport& found, StorageReport* report) {
   report->records += found.records;
   report->records_lost += found.bad_records + found.duplicate_keys;
-  report->entries_fixed +=
-      found.dangling_keys + found.missing_keys + found.orphan_vectors + found.orphan_entries + found.recounted;
+  report->entries_fixed += found.dangling_keys + found.missing_keys + found.orphan_vectors +
+                           found.orphan_entries + found.recounted + found.dangling_entries +
+                           found.extra_entries + found.missing_entries + found.dangling_postings +
+                           found.extra_postings + found.missing_postings;
   report->problems.insert(report->problems.end(), found.problems.begin(), found.problems.end());
 }
+
+// The keyword terms of a stored record, as writes compute them, for the
+// storage layer's check of the keyword index.
+const storage::Store::TermsOf kKeywordTerms = [](uint32_t, const StoredRecord& record,
+                                                 uint32_t* length) {
+  *length = 0;
+  if (record.text.empty()) return std::vector<storage::TermCount>();
+  auto terms = KeywordTermsOf(record.text, length);
+  if (!terms) {
+    *length = 0;
+    return std::vector<storage::TermCount>();
+  }
+  return std::move(*terms);
+};
 
 std::set<std::string> LostFiles(const fs::path& store) {
   std::set<std::string> out;
@@ -291,7 +307,7 @@ Result<StorageReport> DBImpl::CheckStorage() {
     if (s.code() != Status::Code::kCorruption) return s;
     report.damaged_files.push_back(std::string(s.message()));
   }
-  auto found = store_->CheckConsistency(false);
+  auto found = store_->CheckConsistency(false, &kKeywordTerms);
   if (!found) {
     if (found.error().code() != Status::Code::kCorruption) return found.error();
     report.problems.push_back("reading storage failed: " + found.error().ToString());
@@ -328,7 +344,7 @@ Result<StorageReport> DB::Repair(const fs::path& dir, const Options& options) {
       }
     }
     RELATE_ASSIGN_OR_RETURN(auto store, storage::Store::Open(store_dir, {}));
-    RELATE_ASSIGN_OR_RETURN(auto found, store->CheckConsistency(true));
+    RELATE_ASSIGN_OR_RETURN(auto found, store->CheckConsistency(true, &query::kKeywordTerms));
     query::AddFindings(found, &report);
     // Repair keeps a table whose damage is in a block its scan does not read
     // (table properties, say): rewriting every table leaves none of them.

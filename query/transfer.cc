@@ -463,7 +463,8 @@ class DBImpl::Importer {
                   " among those of collection frame " + std::to_string(ordinal) +
                   ": frames are out of order");
     }
-    const storage::CollectionMeta& meta = collections_.back().c->meta;
+    Collection& imported = *collections_.back().c;
+    storage::CollectionMeta& meta = imported.meta;
     StoredRecord& rec = r.record;
     const std::string what = "collection " + Quote(meta.spec.name) + ": record " + Quote(rec.key);
     if (rec.key.empty()) return Fail("collection " + Quote(meta.spec.name) + ": an empty key");
@@ -488,11 +489,12 @@ class DBImpl::Importer {
     }
     batch_key_frames_.push_back(reader_.Where());
     last_id_ = rec.id;
-    batch_->PutRecord(meta.id, rec.id, rec.version,
-                      Record{.key = std::move(rec.key),
-                             .text = std::move(rec.text),
-                             .metadata = std::move(rec.metadata),
-                             .vector = std::move(rec.vector)});
+    const Record record{.key = std::move(rec.key),
+                        .text = std::move(rec.text),
+                        .metadata = std::move(rec.metadata),
+                        .vector = std::move(rec.vector)};
+    batch_->PutRecord(meta.id, rec.id, rec.version, record);
+    RELATE_RETURN_IF_ERROR(db_.PutSearchEntries(imported, *batch_, rec.id, record, meta));
     ++report_.records;
     if (batch_->ByteSize() >= kImportBatchBytes) RELATE_RETURN_IF_ERROR(FlushRecords());
     return Status::OK();

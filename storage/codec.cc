@@ -15,7 +15,8 @@ static_assert(sizeof(float) == 4, "vectors are stored as 4-byte floats");
 void ToProto(const MetadataValue& v, pb::MetadataValue* out) { MetadataToProto(v, out); }
 
 Status FromProto(const pb::MetadataValue& v, MetadataValue* out) {
-  return MetadataFromProto(v, out) ? Status::OK() : Status::Corruption("metadata value has no type");
+  return MetadataFromProto(v, out) ? Status::OK()
+                                   : Status::Corruption("metadata value has no type");
 }
 
 }  // namespace
@@ -90,6 +91,10 @@ std::string EncodeCollection(const CollectionMeta& meta) {
   p.set_tuned_recall(meta.tuned_recall);
   p.set_tuned_target(meta.tuned_target);
   p.set_tuned_unix_ms(meta.tuned_unix_ms);
+  for (const auto& field : meta.spec.filterable) p.add_filterable(field);
+  p.set_keyword_index(meta.spec.keyword_index);
+  p.set_text_docs(meta.text_docs);
+  p.set_text_terms(meta.text_terms);
   return p.SerializeAsString();
 }
 
@@ -116,6 +121,10 @@ Status DecodeCollection(std::string_view bytes, CollectionMeta* meta) {
   meta->tuned_recall = p.tuned_recall();
   meta->tuned_target = p.tuned_target();
   meta->tuned_unix_ms = p.tuned_unix_ms();
+  meta->spec.filterable.assign(p.filterable().begin(), p.filterable().end());
+  meta->spec.keyword_index = p.has_keyword_index() && p.keyword_index();
+  meta->text_docs = p.text_docs();
+  meta->text_terms = p.text_terms();
   return Status::OK();
 }
 

@@ -1,11 +1,24 @@
 // Key encodings of the column families (see store.h). Big-endian numbers, so
 // RocksDB's bytewise order is numeric order and a collection's keys are one range.
+//
+// Secondary-index (fields) and keyword (postings) keys embed strings of any bytes:
+// they are escaped (0x00 -> 0x00 0xFF) and terminated by 0x00 0x01, so an escaped
+// string is never a prefix of another's and bytewise order of the encodings is
+// the order of the strings. Field values are a type tag and an order-preserving
+// encoding, so within one field and type, key order is value order, then id order.
 #pragma once
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
+
+#include "relate/types.h"
 
 namespace relate::storage {
 
@@ -60,6 +73,127 @@ inline std::string ChangeKey(uint32_t collection, uint64_t seq) {
   std::string k = CollectionPrefix(collection);
   AppendBigEndian64(&k, seq);
   return k;
+}
+
+// Secondary-index keys: coll(4 BE) + escaped field + tag + value + id(8 BE).
+// Tags order the value types of one field: bools, then integers, then doubles,
+// then strings (integers and doubles are one ordered space that ScanField merges).
+constexpr char kFieldBoolTag = 0x01;
+constexpr char kFieldIntTag = 0x02;
+constexpr char kFieldDoubleTag = 0x03;
+constexpr char kFieldStringTag = 0x04;
+
+// `s` escaped and terminated (see the top of this file).
+inline void AppendEscaped(std::string* out, std::string_view s) {
+  for (char c : s) {
+    out->push_back(c);
+    if (c == '\0') out->push_back('\xff');
+  }
+  out->push_back('\0');
+  out->push_back('\x01');
+}
+
+// Flipping the sign bit makes two's complement order unsigned bytewise order.
+inline void AppendIntValue(std::string* out, int64_t v) {
+  AppendBigEndian64(out, static_cast<uint64_t>(v) ^ (uint64_t{1} << 63));
+}
+inline int64_t ReadIntValue(const char* p) {
+  return static_cast<int64_t>(ReadBigEndian64(p) ^ (uint64_t{1} << 63));
+}
+
+// IEEE 754 bits made bytewise-ordered: negatives have every bit flipped, others
+// only the sign bit. -0.0 is stored as 0.0 (one value), and every NaN as one
+// positive NaN, which sorts after +inf (so a range up to +inf never holds it).
+inline uint64_t OrderedDoubleBits(double v) {
+  if (v == 0) v = 0.0;
+  if (std::isnan(v)) v = std::numeric_limits<double>::quiet_NaN();
+  const uint64_t bits = std::bit_cast<uint64_t>(v);
+  return (bits >> 63) != 0 ? ~bits : bits ^ (uint64_t{1} << 63);
+}
+inline void AppendDoubleValue(std::string* out, double v) {
+  AppendBigEndian64(out, OrderedDoubleBits(v));
+}
+inline double ReadDoubleValue(const char* p) {
+  const uint64_t ordered = ReadBigEndian64(p);
+  return std::bit_cast<double>((ordered >> 63) != 0 ? ordered ^ (uint64_t{1} << 63) : ~ordered);
+}
+
+// The first bytes of every entry of the field in the collection.
+inline std::string FieldPrefix(uint32_t collection, std::string_view field) {
+  std::string k = CollectionPrefix(collection);
+  AppendEscaped(&k, field);
+  return k;
+}
+// The key just past every entry of the field (the terminator's last byte plus one).
+inline std::string FieldEnd(uint32_t collection, std::string_view field) {
+  std::string k = FieldPrefix(collection, field);
+  k.back() = '\x02';
+  return k;
+}
+
+// The tag and encoding of a value that is not a list (a list has one entry per
+// string, each encoded as a string).
+inline void AppendFieldValue(std::string* out, const MetadataValue& value) {
+  std::visit(
+      [out](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, bool>) {
+          out->push_back(kFieldBoolTag);
+          out->push_back(x ? '\x01' : '\0');
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          out->push_back(kFieldIntTag);
+          AppendIntValue(out, x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          out->push_back(kFieldDoubleTag);
+          AppendDoubleValue(out, x);
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          out->push_back(kFieldStringTag);
+          AppendEscaped(out, x);
+        }
+      },
+      value);
+}
+
+// The fields CF key of one (non-list) value of `field` of record `id`.
+inline std::string FieldEntryKey(uint32_t collection, std::string_view field,
+                                 const MetadataValue& value, uint64_t id) {
+  std::string k = FieldPrefix(collection, field);
+  AppendFieldValue(&k, value);
+  AppendBigEndian64(&k, id);
+  return k;
+}
+
+// Postings keys: coll(4 BE) + escaped term + id(8 BE) -> varint count, varint length.
+inline std::string PostingPrefix(uint32_t collection, std::string_view term) {
+  return FieldPrefix(collection, term);
+}
+inline std::string PostingEnd(uint32_t collection, std::string_view term) {
+  return FieldEnd(collection, term);
+}
+inline std::string PostingKey(uint32_t collection, std::string_view term, uint64_t id) {
+  std::string k = PostingPrefix(collection, term);
+  AppendBigEndian64(&k, id);
+  return k;
+}
+
+// LEB128: seven bits a byte, low bits first.
+inline void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+// Reads one varint from [*p, end) and moves *p past it; false if it is cut
+// short or longer than 64 bits.
+inline bool ReadVarint(const char** p, const char* end, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    const auto byte = static_cast<unsigned char>(*(*p)++);
+    *v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return shift < 63 || byte <= 1;
+  }
+  return false;
 }
 
 }  // namespace relate::storage

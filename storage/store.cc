@@ -14,7 +14,9 @@
 #include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "storage/codec.h"
 #include "storage/keys.h"
@@ -34,6 +36,8 @@ enum Family {
   kChanges,
   kModels,
   kModelData,
+  kFields,
+  kPostings,
   kFamilies
 };
 const char* const kFamilyNames[kFamilies] = {rocksdb::kDefaultColumnFamilyName.c_str(),
@@ -43,7 +47,15 @@ const char* const kFamilyNames[kFamilies] = {rocksdb::kDefaultColumnFamilyName.c
                                              "keys",
                                              "changes",
                                              "models",
-                                             "model_data"};
+                                             "model_data",
+                                             "fields",
+                                             "postings"};
+
+// Families a database written before them lacks: a read-only open treats them as empty.
+bool IsNewerFamily(int f) { return f == kFields || f == kPostings; }
+
+// Families that hold per-collection data under CollectionPrefix keys.
+constexpr int kCollectionFamilies[] = {kRecords, kVectors, kKeys, kChanges, kFields, kPostings};
 
 // Versions of one model sort together, oldest first. Keys of different
 // (name, version) pairs differ: their length fixes the name's length.
@@ -120,6 +132,248 @@ void ForChunks(size_t n, const std::function<void(size_t, size_t)>& fn) {
   }
 }
 
+// The fields CF keys of record `id`'s values of `fields`, sorted, without duplicates.
+std::vector<std::string> FieldEntryKeys(uint32_t collection, uint64_t id,
+                                        std::span<const std::string> fields,
+                                        const Metadata& metadata) {
+  std::vector<std::string> keys;
+  for (const auto& field : fields) {
+    auto it = metadata.find(field);
+    if (it == metadata.end()) continue;
+    if (const auto* list = std::get_if<std::vector<std::string>>(&it->second)) {
+      for (const auto& value : *list) keys.push_back(FieldEntryKey(collection, field, value, id));
+    } else {
+      keys.push_back(FieldEntryKey(collection, field, it->second, id));
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
+std::string PostingValue(uint32_t count, uint32_t length) {
+  std::string v;
+  AppendVarint(&v, count);
+  AppendVarint(&v, length);
+  return v;
+}
+
+// False if `value` is not two varints that fit in 32 bits.
+bool DecodePostingValue(const rocksdb::Slice& value, uint32_t* count, uint32_t* length) {
+  const char* p = value.data();
+  const char* end = p + value.size();
+  uint64_t c = 0, l = 0;
+  if (!ReadVarint(&p, end, &c) || !ReadVarint(&p, end, &l) || p != end) return false;
+  if (c > UINT32_MAX || l > UINT32_MAX) return false;
+  *count = static_cast<uint32_t>(c);
+  *length = static_cast<uint32_t>(l);
+  return true;
+}
+
+// The end of an escaped, terminated string that starts at `pos` of `key` (the
+// offset after its terminator), or 0 if it is not one.
+size_t EscapedEnd(const rocksdb::Slice& key, size_t pos) {
+  while (pos + 1 < key.size()) {
+    if (key[pos] != '\0') {
+      ++pos;
+    } else if (key[pos + 1] == '\xff') {
+      pos += 2;
+    } else {
+      return key[pos + 1] == '\x01' ? pos + 2 : 0;
+    }
+  }
+  return 0;
+}
+
+// The id of a fields CF key whose field ends before `value_pos` (its tag), or
+// false if the key does not decode.
+bool FieldEntryId(const rocksdb::Slice& key, size_t value_pos, uint64_t* id) {
+  if (key.size() <= value_pos) return false;
+  size_t end = 0;
+  switch (key[value_pos]) {
+    case kFieldBoolTag:
+      end = value_pos + 2;
+      if (end <= key.size() && static_cast<unsigned char>(key[value_pos + 1]) > 1) return false;
+      break;
+    case kFieldIntTag:
+    case kFieldDoubleTag:
+      end = value_pos + 9;
+      break;
+    case kFieldStringTag:
+      end = EscapedEnd(key, value_pos + 1);
+      if (end == 0) return false;
+      break;
+    default:
+      return false;
+  }
+  if (key.size() != end + 8) return false;
+  *id = ReadBigEndian64(key.data() + end);
+  return true;
+}
+
+// The id of any fields CF key of a collection, or false if it does not decode.
+bool AnyFieldEntryId(const rocksdb::Slice& key, uint64_t* id) {
+  const size_t value_pos = key.size() > 4 ? EscapedEnd(key, 4) : 0;
+  return value_pos != 0 && FieldEntryId(key, value_pos, id);
+}
+
+// The id of a postings CF key, or false if it does not decode.
+bool PostingId(const rocksdb::Slice& key, uint64_t* id) {
+  const size_t end = key.size() > 4 ? EscapedEnd(key, 4) : 0;
+  if (end == 0 || key.size() != end + 8) return false;
+  *id = ReadBigEndian64(key.data() + end);
+  return true;
+}
+
+// The sign of i - d, exactly, for a d that is not NaN.
+int CompareIntDouble(int64_t i, double d) {
+  constexpr double kTwo63 = 9223372036854775808.0;
+  if (d >= kTwo63) return -1;
+  if (d < -kTwo63) return 1;
+  const double t = std::trunc(d);  // in [-2^63, 2^63): an int64 exactly
+  const auto ti = static_cast<int64_t>(t);
+  if (i != ti) return i < ti ? -1 : 1;
+  const double frac = d - t;  // exact
+  return frac > 0 ? -1 : frac < 0 ? 1 : 0;
+}
+
+// The keys of one value type of a field to scan: [begin, end).
+struct SubRange {
+  char tag;
+  std::string begin, end;
+};
+
+// Just past every key of the value whose encoding `value_key` ends with: those
+// keys are `value_key` + id (8 bytes), and the encodings are prefix-free.
+std::string PastValue(std::string value_key) {
+  value_key.append(8, '\xff');
+  value_key.push_back('\0');
+  return value_key;
+}
+
+// The sub-ranges of keys a FieldRange covers, in key order (those of an
+// integer and a double tag are merged by value when scanned). InvalidArgument
+// for a bad bound.
+Status PlanFieldRange(uint32_t collection, std::string_view field, const FieldRange& range,
+                      std::vector<SubRange>* out) {
+  out->clear();
+  const std::string prefix = FieldPrefix(collection, field);
+  auto whole = [&](char tag) {
+    std::string end = prefix;
+    end.push_back(static_cast<char>(tag + 1));
+    return SubRange{tag, prefix + tag, std::move(end)};
+  };
+  enum Kind { kBool, kNumber, kString };
+  auto kind_of = [&](const FieldBound& b, Kind* kind) -> Status {
+    if (std::holds_alternative<std::vector<std::string>>(b.value)) {
+      return Status::InvalidArgument("range of field \"" + std::string(field) +
+                                     "\": a bound cannot be a list");
+    }
+    if (const auto* d = std::get_if<double>(&b.value); d != nullptr && std::isnan(*d)) {
+      return Status::InvalidArgument("range of field \"" + std::string(field) +
+                                     "\": a bound cannot be NaN");
+    }
+    *kind = std::holds_alternative<bool>(b.value)          ? kBool
+            : std::holds_alternative<std::string>(b.value) ? kString
+                                                           : kNumber;
+    return Status::OK();
+  };
+  if (!range.lower && !range.upper) {
+    out->push_back(whole(kFieldBoolTag));
+    out->push_back(whole(kFieldIntTag));
+    out->push_back(whole(kFieldDoubleTag));
+    out->push_back(whole(kFieldStringTag));
+    return Status::OK();
+  }
+  Kind kind = kNumber, other = kNumber;
+  if (range.lower) RELATE_RETURN_IF_ERROR(kind_of(*range.lower, &kind));
+  if (range.upper) RELATE_RETURN_IF_ERROR(kind_of(*range.upper, &other));
+  if (range.lower && range.upper && kind != other) {
+    return Status::InvalidArgument("range of field \"" + std::string(field) +
+                                   "\": its bounds are of different types");
+  }
+  if (!range.lower) kind = other;
+  // A bound that is a value of the sub-range's own type: its keys start at
+  // `value_key`.
+  auto lower_key = [](const std::string& value_key, bool inclusive) {
+    return inclusive ? value_key : PastValue(value_key);
+  };
+  auto upper_key = [](const std::string& value_key, bool inclusive) {
+    return inclusive ? PastValue(value_key) : value_key;
+  };
+  auto value_key = [&](const MetadataValue& v) {
+    std::string k = prefix;
+    AppendFieldValue(&k, v);
+    return k;
+  };
+  if (kind != kNumber) {
+    SubRange r = whole(kind == kBool ? kFieldBoolTag : kFieldStringTag);
+    if (range.lower) r.begin = lower_key(value_key(range.lower->value), range.lower->inclusive);
+    if (range.upper) r.end = upper_key(value_key(range.upper->value), range.upper->inclusive);
+    if (r.begin < r.end) out->push_back(std::move(r));
+    return Status::OK();
+  }
+  constexpr double kTwo63 = 9223372036854775808.0;
+  // Integers: a double bound becomes the nearest integer inside the range.
+  {
+    SubRange r = whole(kFieldIntTag);
+    bool empty = false;
+    if (range.lower) {
+      if (const auto* i = std::get_if<int64_t>(&range.lower->value)) {
+        r.begin = lower_key(value_key(*i), range.lower->inclusive);
+      } else {
+        const double d = std::get<double>(range.lower->value);
+        if (d >= kTwo63) {
+          empty = true;
+        } else if (d >= -kTwo63) {
+          const double c = std::ceil(d);
+          r.begin = lower_key(value_key(static_cast<int64_t>(c)), c != d || range.lower->inclusive);
+        }
+      }
+    }
+    if (range.upper) {
+      if (const auto* i = std::get_if<int64_t>(&range.upper->value)) {
+        r.end = upper_key(value_key(*i), range.upper->inclusive);
+      } else {
+        const double d = std::get<double>(range.upper->value);
+        if (d < -kTwo63) {
+          empty = true;
+        } else if (d < kTwo63) {
+          const double f = std::floor(d);
+          r.end = upper_key(value_key(static_cast<int64_t>(f)), f != d || range.upper->inclusive);
+        }
+      }
+    }
+    if (!empty && r.begin < r.end) out->push_back(std::move(r));
+  }
+  // Doubles: an integer bound becomes its nearest double, and the end is open or
+  // closed by which side of the integer that double lies; NaN (after +inf) is out.
+  {
+    SubRange r = whole(kFieldDoubleTag);
+    r.end = PastValue(value_key(std::numeric_limits<double>::infinity()));
+    if (range.lower) {
+      if (const auto* i = std::get_if<int64_t>(&range.lower->value)) {
+        const auto d = static_cast<double>(*i);
+        const int cmp = CompareIntDouble(*i, d);
+        r.begin = lower_key(value_key(d), cmp < 0 || (cmp == 0 && range.lower->inclusive));
+      } else {
+        r.begin = lower_key(value_key(range.lower->value), range.lower->inclusive);
+      }
+    }
+    if (range.upper) {
+      if (const auto* i = std::get_if<int64_t>(&range.upper->value)) {
+        const auto d = static_cast<double>(*i);
+        const int cmp = CompareIntDouble(*i, d);
+        r.end = upper_key(value_key(d), cmp > 0 || (cmp == 0 && range.upper->inclusive));
+      } else {
+        r.end = upper_key(value_key(range.upper->value), range.upper->inclusive);
+      }
+    }
+    if (r.begin < r.end) out->push_back(std::move(r));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 struct Batch::Rep {
@@ -130,12 +384,24 @@ struct Batch::Rep {
   void Check(const rocksdb::Status& s) {
     if (!s.ok() && status.ok()) status = FromRocks(s, "building write batch");
   }
-  void Put(int f, const rocksdb::Slice& k, const rocksdb::Slice& v) {
-    Check(wb.Put((*handles)[f], k, v));
+  // False (and a failure for Store::Write) when the store lacks the family: a
+  // read-only store of a database older than it, which Write refuses anyway.
+  bool Has(int f) {
+    if ((*handles)[f] != nullptr) return true;
+    if (status.ok()) {
+      status = Status::FailedPrecondition(std::string("the database has no ") + kFamilyNames[f] +
+                                          " column family (opened read-only)");
+    }
+    return false;
   }
-  void Delete(int f, const rocksdb::Slice& k) { Check(wb.Delete((*handles)[f], k)); }
+  void Put(int f, const rocksdb::Slice& k, const rocksdb::Slice& v) {
+    if (Has(f)) Check(wb.Put((*handles)[f], k, v));
+  }
+  void Delete(int f, const rocksdb::Slice& k) {
+    if (Has(f)) Check(wb.Delete((*handles)[f], k));
+  }
   void DeleteRange(int f, const rocksdb::Slice& b, const rocksdb::Slice& e) {
-    Check(wb.DeleteRange((*handles)[f], b, e));
+    if (Has(f)) Check(wb.DeleteRange((*handles)[f], b, e));
   }
 };
 
@@ -147,7 +413,7 @@ void Batch::PutCollection(const CollectionMeta& meta) {
 
 void Batch::DeleteCollection(const CollectionMeta& meta) {
   rep_->Delete(kCatalog, meta.spec.name);
-  for (int f : {kRecords, kVectors, kKeys, kChanges}) {
+  for (int f : kCollectionFamilies) {
     rep_->DeleteRange(f, CollectionPrefix(meta.id), CollectionEnd(meta.id));
   }
 }
@@ -175,6 +441,31 @@ void Batch::DeleteRecord(uint32_t collection, uint64_t id, std::string_view key)
   rep_->Delete(kRecords, k);
   rep_->Delete(kVectors, k);
   rep_->Delete(kKeys, UserKey(collection, key));
+}
+
+void Batch::PutFieldEntries(uint32_t collection, uint64_t id, std::span<const std::string> fields,
+                            const Metadata& metadata) {
+  for (const auto& key : FieldEntryKeys(collection, id, fields, metadata)) {
+    rep_->Put(kFields, key, rocksdb::Slice());
+  }
+}
+
+void Batch::DeleteFieldEntries(uint32_t collection, uint64_t id,
+                               std::span<const std::string> fields, const Metadata& metadata) {
+  for (const auto& key : FieldEntryKeys(collection, id, fields, metadata)) {
+    rep_->Delete(kFields, key);
+  }
+}
+
+void Batch::PutPostings(uint32_t collection, uint64_t id, std::span<const TermCount> terms,
+                        uint32_t length) {
+  for (const auto& t : terms) {
+    rep_->Put(kPostings, PostingKey(collection, t.term, id), PostingValue(t.count, length));
+  }
+}
+
+void Batch::DeletePostings(uint32_t collection, uint64_t id, std::span<const TermCount> terms) {
+  for (const auto& t : terms) rep_->Delete(kPostings, PostingKey(collection, t.term, id));
 }
 
 void Batch::PutChange(uint32_t collection, uint64_t seq, uint64_t id) {
@@ -210,11 +501,19 @@ struct Store::Rep {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   bool read_only = false;
 
+  // Null for a family a read-only store's database lacks (IsNewerFamily).
   rocksdb::ColumnFamilyHandle* cf(int f) const { return handles[f]; }
+
+  // An iterator over the family, empty if the database lacks it.
+  std::unique_ptr<rocksdb::Iterator> NewIterator(const rocksdb::ReadOptions& ro, int f) const {
+    if (handles[f] == nullptr)
+      return std::unique_ptr<rocksdb::Iterator>(rocksdb::NewEmptyIterator());
+    return std::unique_ptr<rocksdb::Iterator>(db->NewIterator(ro, handles[f]));
+  }
 
   ~Rep() {
     for (auto* h : handles) {
-      if (db) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+      if (db && h != nullptr) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
     if (db) db->Close().PermitUncheckedError();
   }
@@ -238,24 +537,42 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
   options.keep_log_file_num = 3;
   options.max_total_wal_size = 512 << 20;
   auto cache = rocksdb::NewLRUCache(store_options.block_cache_bytes);
+  // A read-only open cannot create families: one a database written before them
+  // lacks is left out (and reads as empty). A writer's open creates it.
+  std::vector<bool> present(kFamilies, true);
+  if (store_options.read_only) {
+    std::vector<std::string> names;
+    if (rocksdb::DB::ListColumnFamilies(options, path.string(), &names).ok()) {
+      for (int f = 0; f < kFamilies; ++f) {
+        present[f] = !IsNewerFamily(f) ||
+                     std::find(names.begin(), names.end(), kFamilyNames[f]) != names.end();
+      }
+    }
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::vector<int> opened;  // the family of each descriptor
   for (int f = 0; f < kFamilies; ++f) {
+    if (!present[f]) continue;
     descriptors.emplace_back(kFamilyNames[f], FamilyOptions(f, cache));
+    opened.push_back(f);
   }
   auto rep = std::make_unique<Rep>();
   rep->read_only = store_options.read_only;
   rocksdb::DB* db = nullptr;
   rocksdb::Status s;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   try {
     s = store_options.read_only
             ? rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(),
-                                           descriptors, &rep->handles, &db)
-            : rocksdb::DB::Open(options, path.string(), descriptors, &rep->handles, &db);
+                                           descriptors, &handles, &db)
+            : rocksdb::DB::Open(options, path.string(), descriptors, &handles, &db);
   } catch (const std::exception& e) {
     return Status::IOError("opening storage " + path.string() + ": " + e.what());
   }
   if (!s.ok()) return FromRocks(s, "opening storage " + path.string());
   rep->db.reset(db);
+  rep->handles.assign(kFamilies, nullptr);
+  for (size_t i = 0; i < handles.size(); ++i) rep->handles[opened[i]] = handles[i];
   return std::unique_ptr<Store>(new Store(std::move(rep)));
 }
 
@@ -520,6 +837,124 @@ Status Store::ScanChanges(uint32_t collection, uint64_t after,
   return FromRocks(it->status(), "scanning change log");
 }
 
+namespace {
+
+// An iterator over keys [begin, end) of a family; the range is held here so the
+// iterator's upper bound outlives it.
+struct RangeIterator {
+  std::string begin, end;
+  rocksdb::Slice upper;
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it;
+
+  RangeIterator(const RangeIterator&) = delete;
+  RangeIterator& operator=(const RangeIterator&) = delete;
+  RangeIterator(std::string b, std::string e, const rocksdb::Snapshot* snapshot)
+      : begin(std::move(b)), end(std::move(e)), upper(end) {
+    ro.iterate_upper_bound = &upper;
+    ro.snapshot = snapshot;
+  }
+};
+
+}  // namespace
+
+Status Store::ScanField(uint32_t collection, std::string_view field, const FieldRange& range,
+                        const std::function<bool(uint64_t id)>& fn, const StoreSnapshot* at) const {
+  std::vector<SubRange> plan;
+  RELATE_RETURN_IF_ERROR(PlanFieldRange(collection, field, range, &plan));
+  const size_t value_pos = FieldPrefix(collection, field).size();
+  const rocksdb::Snapshot* snapshot = at != nullptr ? at->rep_->snapshot : nullptr;
+  auto bad = [&](uint64_t after) {
+    return Status::Corruption("an entry of field \"" + std::string(field) + "\" of collection id " +
+                              std::to_string(collection) + " does not decode (after record id " +
+                              std::to_string(after) + ")");
+  };
+  // One cursor per sub-range; integers and doubles are merged by value.
+  struct Cursor {
+    std::unique_ptr<RangeIterator> range;
+    uint64_t id = 0;
+    bool valid = false;
+  };
+  uint64_t last_id = 0;
+  auto advance = [&](Cursor& c, bool first) -> Status {
+    rocksdb::Iterator* it = c.range->it.get();
+    if (first) {
+      it->Seek(c.range->begin);
+    } else {
+      it->Next();
+    }
+    c.valid = it->Valid();
+    if (!c.valid) return FromRocks(it->status(), "scanning field \"" + std::string(field) + "\"");
+    if (!FieldEntryId(it->key(), value_pos, &c.id)) return bad(last_id);
+    return Status::OK();
+  };
+  auto open = [&](const SubRange& r, Cursor* c) -> Status {
+    c->range = std::make_unique<RangeIterator>(r.begin, r.end, snapshot);
+    c->range->it = rep_->NewIterator(c->range->ro, kFields);
+    return advance(*c, true);
+  };
+  for (size_t i = 0; i < plan.size(); ++i) {
+    Cursor a, b;
+    RELATE_RETURN_IF_ERROR(open(plan[i], &a));
+    const bool merge =
+        plan[i].tag == kFieldIntTag && i + 1 < plan.size() && plan[i + 1].tag == kFieldDoubleTag;
+    if (merge) RELATE_RETURN_IF_ERROR(open(plan[++i], &b));
+    while (a.valid || b.valid) {
+      // The integer cursor goes first unless the double's value (or, at equal
+      // values, its id) is smaller. NaN sorts after every integer.
+      bool take_a = !b.valid;
+      if (a.valid && b.valid) {
+        const int64_t iv = ReadIntValue(a.range->it->key().data() + value_pos + 1);
+        const double dv = ReadDoubleValue(b.range->it->key().data() + value_pos + 1);
+        const int cmp = std::isnan(dv) ? -1 : CompareIntDouble(iv, dv);
+        take_a = cmp < 0 || (cmp == 0 && a.id <= b.id);
+      }
+      Cursor& c = take_a ? a : b;
+      last_id = c.id;
+      if (!fn(c.id)) return Status::OK();
+      RELATE_RETURN_IF_ERROR(advance(c, false));
+    }
+  }
+  return Status::OK();
+}
+
+Result<uint64_t> Store::CountField(uint32_t collection, std::string_view field,
+                                   const FieldRange& range, uint64_t limit) const {
+  std::vector<SubRange> plan;
+  RELATE_RETURN_IF_ERROR(PlanFieldRange(collection, field, range, &plan));
+  uint64_t n = 0;
+  for (const auto& r : plan) {
+    if (n >= limit) break;
+    RangeIterator ri(r.begin, r.end, nullptr);
+    ri.ro.fill_cache = false;
+    ri.it = rep_->NewIterator(ri.ro, kFields);
+    for (ri.it->Seek(ri.begin); ri.it->Valid() && n < limit; ri.it->Next()) ++n;
+    RELATE_RETURN_IF_ERROR(
+        FromRocks(ri.it->status(), "counting field \"" + std::string(field) + "\""));
+  }
+  return n;
+}
+
+Status Store::ScanPostings(
+    uint32_t collection, std::string_view term,
+    const std::function<bool(uint64_t id, uint32_t count, uint32_t length)>& fn,
+    const StoreSnapshot* at) const {
+  RangeIterator ri(PostingPrefix(collection, term), PostingEnd(collection, term),
+                   at != nullptr ? at->rep_->snapshot : nullptr);
+  ri.it = rep_->NewIterator(ri.ro, kPostings);
+  for (ri.it->Seek(ri.begin); ri.it->Valid(); ri.it->Next()) {
+    const rocksdb::Slice key = ri.it->key();
+    uint32_t count = 0, length = 0;
+    if (key.size() != ri.begin.size() + 8 || !DecodePostingValue(ri.it->value(), &count, &length)) {
+      return Status::Corruption("a posting of term \"" + std::string(term) +
+                                "\" of collection id " + std::to_string(collection) +
+                                " does not decode");
+    }
+    if (!fn(ReadBigEndian64(key.data() + ri.begin.size()), count, length)) return Status::OK();
+  }
+  return FromRocks(ri.it->status(), "scanning postings of \"" + std::string(term) + "\"");
+}
+
 Status Store::Write(Batch& batch, bool sync) {
   if (rep_->read_only) return Status::FailedPrecondition("the database is open read-only");
   assert(batch.rep_->handles == &rep_->handles && "batch made for another store");
@@ -556,11 +991,19 @@ Status Store::CopyTo(const std::filesystem::path& dir) const {
   // made together see every family as of the same moment.
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
+  std::vector<rocksdb::ColumnFamilyHandle*> present;
+  for (auto* h : rep_->handles) {
+    if (h != nullptr) present.push_back(h);
+  }
   std::vector<rocksdb::Iterator*> raw_iterators;
   RELATE_RETURN_IF_ERROR(
-      FromRocks(rep_->db->NewIterators(ro, rep_->handles, &raw_iterators), "reading storage"));
-  std::vector<std::unique_ptr<rocksdb::Iterator>> iterators(raw_iterators.begin(),
-                                                            raw_iterators.end());
+      FromRocks(rep_->db->NewIterators(ro, present, &raw_iterators), "reading storage"));
+  // One per family; empty for a family this database lacks (the copy has it).
+  std::vector<std::unique_ptr<rocksdb::Iterator>> iterators;
+  for (size_t f = 0, i = 0; f < rep_->handles.size(); ++f) {
+    iterators.emplace_back(rep_->handles[f] != nullptr ? raw_iterators[i++]
+                                                       : rocksdb::NewEmptyIterator());
+  }
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -626,11 +1069,27 @@ Status Store::Repair(const std::filesystem::path& path) {
   for (int f = 0; f < kFamilies; ++f) {
     descriptors.emplace_back(kFamilyNames[f], FamilyOptions(f, cache));
   }
+  // RocksDB's repair keeps only the default family's entries of the write-ahead
+  // log: the last writes before a close or a crash, in no table file yet, would
+  // be lost. When the store still opens, they go into table files first.
+  {
+    rocksdb::DBOptions open_options = options;
+    open_options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    if (rocksdb::DB::Open(open_options, path.string(), descriptors, &handles, &db).ok()) {
+      rocksdb::FlushOptions flush;
+      db->Flush(flush, handles).PermitUncheckedError();  // repair works on what is left
+      for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+      db->Close().PermitUncheckedError();
+      delete db;
+    }
+  }
   return FromRocks(rocksdb::RepairDB(path.string(), options, descriptors),
                    "repairing storage " + path.string());
 }
 
-Result<ConsistencyReport> Store::CheckConsistency(bool fix) {
+Result<ConsistencyReport> Store::CheckConsistency(bool fix, const TermsOf* terms) {
   if (fix && rep_->read_only) return Status::FailedPrecondition("the database is open read-only");
   ConsistencyReport report;
   RELATE_ASSIGN_OR_RETURN(auto catalog, LoadCatalog());
@@ -647,6 +1106,11 @@ Result<ConsistencyReport> Store::CheckConsistency(bool fix) {
   auto remove = [&](int family, const rocksdb::Slice& key) -> Status {
     if (!fix) return Status::OK();
     RELATE_RETURN_IF_ERROR(FromRocks(wb.Delete(rep_->cf(family), key), "building write batch"));
+    return wb.GetDataSize() > (4 << 20) ? flush() : Status::OK();
+  };
+  auto put = [&](int family, const rocksdb::Slice& key, const rocksdb::Slice& value) -> Status {
+    if (!fix) return Status::OK();
+    RELATE_RETURN_IF_ERROR(FromRocks(wb.Put(rep_->cf(family), key, value), "building write batch"));
     return wb.GetDataSize() > (4 << 20) ? flush() : Status::OK();
   };
   auto problem = [&](std::string line) {
@@ -676,8 +1140,9 @@ Result<ConsistencyReport> Store::CheckConsistency(bool fix) {
       for (it->Seek(begin); it->Valid(); it->Next()) {
         StoredRecord r;
         const uint64_t id = it->key().size() == 12 ? ReadBigEndian64(it->key().data() + 4) : 0;
-        Status why = id == 0 ? Status::Corruption("its key has a bad size")
-                             : DecodeRecord(std::string_view(it->value().data(), it->value().size()), &r);
+        Status why =
+            id == 0 ? Status::Corruption("its key has a bad size")
+                    : DecodeRecord(std::string_view(it->value().data(), it->value().size()), &r);
         if (why.ok()) {
           rocksdb::Status vs = rep_->db->Get(ro, rep_->cf(kVectors), it->key(), &vbytes);
           if (vs.IsNotFound()) {
@@ -694,8 +1159,8 @@ Result<ConsistencyReport> Store::CheckConsistency(bool fix) {
         if (!why.ok()) {
           ++report.bad_records;
           problem(name + ": record id " + std::to_string(id) +
-                  (r.key.empty() ? "" : " (key \"" + r.key + "\")") + " is lost: " +
-                  std::string(why.message()));
+                  (r.key.empty() ? "" : " (key \"" + r.key + "\")") +
+                  " is lost: " + std::string(why.message()));
           RELATE_RETURN_IF_ERROR(remove(kRecords, it->key()));
           RELATE_RETURN_IF_ERROR(remove(kVectors, it->key()));
           continue;
@@ -779,7 +1244,163 @@ Result<ConsistencyReport> Store::CheckConsistency(bool fix) {
       }
       RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning vectors of " + name));
     }
-    // 4. Counters: count, the next id, the newest change.
+    // 4. Field entries and postings: each belongs to a record that stays, and
+    // says what that record has (postings only when `terms` tells it).
+    std::unordered_set<uint64_t> kept;
+    for (const auto& [key, id] : owner) kept.insert(id);
+    const bool check_terms = terms != nullptr && *terms && meta.spec.keyword_index;
+    uint64_t text_docs = 0, text_terms = 0;
+    {
+      constexpr int kIndexFamilies[2] = {kFields, kPostings};
+      const char* const kWhat[2] = {"field entries", "postings"};
+      uint64_t* const kDangling[2] = {&report.dangling_entries, &report.dangling_postings};
+      uint64_t* const kExtra[2] = {&report.extra_entries, &report.extra_postings};
+      uint64_t* const kMissing[2] = {&report.missing_entries, &report.missing_postings};
+      auto entry_id = [](int k, const rocksdb::Slice& key, uint64_t* id) {
+        return k == 0 ? AnyFieldEntryId(key, id) : PostingId(key, id);
+      };
+      // Entries of each kept record, counted; the others go.
+      std::unordered_map<uint64_t, uint32_t> actual[2];
+      for (int k = 0; k < 2; ++k) {
+        const int family = kIndexFamilies[k];
+        uint64_t dangling = 0;
+        std::set<uint64_t> sample;  // a few of the ids they point at
+        std::unique_ptr<rocksdb::Iterator> it = rep_->NewIterator(ro, family);
+        for (it->Seek(begin); it->Valid(); it->Next()) {
+          uint64_t id = 0;
+          uint32_t count = 0, length = 0;
+          const bool decodes = entry_id(k, it->key(), &id);
+          if (!decodes ||
+              (k == 1 && !check_terms && !DecodePostingValue(it->value(), &count, &length))) {
+            ++*kExtra[k];
+            problem(name + ": an entry of " + kFamilyNames[family] +
+                    (decodes ? " of record id " + std::to_string(id) : std::string()) +
+                    " does not decode");
+            RELATE_RETURN_IF_ERROR(remove(family, it->key()));
+            continue;
+          }
+          if (!kept.count(id)) {
+            ++dangling;
+            if (sample.size() < 5) sample.insert(id);
+            RELATE_RETURN_IF_ERROR(remove(family, it->key()));
+            continue;
+          }
+          if (k == 1 && !meta.spec.keyword_index) {
+            ++*kExtra[k];
+            problem(name + ": record id " + std::to_string(id) +
+                    " has a posting, but the collection has no keyword index");
+            RELATE_RETURN_IF_ERROR(remove(family, it->key()));
+            continue;
+          }
+          ++actual[k][id];
+        }
+        RELATE_RETURN_IF_ERROR(
+            FromRocks(it->status(), std::string("scanning ") + kWhat[k] + " of " + name));
+        if (dangling > 0) {
+          *kDangling[k] += dangling;
+          std::string ids;
+          for (uint64_t id : sample) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+          problem(name + ": " + std::to_string(dangling) + " " + kWhat[k] +
+                  " belong to no record (record ids " + ids +
+                  (dangling > sample.size() ? ", ..." : "") + ")");
+        }
+      }
+      // What each kept record should have, looked up; the ids that have more keep
+      // the keys they should have, for the pass that removes the rest.
+      std::unordered_map<uint64_t, std::unordered_set<std::string>> extras[2];
+      const bool check[2] = {!meta.spec.filterable.empty() || !actual[0].empty(), check_terms};
+      if (check[0] || check[1]) {
+        std::unique_ptr<rocksdb::Iterator> it = rep_->NewIterator(ro, kRecords);
+        std::vector<std::pair<std::string, std::string>> expected;  // key, value
+        for (it->Seek(begin); it->Valid(); it->Next()) {
+          const uint64_t id = it->key().size() == 12 ? ReadBigEndian64(it->key().data() + 4) : 0;
+          if (!kept.count(id)) continue;
+          StoredRecord r;
+          RELATE_RETURN_IF_ERROR(
+              DecodeRecord(std::string_view(it->value().data(), it->value().size()), &r)
+                  .WithContext(name + ": record id " + std::to_string(id)));
+          for (int k = 0; k < 2; ++k) {
+            if (!check[k]) continue;
+            expected.clear();
+            if (k == 0) {
+              for (auto& key : FieldEntryKeys(meta.id, id, meta.spec.filterable, r.metadata)) {
+                expected.emplace_back(std::move(key), std::string());
+              }
+            } else {
+              uint32_t length = 0;
+              const std::vector<TermCount> counts = (*terms)(meta.id, r, &length);
+              if (!counts.empty()) {
+                ++text_docs;
+                text_terms += length;
+              }
+              for (const auto& t : counts) {
+                expected.emplace_back(PostingKey(meta.id, t.term, id),
+                                      PostingValue(t.count, length));
+              }
+              std::sort(expected.begin(), expected.end(),
+                        [](const auto& a, const auto& b) { return a.first < b.first; });
+              expected.erase(
+                  std::unique(expected.begin(), expected.end(),
+                              [](const auto& a, const auto& b) { return a.first == b.first; }),
+                  expected.end());
+            }
+            const int family = kIndexFamilies[k];
+            std::vector<rocksdb::Slice> keys;
+            for (const auto& e : expected) keys.emplace_back(e.first);
+            std::vector<rocksdb::PinnableSlice> values(keys.size());
+            std::vector<rocksdb::Status> statuses(keys.size(), rocksdb::Status::NotFound());
+            if (rep_->cf(family) != nullptr && !keys.empty()) {
+              rep_->db->MultiGet(ro, rep_->cf(family), keys.size(), keys.data(), values.data(),
+                                 statuses.data());
+            }
+            uint64_t found = 0, missing = 0;
+            for (size_t i = 0; i < keys.size(); ++i) {
+              if (!statuses[i].IsNotFound()) {
+                RELATE_RETURN_IF_ERROR(
+                    FromRocks(statuses[i], std::string("reading ") + kWhat[k] + " of " + name));
+                ++found;
+                if (values[i] == rocksdb::Slice(expected[i].second)) continue;
+              }
+              ++missing;
+              RELATE_RETURN_IF_ERROR(put(family, keys[i], expected[i].second));
+            }
+            if (missing > 0) {
+              *kMissing[k] += missing;
+              problem(name + ": record id " + std::to_string(id) + " (key \"" + r.key +
+                      "\") lacked " + std::to_string(missing) + " of its " +
+                      std::to_string(keys.size()) + " " + kWhat[k] +
+                      (k == 1 ? " (or had them wrong)" : ""));
+            }
+            auto a = actual[k].find(id);
+            if (a != actual[k].end() && a->second > found) {
+              auto& should = extras[k][id];
+              for (auto& e : expected) should.insert(std::move(e.first));
+            }
+          }
+        }
+        RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning records of " + name));
+      }
+      // Entries of kept records that the records do not have.
+      for (int k = 0; k < 2; ++k) {
+        if (extras[k].empty()) continue;
+        const int family = kIndexFamilies[k];
+        std::unique_ptr<rocksdb::Iterator> it = rep_->NewIterator(ro, family);
+        for (it->Seek(begin); it->Valid(); it->Next()) {
+          uint64_t id = 0;
+          if (!entry_id(k, it->key(), &id)) continue;  // removed above
+          auto e = extras[k].find(id);
+          if (e == extras[k].end() || e->second.count(it->key().ToString())) continue;
+          ++*kExtra[k];
+          problem(name + ": record id " + std::to_string(id) + " has " +
+                  (k == 0 ? "a field entry of a value" : "a posting of a term") +
+                  " it does not have");
+          RELATE_RETURN_IF_ERROR(remove(family, it->key()));
+        }
+        RELATE_RETURN_IF_ERROR(
+            FromRocks(it->status(), std::string("scanning ") + kWhat[k] + " of " + name));
+      }
+    }
+    // 5. Counters: count, the next id, the newest change, the keyword statistics.
     uint64_t last_change = meta.last_change;
     {
       std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kChanges)));
@@ -793,23 +1414,35 @@ Result<ConsistencyReport> Store::CheckConsistency(bool fix) {
     fixed.count = owner.size();
     fixed.next_record_id = std::max(meta.next_record_id, max_id + 1);
     fixed.last_change = last_change;
+    if (check_terms) {
+      fixed.text_docs = text_docs;
+      fixed.text_terms = text_terms;
+    }
     report.records += owner.size();
     if (fixed.count != meta.count || fixed.next_record_id != meta.next_record_id ||
-        fixed.last_change != meta.last_change) {
+        fixed.last_change != meta.last_change || fixed.text_docs != meta.text_docs ||
+        fixed.text_terms != meta.text_terms) {
       ++report.recounted;
-      problem(name + ": catalog said " + std::to_string(meta.count) + " records, " +
-              std::to_string(fixed.count) + " are whole");
+      std::string line = name + ": catalog said " + std::to_string(meta.count) + " records, " +
+                         std::to_string(fixed.count) + " are whole";
+      if (fixed.text_docs != meta.text_docs || fixed.text_terms != meta.text_terms) {
+        line += "; it said " + std::to_string(meta.text_docs) + " texts of " +
+                std::to_string(meta.text_terms) + " terms, the records have " +
+                std::to_string(fixed.text_docs) + " of " + std::to_string(fixed.text_terms);
+      }
+      problem(std::move(line));
       if (fix) {
-        RELATE_RETURN_IF_ERROR(FromRocks(
-            wb.Put(rep_->cf(kCatalog), meta.spec.name, EncodeCollection(fixed)), "building write batch"));
+        RELATE_RETURN_IF_ERROR(
+            FromRocks(wb.Put(rep_->cf(kCatalog), meta.spec.name, EncodeCollection(fixed)),
+                      "building write batch"));
       }
     }
     RELATE_RETURN_IF_ERROR(flush());
   }
   ro.iterate_upper_bound = nullptr;
-  // 5. Entries of collection ids the catalog does not have.
-  for (int family : {kRecords, kVectors, kKeys, kChanges}) {
-    std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(family)));
+  // 6. Entries of collection ids the catalog does not have.
+  for (int family : kCollectionFamilies) {
+    std::unique_ptr<rocksdb::Iterator> it = rep_->NewIterator(ro, family);
     for (it->SeekToFirst(); it->Valid();) {
       if (it->key().size() < 4) {
         ++report.orphan_entries;
@@ -827,8 +1460,9 @@ Result<ConsistencyReport> Store::CheckConsistency(bool fix) {
       const std::string end = CollectionEnd(id);
       for (; it->Valid() && it->key().compare(end) < 0; it->Next()) ++n;
       report.orphan_entries += n;
-      problem(std::to_string(n) + " entries of " + kFamilyNames[family] + " belong to collection id " +
-              std::to_string(id) + ", which the catalog does not have");
+      problem(std::to_string(n) + " entries of " + kFamilyNames[family] +
+              " belong to collection id " + std::to_string(id) +
+              ", which the catalog does not have");
       if (fix) {
         RELATE_RETURN_IF_ERROR(FromRocks(
             wb.DeleteRange(rep_->cf(family), CollectionPrefix(id), end), "building write batch"));
@@ -866,7 +1500,7 @@ Status Store::DeleteData(std::span<const uint32_t> collections, std::span<const 
   if (rep_->read_only) return Status::FailedPrecondition("the database is open read-only");
   rocksdb::WriteBatch wb;
   for (uint32_t id : collections) {
-    for (int f : {kRecords, kVectors, kKeys, kChanges}) {
+    for (int f : kCollectionFamilies) {
       RELATE_RETURN_IF_ERROR(
           FromRocks(wb.DeleteRange(rep_->cf(f), CollectionPrefix(id), CollectionEnd(id)),
                     "building write batch"));
@@ -886,9 +1520,8 @@ Status Store::DeleteData(std::span<const uint32_t> collections, std::span<const 
 Status Store::DeleteCollectionDataExcept(std::span<const uint32_t> collections) {
   if (rep_->read_only) return Status::OK();
   rocksdb::WriteBatch wb;
-  for (int f : {kRecords, kVectors, kKeys, kChanges}) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        rep_->db->NewIterator(rocksdb::ReadOptions(), rep_->cf(f)));
+  for (int f : kCollectionFamilies) {
+    std::unique_ptr<rocksdb::Iterator> it = rep_->NewIterator(rocksdb::ReadOptions(), f);
     for (it->SeekToFirst(); it->Valid();) {
       if (it->key().size() < 4) return Status::Corruption("a record key has a bad size");
       const uint32_t id = ReadBigEndian32(it->key().data());

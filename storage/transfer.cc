@@ -80,6 +80,8 @@ void ToProto(const CollectionMeta& m, xpb::Collection* p) {
   p->set_created_unix_ms(m.created_unix_ms);
   p->set_next_record_id(m.next_record_id);
   p->set_records(m.count);
+  for (const auto& field : m.spec.filterable) p->add_filterable(field);
+  p->set_keyword_index(m.spec.keyword_index);
 }
 
 void ToProto(const ExportRecord& r, xpb::Record* p) {
@@ -163,6 +165,8 @@ Result<CollectionMeta> FromProto(const xpb::Collection& p) {
   m.created_unix_ms = p.created_unix_ms();
   m.next_record_id = p.next_record_id();
   m.count = p.records();
+  m.spec.filterable.assign(p.filterable().begin(), p.filterable().end());
+  m.spec.keyword_index = p.has_keyword_index() && p.keyword_index();
   return m;
 }
 

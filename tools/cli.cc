@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <csignal>
 #include <optional>
+#include <utility>
 
 #include "relate/relate.h"
 #include "tools/jsonl.h"
@@ -52,6 +54,9 @@ struct Failure {
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
+// The limit of a range search (--min-score) without -k.
+constexpr size_t kRangeLimit = 1000;
+
 json MetadataToJson(const Metadata& metadata) {
   json out = json::object();
   for (const auto& entry : metadata) {
@@ -70,16 +75,92 @@ json RecordToJson(const StoredRecord& r, bool with_vector) {
   return out;
 }
 
-json HitsToJson(const std::vector<Hit>& hits) {
+// What a hit list shows beyond key, score, distance, text and metadata.
+struct HitColumns {
+  bool vector = false;         // the stored vector (--with-vector)
+  bool vector_score = false;   // the vector search's score (--hybrid)
+  bool keyword_score = false;  // the BM25 score (--hybrid, --keyword)
+};
+
+json HitsToJson(const std::vector<Hit>& hits, const HitColumns& columns = {}) {
   json out = json::array();
   for (const auto& h : hits) {
-    out.push_back({{"key", h.key},
-                   {"score", h.score},
-                   {"distance", h.distance},
-                   {"text", h.text},
-                   {"metadata", MetadataToJson(h.metadata)}});
+    json j = {{"key", h.key},
+              {"score", h.score},
+              {"distance", h.distance},
+              {"text", h.text},
+              {"metadata", MetadataToJson(h.metadata)}};
+    if (columns.vector_score) j["vector_score"] = h.vector_score;
+    if (columns.keyword_score) j["keyword_score"] = h.keyword_score;
+    if (columns.vector) j["vector"] = h.vector;
+    out.push_back(std::move(j));
   }
   return out;
+}
+
+json KnobsToJson(const SearchKnobs& k) {
+  return json{{"ef_search", k.ef_search}, {"nprobe", k.nprobe}, {"refine", k.refine}};
+}
+
+json ExplainToJson(const QueryExplain& e) {
+  json stages = json::array();
+  for (const auto& st : e.stages) {
+    stages.push_back(
+        {{"name", st.name}, {"items", st.items}, {"ms", st.ms}, {"detail", st.detail}});
+  }
+  json j = {{"plan", e.plan},
+            {"why", e.why},
+            {"filter", e.filter},
+            {"records", e.records},
+            {"candidates", e.candidates_counted ? json(e.candidates) : json(nullptr)},
+            {"distance_computations", e.distance_computations},
+            {"widenings", e.widenings},
+            {"knobs", KnobsToJson(e.knobs)},
+            {"stages", stages},
+            {"total_ms", e.total_ms}};
+  return j;
+}
+
+// The column N of an error message "column N: what" (Filter::Parse), or 0.
+size_t ErrorColumn(std::string_view message) {
+  constexpr std::string_view kColumn = "column ";
+  if (message.substr(0, kColumn.size()) != kColumn) return 0;
+  size_t n = 0, i = kColumn.size();
+  for (; i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i) {
+    n = n * 10 + static_cast<size_t>(message[i] - '0');
+  }
+  return i < message.size() && message[i] == ':' ? n : 0;
+}
+
+// Two lines to print under an error: the expression, indented two spaces and
+// with line breaks and tabs shown as spaces, and a caret under character
+// `column` (counted in UTF-8 code points from 1, as Filter::Parse counts).
+std::string CaretUnder(std::string_view expression, size_t column) {
+  std::string shown;
+  for (char ch : expression) shown.push_back(ch == '\n' || ch == '\t' || ch == '\r' ? ' ' : ch);
+  return "\n  " + shown + "\n  " + std::string(column > 0 ? column - 1 : 0, ' ') + "^";
+}
+
+// The filter of `expression`; a Failure (bad input) naming `where`, the column
+// and showing a caret under it when it does not parse.
+Filter ParseWhere(std::string_view expression, const std::string& where) {
+  Result<Filter> filter = Filter::Parse(expression);
+  if (filter) return std::move(filter).value();
+  const std::string_view message = filter.error().message();
+  const size_t column = ErrorColumn(message);
+  throw Failure{kExitBadInput, where + ": " + std::string(message) +
+                                   (column > 0 ? CaretUnder(expression, column) : std::string())};
+}
+
+// "[0.1200, -0.0300, 0.5000, ...]": the first values of a vector, for a table.
+std::string VectorCell(const std::vector<float>& v) {
+  constexpr size_t kShown = 3;
+  std::string s = "[";
+  for (size_t i = 0; i < v.size() && i < kShown; ++i) {
+    s += fmt::format("{}{:.4f}", i == 0 ? "" : ", ", v[i]);
+  }
+  if (v.size() > kShown) s += ", ...";
+  return s + "]";
 }
 
 // "model "name" version 2: 50130 words x 100 dimensions[, 2000000 subword rows]"
@@ -88,6 +169,11 @@ std::string ModelShape(const ModelInfo& m) {
       "model {} version {}: {} words x {} dimensions{}", Quote(m.name), m.version, m.words,
       m.dimension,
       m.subword_buckets > 0 ? fmt::format(", {} subword rows", m.subword_buckets) : "");
+}
+
+// "year, genre": the fields a collection keeps a secondary index of.
+std::string FilterableText(const CollectionSpec& spec) {
+  return fmt::format("{}", fmt::join(spec.filterable, ", "));
 }
 
 json InfoToJson(const CollectionInfo& c) {
@@ -99,7 +185,9 @@ json InfoToJson(const CollectionInfo& c) {
             {"created_unix_ms", c.created_unix_ms},
             {"index_vectors", c.index_size},
             {"last_change", c.last_change},
-            {"index_checkpoint", c.index_checkpoint}};
+            {"index_checkpoint", c.index_checkpoint},
+            {"filterable", c.spec.filterable},
+            {"keyword_index", c.spec.keyword_index}};
   if (!c.spec.model.empty()) {
     j["model"] = c.spec.model;
     j["model_version"] = c.model_version;
@@ -215,7 +303,14 @@ class Cli {
   void ModelApply();
   void PrintApplied(const std::vector<std::string>& moved);
 
+  // The search options of the query's flags (not its TEXT, --vector or --key).
+  SearchOptions QueryOptions();
+  // Answers every query of the --batch file.
+  void QueryBatch(DB& db, const CollectionInfo& info, const SearchOptions& base);
+  // One query's hits (and explain, if asked) as a table or as JSON.
+  void PrintAnswer(const std::vector<Hit>& hits, const QueryExplain* explain);
   void PrintHits(const std::vector<Hit>& hits);
+  void PrintExplain(const QueryExplain& e);
 
   std::ostream& out_;
   std::ostream& err_;
@@ -249,6 +344,36 @@ class Cli {
   bool apply_ = false;
   SearchKnobs knobs_;
   TuneOptions tune_options_;
+
+  // Create.
+  std::vector<std::string> filterable_;
+  bool no_keyword_index_ = false;
+
+  // Query: filter, range, diversity, ranking, explain, batches.
+  CLI::Option* k_option_ = nullptr;
+  std::string where_;
+  float min_score_ = 0;
+  CLI::Option* min_score_option_ = nullptr;
+  double mmr_lambda_ = 1;
+  CLI::Option* mmr_option_ = nullptr;
+  size_t mmr_candidates_ = 0;
+  std::string group_by_;
+  size_t group_size_ = 1;
+  CLI::Option* group_size_option_ = nullptr;
+  bool keyword_ = false;
+  std::string hybrid_;
+  CLI::Option* hybrid_option_ = nullptr;
+  double hybrid_weight_ = 0.5;
+  CLI::Option* hybrid_weight_option_ = nullptr;
+  double rrf_k_ = 60;
+  CLI::Option* rrf_k_option_ = nullptr;
+  size_t hybrid_candidates_ = 0;
+  CLI::Option* hybrid_candidates_option_ = nullptr;
+  double bm25_k1_ = 1.2;
+  double bm25_b_ = 0.75;
+  bool explain_ = false;
+  std::string query_batch_;
+  HitColumns columns_;  // what PrintHits shows, from the query's flags
 
   // Export / import.
   void ExportCommand();
@@ -292,15 +417,26 @@ void Cli::Create() {
   }
   spec.metric = Check(ParseMetric(metric_));
   spec.index_spec = index_spec_;
+  for (const auto& field : filterable_) {
+    if (field.empty()) throw Failure{kExitUsage, "create: --filterable: an empty field name"};
+    if (std::find(spec.filterable.begin(), spec.filterable.end(), field) == spec.filterable.end()) {
+      spec.filterable.push_back(field);
+    }
+  }
+  spec.keyword_index = !no_keyword_index_;
   Check(db->CreateCollection(spec));
   auto info = Check(db->DescribeCollection(collection_));
   if (g_.json) {
     out_ << InfoToJson(info).dump() << "\n";
   } else {
     out_ << fmt::format(
-        "created collection {} ({} dimensions, {}, index {}{})\n", Quote(info.spec.name),
+        "created collection {} ({} dimensions, {}, index {}{}{}{})\n", Quote(info.spec.name),
         info.spec.dimension, MetricName(info.spec.metric), info.spec.index_spec,
-        info.spec.model.empty() ? std::string() : ", model " + Quote(info.spec.model));
+        info.spec.model.empty() ? std::string() : ", model " + Quote(info.spec.model),
+        info.spec.filterable.empty()
+            ? std::string()
+            : fmt::format(", filterable {}", fmt::join(info.spec.filterable, ", ")),
+        info.spec.keyword_index ? "" : ", no keyword index");
   }
 }
 
@@ -313,12 +449,13 @@ void Cli::List() {
     out_ << arr.dump() << "\n";
     return;
   }
-  out_ << fmt::format("{:<24} {:>9} {:<7} {:<16} {:>12}\n", "collection", "dimension", "metric",
-                      "index", "records");
+  out_ << fmt::format("{:<24} {:>9} {:<7} {:<16} {:>12}  {:<8}  {}\n", "collection", "dimension",
+                      "metric", "index", "records", "keywords", "filterable");
   for (const auto& c : all) {
-    out_ << fmt::format("{:<24} {:>9} {:<7} {:<16} {:>12}\n", Cell(c.spec.name, 24),
+    out_ << fmt::format("{:<24} {:>9} {:<7} {:<16} {:>12}  {:<8}  {}\n", Cell(c.spec.name, 24),
                         c.spec.dimension, MetricName(c.spec.metric), Cell(c.spec.index_spec, 16),
-                        c.count);
+                        c.count, c.spec.keyword_index ? "on" : "off",
+                        c.spec.filterable.empty() ? "-" : Cell(FilterableText(c.spec), 40));
   }
 }
 
@@ -331,9 +468,11 @@ void Cli::Describe() {
   }
   out_ << fmt::format(
       "collection  {}\ndimension   {}\nmetric      {}\nindex       {}\nrecords     {}\n"
-      "created     {}\n",
+      "created     {}\nfilterable  {}\nkeywords    {}\n",
       c.spec.name, c.spec.dimension, MetricName(c.spec.metric), c.spec.index_spec, c.count,
-      FormatTime(c.created_unix_ms));
+      FormatTime(c.created_unix_ms),
+      c.spec.filterable.empty() ? std::string("none") : FilterableText(c.spec),
+      c.spec.keyword_index ? "on (BM25 index of the text: query --keyword, --hybrid)" : "off");
   if (c.spec.model.empty()) return;
   auto model = db->DescribeModel(c.spec.model);
   const bool stale = model && model->version != c.model_version;
@@ -511,39 +650,310 @@ void Cli::DeleteKeys() {
 
 void Cli::PrintHits(const std::vector<Hit>& hits) {
   if (g_.json) {
-    out_ << HitsToJson(hits).dump() << "\n";
+    out_ << HitsToJson(hits, columns_).dump() << "\n";
     return;
   }
-  out_ << fmt::format("{:>4}  {:>8}  {:<20}  {:<48}  {}\n", "rank", "score", "key", "text",
-                      "metadata");
+  // Plain queries keep their table; the extra columns come only with their flags.
+  // Keyword ranking's score is the BM25 score: only hybrid ranking shows both parts.
+  const bool parts = columns_.vector_score, vectors = columns_.vector;
+  out_ << fmt::format("{:>4}  {:>8}  {}{:<20}  {}{:<48}  {}\n", "rank", "score",
+                      parts ? fmt::format("{:>8}  {:>8}  ", "vector", "keyword") : "", "key",
+                      vectors ? fmt::format("{:<36}  ", "vector") : "", "text", "metadata");
   for (size_t i = 0; i < hits.size(); ++i) {
     const Hit& h = hits[i];
-    out_ << fmt::format("{:>4}  {:>8.4f}  {:<20}  {:<48}  {}\n", i + 1, h.score, Cell(h.key, 20),
-                        Cell(h.text, 48), MetadataToJson(h.metadata).dump());
+    out_ << fmt::format(
+        "{:>4}  {:>8.4f}  {}{:<20}  {}{:<48}  {}\n", i + 1, h.score,
+        parts ? fmt::format("{:>8.4f}  {:>8.4f}  ", h.vector_score, h.keyword_score) : "",
+        Cell(h.key, 20), vectors ? fmt::format("{:<36}  ", VectorCell(h.vector)) : "",
+        Cell(h.text, 48), MetadataToJson(h.metadata).dump());
   }
 }
 
-void Cli::Query() {
-  if (int(!vector_json_.empty()) + int(!key_.empty()) + int(!text_.empty()) != 1) {
-    throw Failure{kExitUsage, "query: give exactly one of TEXT, --vector JSON and --key KEY"};
+void Cli::PrintExplain(const QueryExplain& e) {
+  auto line = [&](std::string_view name, const std::string& value) {
+    out_ << fmt::format("  {:<22} {}\n", name, value);
+  };
+  out_ << "explain\n";
+  line("plan", e.plan);
+  if (!e.why.empty()) line("why", e.why);
+  line("filter", e.filter.empty() ? std::string("none") : e.filter);
+  line("records", std::to_string(e.records));
+  if (e.candidates_counted) line("candidates", std::to_string(e.candidates));
+  line("distance computations", std::to_string(e.distance_computations));
+  line("widenings", std::to_string(e.widenings));
+  std::vector<std::string> knobs;
+  if (e.knobs.ef_search) knobs.push_back(fmt::format("ef_search {}", e.knobs.ef_search));
+  if (e.knobs.nprobe) knobs.push_back(fmt::format("nprobe {}", e.knobs.nprobe));
+  if (e.knobs.refine) knobs.push_back(fmt::format("refine {}", e.knobs.refine));
+  line("knobs", knobs.empty() ? std::string("none") : fmt::format("{}", fmt::join(knobs, ", ")));
+  out_ << fmt::format("  {:<22} {:>10} {:>10}  {}\n", "stage", "items", "ms", "detail");
+  for (const auto& st : e.stages) {
+    out_ << fmt::format("  {:<22} {:>10} {:>10.3f}  {}\n", Cell(st.name, 22), st.items, st.ms,
+                        st.detail);
   }
-  auto db = OpenDb(false);
+  out_ << fmt::format("  {:<22} {:>10} {:>10.3f}\n", "total", "", e.total_ms);
+}
+
+void Cli::PrintAnswer(const std::vector<Hit>& hits, const QueryExplain* explain) {
+  if (explain == nullptr) {
+    PrintHits(hits);
+    return;
+  }
+  if (g_.json) {
+    out_ << json{{"hits", HitsToJson(hits, columns_)}, {"explain", ExplainToJson(*explain)}}.dump()
+         << "\n";
+    return;
+  }
+  PrintHits(hits);
+  PrintExplain(*explain);
+}
+
+SearchOptions Cli::QueryOptions() {
   SearchOptions options;
   options.k = k_;
   options.knobs = knobs_;
+  if (!where_.empty()) options.filter = ParseWhere(where_, "query: --where");
+  if (min_score_option_->count() > 0) {
+    options.threshold = min_score_;
+    // Range search asks for everything above the threshold: a higher default limit.
+    if (k_option_->count() == 0) options.k = kRangeLimit;
+  }
+  options.with_vector = with_vector_;
+  if (mmr_option_->count() > 0) options.mmr_lambda = mmr_lambda_;
+  options.mmr_candidates = mmr_candidates_;
+  options.group_by = group_by_;
+  options.group_size = group_size_;
+  if (keyword_ && hybrid_option_->count() > 0) {
+    throw Failure{kExitUsage, "query: give --keyword or --hybrid, not both"};
+  }
+  if (keyword_) options.ranking = Ranking::kKeyword;
+  if (hybrid_option_->count() > 0) {
+    if (hybrid_.empty() || hybrid_ == "rrf") {
+      options.ranking = Ranking::kHybridRrf;
+    } else if (hybrid_ == "weighted") {
+      options.ranking = Ranking::kHybridWeighted;
+    } else {
+      throw Failure{kExitUsage,
+                    "query: --hybrid is rrf (the default) or weighted, not " + Quote(hybrid_)};
+    }
+  }
+  if (hybrid_weight_option_->count() > 0 && options.ranking != Ranking::kHybridWeighted) {
+    throw Failure{kExitUsage, "query: --hybrid-weight needs --hybrid weighted"};
+  }
+  if (rrf_k_option_->count() > 0 && options.ranking != Ranking::kHybridRrf) {
+    throw Failure{kExitUsage, "query: --rrf-k needs --hybrid rrf"};
+  }
+  if (hybrid_candidates_option_->count() > 0 && options.ranking != Ranking::kHybridRrf &&
+      options.ranking != Ranking::kHybridWeighted) {
+    throw Failure{kExitUsage, "query: --hybrid-candidates needs --hybrid"};
+  }
+  options.bm25_k1 = bm25_k1_;
+  options.bm25_b = bm25_b_;
+  options.hybrid_weight = hybrid_weight_;
+  options.rrf_k = rrf_k_;
+  options.hybrid_candidates = hybrid_candidates_;
+  columns_.vector = with_vector_;
+  columns_.vector_score =
+      options.ranking == Ranking::kHybridRrf || options.ranking == Ranking::kHybridWeighted;
+  columns_.keyword_score = options.ranking != Ranking::kVector;
+  return options;
+}
+
+void Cli::Query() {
+  // `--hybrid TEXT`: the option's optional value swallowed the query text.
+  if (hybrid_option_->count() > 0 && !hybrid_.empty() && hybrid_ != "rrf" &&
+      hybrid_ != "weighted" && text_.empty()) {
+    text_ = std::exchange(hybrid_, "rrf");
+  }
+  const int given = int(!vector_json_.empty()) + int(!key_.empty()) + int(!text_.empty());
+  if (!query_batch_.empty() && given != 0) {
+    throw Failure{kExitUsage,
+                  "query: --batch FILE takes its queries from the file: give no TEXT, --vector "
+                  "or --key"};
+  }
+  if (query_batch_.empty() && given != 1) {
+    throw Failure{kExitUsage, "query: give exactly one of TEXT, --vector JSON and --key KEY"};
+  }
+  const bool ranks_text = keyword_ || hybrid_option_->count() > 0;
+  if (ranks_text && query_batch_.empty() && text_.empty()) {
+    throw Failure{kExitUsage,
+                  "query: --keyword and --hybrid rank records by a TEXT: give the query as text"};
+  }
+  auto db = OpenDb(false);
+  const CollectionInfo info = Check(db->DescribeCollection(collection_));
+  SearchOptions options = QueryOptions();
+  if (!query_batch_.empty()) {
+    QueryBatch(*db, info, options);
+    return;
+  }
+  QueryExplain explain;
+  if (explain_) options.explain = &explain;
+  std::vector<Hit> hits;
   if (!key_.empty()) {
-    PrintHits(Check(db->SearchByKey(collection_, key_, options)));
-    return;
+    hits = Check(db->SearchByKey(collection_, key_, options));
+  } else if (!text_.empty()) {
+    hits = Check(db->SearchText(collection_, text_, options));
+  } else {
+    std::vector<float> vector;
+    JsonParser parser;
+    Status s = parser.ParseVector(vector_json_, &vector);
+    if (!s.ok()) Fail(s.WithContext("query: --vector"));
+    hits = Check(db->Search(collection_, vector, options));
   }
-  if (!text_.empty()) {
-    PrintHits(Check(db->SearchText(collection_, text_, options)));
-    return;
+  PrintAnswer(hits, explain_ ? &explain : nullptr);
+}
+
+void Cli::QueryBatch(DB& db, const CollectionInfo& info, const SearchOptions& base) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  const std::string name = query_batch_ == "-" ? "<stdin>" : query_batch_;
+  if (query_batch_ != "-") {
+    std::error_code ec;
+    if (!fs::exists(query_batch_, ec)) {
+      throw Failure{kExitNotFound, "query: " + query_batch_ + " does not exist"};
+    }
+    file.open(query_batch_, std::ios::binary);
+    if (!file) throw Failure{kExitBadInput, "query: cannot read " + query_batch_};
+    in = &file;
   }
-  std::vector<float> vector;
+  const CollectionSpec& spec = info.spec;
+
+  // Every line is read and checked before the first query is answered, so that
+  // a mistake on line 900 does not come after 899 answers.
+  struct Entry {
+    uint64_t line = 0;
+    QueryLine query;
+    std::string where;  // the expression in force: the line's own, or --where
+    Filter filter;
+    size_t k = 0;
+    std::optional<float> threshold;
+  };
+  std::vector<Entry> entries;
   JsonParser parser;
-  Status s = parser.ParseVector(vector_json_, &vector);
-  if (!s.ok()) Fail(s.WithContext("query: --vector"));
-  PrintHits(Check(db->Search(collection_, vector, options)));
+  std::string text;
+  uint64_t line_no = 0;
+  auto fail_at = [&](uint64_t line, int code, const std::string& what) {
+    throw Failure{code, fmt::format("query: {}:{}: {}", name, line, what)};
+  };
+  while (std::getline(*in, text)) {
+    ++line_no;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Entry e;
+    e.line = line_no;
+    Status s = parser.ParseQuery(text, &e.query);
+    if (!s.ok()) fail_at(line_no, kExitBadInput, std::string(s.message()));
+    const QueryLine& q = e.query;
+    if (q.where) {
+      e.where = *q.where;
+      e.filter = ParseWhere(e.where, fmt::format("query: {}:{}: \"where\"", name, line_no));
+    } else {
+      e.where = where_;
+      e.filter = base.filter;
+    }
+    e.k = q.k ? static_cast<size_t>(*q.k) : base.k;
+    e.threshold = base.threshold;
+    if (q.min_score) {
+      e.threshold = static_cast<float>(*q.min_score);
+      if (!q.k && k_option_->count() == 0) e.k = kRangeLimit;
+    }
+    if (base.ranking != Ranking::kVector && q.kind != QueryLine::Kind::kText) {
+      fail_at(line_no, kExitUsage,
+              fmt::format("--keyword and --hybrid rank records by text; this line queries by {}",
+                          q.kind == QueryLine::Kind::kKey ? "key" : "vector"));
+    }
+    switch (q.kind) {
+      case QueryLine::Kind::kVector:
+        if (Status v = ValidateVector(spec, q.vector); !v.ok()) {
+          fail_at(line_no, ExitCodeFor(v), std::string(v.message()));
+        }
+        break;
+      case QueryLine::Kind::kText:
+        if (base.ranking == Ranking::kKeyword) break;
+        if (spec.model.empty()) {
+          fail_at(line_no, kExitBadInput,
+                  fmt::format("a text query needs a model; collection {} has none (query by "
+                              "\"vector\" or \"key\", or rank by --keyword)",
+                              Quote(spec.name)));
+        }
+        if (auto v = db.EmbedText(collection_, q.text); !v) {
+          fail_at(line_no, ExitCodeFor(v.error()), std::string(v.error().message()));
+        }
+        break;
+      case QueryLine::Kind::kKey:
+        if (auto r = db.Get(collection_, q.key); !r) {
+          fail_at(line_no, ExitCodeFor(r.error()), std::string(r.error().message()));
+        }
+        break;
+    }
+    entries.push_back(std::move(e));
+  }
+  if (in->bad()) fail_at(line_no + 1, kExitStorage, "cannot read past this line");
+
+  auto same_group = [](const Entry& a, const Entry& b) {
+    return a.query.kind == b.query.kind && a.query.kind != QueryLine::Kind::kKey &&
+           a.where == b.where && a.k == b.k && a.threshold == b.threshold;
+  };
+  QueryExplain explain;
+  auto print = [&](const Entry& e, const std::vector<Hit>& hits) {
+    if (g_.json) {
+      json j = {{"query", e.line}, {"hits", HitsToJson(hits, columns_)}};
+      if (explain_) j["explain"] = ExplainToJson(explain);
+      out_ << j.dump() << "\n";
+      return;
+    }
+    out_ << fmt::format("query {}\n", e.line);
+    PrintHits(hits);
+    if (explain_) PrintExplain(explain);
+    out_ << "\n";
+  };
+  for (size_t first = 0; first < entries.size();) {
+    size_t end = first + 1;
+    while (end < entries.size() && same_group(entries[first], entries[end])) ++end;
+    const Entry& head = entries[first];
+    SearchOptions options = base;
+    options.filter = head.filter;
+    options.k = head.k;
+    options.threshold = head.threshold;
+    if (explain_) options.explain = &explain;
+    const std::string where =
+        end - first == 1 ? fmt::format("query: {}:{}", name, head.line)
+                         : fmt::format("query: {}:{}-{}", name, head.line, entries[end - 1].line);
+    Result<std::vector<std::vector<Hit>>> answers = std::vector<std::vector<Hit>>();
+    switch (head.query.kind) {
+      case QueryLine::Kind::kKey: {
+        auto hits = db.SearchByKey(collection_, head.query.key, options);
+        if (hits) {
+          answers->push_back(std::move(*hits));
+        } else {
+          answers = hits.error();
+        }
+        break;
+      }
+      case QueryLine::Kind::kVector: {
+        std::vector<float> queries;
+        queries.reserve((end - first) * spec.dimension);
+        for (size_t i = first; i < end; ++i) {
+          queries.insert(queries.end(), entries[i].query.vector.begin(),
+                         entries[i].query.vector.end());
+        }
+        answers = db.SearchBatch(collection_, queries, options);
+        break;
+      }
+      case QueryLine::Kind::kText: {
+        std::vector<std::string> texts;
+        for (size_t i = first; i < end; ++i) texts.push_back(entries[i].query.text);
+        answers = db.SearchTextBatch(collection_, texts, options);
+        break;
+      }
+    }
+    if (!answers) Fail(answers.error().WithContext(where));
+    if (answers->size() != end - first) {
+      throw Failure{kExitInternal, fmt::format("{}: {} answers to {} queries", where,
+                                               answers->size(), end - first)};
+    }
+    for (size_t i = first; i < end; ++i) print(entries[i], (*answers)[i - first]);
+    first = end;
+  }
 }
 
 void Cli::Stats() {
@@ -559,9 +969,6 @@ void Cli::Stats() {
   std::string dir = g_.db.empty() ? std::getenv("RELATE_DB") : g_.db;
   const uint64_t store_bytes = DirectoryBytes(fs::path(dir) / "store");
   const uint64_t index_bytes = DirectoryBytes(fs::path(dir) / "index");
-  auto knobs = [](const SearchKnobs& k) {
-    return json{{"ef_search", k.ef_search}, {"nprobe", k.nprobe}, {"refine", k.refine}};
-  };
   if (g_.json) {
     json arr = json::array();
     for (size_t i = 0; i < all.size(); ++i) {
@@ -576,7 +983,7 @@ void Cli::Stats() {
                         {"dead", st.dead},
                         {"dead_fraction", st.dead_fraction},
                         {"memory_bytes", st.memory_bytes},
-                        {"knobs", knobs(st.knobs)},
+                        {"knobs", KnobsToJson(st.knobs)},
                         {"tuned_recall", st.tuned_recall},
                         {"tuned_target", st.tuned_target},
                         {"tuned_unix_ms", st.tuned_unix_ms},
@@ -620,6 +1027,9 @@ void Cli::Stats() {
                         st.trained ? "yes" : "no", 100 * st.dead_fraction,
                         HumanBytes(st.memory_bytes), c.last_change - c.index_checkpoint,
                         knob_text(st.knobs), tuned);
+    out_ << fmt::format("  filterable: {}; keyword index: {}\n",
+                        c.spec.filterable.empty() ? std::string("none") : FilterableText(c.spec),
+                        c.spec.keyword_index ? "on" : "off");
     if (st.rebuilding) out_ << "  rebuilding its index now\n";
     if (!st.last_rebuild.empty()) out_ << "  last rebuild: " << st.last_rebuild << "\n";
   }
@@ -639,16 +1049,14 @@ void Cli::Tune() {
     return;
   }
   const TuneReport r = Check(db->Tune(collection_, tune_options_));
-  auto knob_json = [](const SearchKnobs& k) {
-    return json{{"ef_search", k.ef_search}, {"nprobe", k.nprobe}, {"refine", k.refine}};
-  };
   if (g_.json) {
     json trials = json::array();
     for (const auto& t : r.trials) {
-      trials.push_back(
-          {{"knobs", knob_json(t.knobs)}, {"recall", t.recall}, {"ms_per_query", t.ms_per_query}});
+      trials.push_back({{"knobs", KnobsToJson(t.knobs)},
+                        {"recall", t.recall},
+                        {"ms_per_query", t.ms_per_query}});
     }
-    out_ << json{{"knobs", knob_json(r.knobs)},
+    out_ << json{{"knobs", KnobsToJson(r.knobs)},
                  {"recall", r.recall},
                  {"ms_per_query", r.ms_per_query},
                  {"reached", r.reached},
@@ -1238,6 +1646,15 @@ int Cli::Main(std::span<const std::string> args) {
   create->add_option("--model", model_, "Embedding model that turns text into vectors");
   create->add_option("--metric", metric_, "cosine (default), ip or l2");
   create->add_option("--index", index_spec_, "FAISS index_factory string or auto (default Flat)");
+  create
+      ->add_option("--filterable", filterable_,
+                   "Metadata fields to keep a secondary index of, for fast --where filters "
+                   "(comma-separated; repeatable)")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->type_name("FIELD[,FIELD...]");
+  create->add_flag("--no-keyword-index", no_keyword_index_,
+                   "Keep no inverted index of the text (no query --keyword or --hybrid)");
 
   sub("list", "List collections", &Cli::List);
   sub("describe", "Describe a collection", &Cli::Describe)
@@ -1268,7 +1685,71 @@ int Cli::Main(std::span<const std::string> args) {
   query->add_option("text", text_, "Query text (collections with a model)");
   query->add_option("--vector", vector_json_, "Query vector as a JSON array");
   query->add_option("--key", key_, "Find records like this stored one (excluding it)");
-  query->add_option("-k", k_, "How many results (default 10)")->check(CLI::PositiveNumber);
+  k_option_ = query->add_option("-k", k_, "How many results (default 10; 1000 with --min-score)")
+                  ->check(CLI::PositiveNumber);
+  query
+      ->add_option("--where", where_,
+                   "Only records whose metadata match, e.g. 'year >= 2000 and genre in "
+                   "[\"jazz\", \"blues\"]' (==, !=, <, <=, >, >=, in, not in, exists(f), and, "
+                   "or, not, parentheses); k hits whenever k records match")
+      ->type_name("EXPR");
+  min_score_option_ = query
+                          ->add_option("--min-score", min_score_,
+                                       "Range search: every hit with a score of at least X (l2 "
+                                       "collections: a distance of at "
+                                       "most X), best first; at most -k of them, 1000 without -k")
+                          ->type_name("X");
+  query->add_flag("--with-vector", with_vector_, "Return each hit's stored vector too");
+  mmr_option_ =
+      query
+          ->add_option(
+              "--mmr", mmr_lambda_,
+              "Diversify by maximal marginal relevance: LAMBDA in [0, 1] weighs relevance against "
+              "novelty (1: plain relevance)")
+          ->type_name("LAMBDA");
+  query
+      ->add_option("--mmr-candidates", mmr_candidates_,
+                   "MMR re-ranks this many best hits (default max(4 k, 40))")
+      ->check(CLI::PositiveNumber)
+      ->needs(mmr_option_);
+  auto* group_by =
+      query
+          ->add_option("--group-by", group_by_,
+                       "At most --group-size hits per value of this metadata field, up to k groups")
+          ->type_name("FIELD");
+  group_size_option_ = query->add_option("--group-size", group_size_, "Hits per group (default 1)")
+                           ->check(CLI::PositiveNumber)
+                           ->needs(group_by);
+  query->add_flag("--keyword", keyword_, "Rank by BM25 over the records' text (needs TEXT)");
+  hybrid_option_ =
+      query
+          ->add_option("--hybrid", hybrid_,
+                       "Fuse BM25 and vector ranks (needs TEXT): rrf (reciprocal rank fusion, "
+                       "the default when bare) or weighted")
+          ->expected(0, 1)
+          ->type_name("[rrf|weighted]");
+  hybrid_weight_option_ = query->add_option(
+      "--hybrid-weight", hybrid_weight_,
+      "--hybrid weighted: weight W of the vector score, 1 - W of BM25's (default 0.5)");
+  rrf_k_option_ = query->add_option("--rrf-k", rrf_k_,
+                                    "--hybrid rrf: the constant K of 1 / (K + rank) (default 60)");
+  hybrid_candidates_option_ =
+      query
+          ->add_option("--hybrid-candidates", hybrid_candidates_,
+                       "--hybrid: hits taken from each list before fusing (default max(4 k, 50))")
+          ->check(CLI::PositiveNumber);
+  query->add_option("--bm25-k1", bm25_k1_, "BM25's k1 (default 1.2)");
+  query->add_option("--bm25-b", bm25_b_, "BM25's b (default 0.75)");
+  query->add_flag("--explain", explain_,
+                  "Print how the search ran: plan, candidates, distance computations, the time "
+                  "of each stage");
+  query
+      ->add_option(
+          "--batch", query_batch_,
+          "Answer the queries of a JSON Lines FILE (- for stdin), one a line: {\"text\": ...}, "
+          "{\"vector\": [...]} or {\"key\": ...}, each with its own \"where\", \"k\", "
+          "\"min_score\" if it likes; prints one answer per line")
+      ->type_name("FILE");
   auto knob_options = [this](CLI::App* s) {
     s->add_option("--ef-search", knobs_.ef_search, "HNSW: candidates kept while searching")
         ->check(CLI::PositiveNumber);

@@ -142,6 +142,67 @@ Status JsonParser::ParseRecord(std::string& line, Record* record) {
   return Status::OK();
 }
 
+Status JsonParser::ParseQuery(std::string& line, QueryLine* query) {
+  RELATE_ASSIGN_OR_RETURN(dom::element doc, rep_->Parse(line));
+  dom::object object;
+  if (doc.get_object().get(object) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("a line must hold one JSON object");
+  }
+  *query = QueryLine{};
+  std::vector<std::string> kinds;
+  for (dom::key_value_pair field : object) {
+    const std::string_view name = field.key;
+    std::string_view s;
+    if (name == "text" || name == "key") {
+      if (field.value.get_string().get(s) != simdjson::SUCCESS) {
+        return Status::InvalidArgument("field \"" + std::string(name) + "\" must be a string");
+      }
+      if (name == "text") {
+        query->kind = QueryLine::Kind::kText;
+        query->text = s;
+      } else {
+        query->kind = QueryLine::Kind::kKey;
+        query->key = s;
+      }
+      kinds.emplace_back(name);
+    } else if (name == "vector") {
+      RELATE_RETURN_IF_ERROR(ReadVector(field.value, "field \"vector\"", &query->vector));
+      if (query->vector.empty()) return Status::InvalidArgument("vector is empty");
+      query->kind = QueryLine::Kind::kVector;
+      kinds.emplace_back(name);
+    } else if (name == "where") {
+      if (field.value.get_string().get(s) != simdjson::SUCCESS) {
+        return Status::InvalidArgument(
+            "field \"where\" must be a string (a filter expression, as --where takes)");
+      }
+      query->where = std::string(s);
+    } else if (name == "k") {
+      int64_t k = 0;
+      if (field.value.get_int64().get(k) != simdjson::SUCCESS || k < 1) {
+        return Status::InvalidArgument("field \"k\" must be a positive integer");
+      }
+      query->k = static_cast<uint64_t>(k);
+    } else if (name == "min_score") {
+      double d = 0;
+      if (field.value.get_double().get(d) != simdjson::SUCCESS || !std::isfinite(d)) {
+        return Status::InvalidArgument("field \"min_score\" must be a number");
+      }
+      query->min_score = d;
+    } else {
+      return Status::InvalidArgument("unknown field \"" + std::string(name) +
+                                     "\" (expected text, vector or key, and where, k, min_score)");
+    }
+  }
+  if (kinds.empty()) {
+    return Status::InvalidArgument("no query: give one of \"text\", \"vector\" and \"key\"");
+  }
+  if (kinds.size() > 1) {
+    return Status::InvalidArgument("ambiguous query: \"" + kinds[0] + "\" and \"" + kinds[1] +
+                                   "\" given; give only one of \"text\", \"vector\" and \"key\"");
+  }
+  return Status::OK();
+}
+
 Status JsonParser::ParseVector(std::string json, std::vector<float>* vector) {
   RELATE_ASSIGN_OR_RETURN(dom::element doc, rep_->Parse(json));
   return ReadVector(doc, "vector", vector);

@@ -63,6 +63,14 @@ put query basic '[0.1, -0.2, 3e-1]'
 put query ints '[1,2,3,4,5,6,7,8]'
 put query big '[1e38, -3.4e38, 1e-45, 0]'
 
+# --where filters (printf formats: \\ is one backslash, \x27 a single quote).
+put where basic 'year >= 2000 and genre in ["jazz", "blues"] and not exists(draft)'
+put where precedence '(price < 9.5 or on_sale == true) and tags == "new"'
+put where symbols 'a == 1 && !(b != 2.5e-3 || c = \x27x\x27) && e not in []'
+put where escapes 'c == "\\u00e9\\ud83d\\ude00\\n\\t\\\\\\"\\x41" and `release year` > -12'
+put where keywords 'A == TRUE AND b NOT IN [1, -0.0, 1E3, false] OR Exists(`and`) or x <= 9223372036854775807'
+put where bad 'year => 2000 and (x in [1, 2'
+
 # Stored values: first byte 0 record, 1 collection, 2 model, 3 vector, then the
 # protobuf bytes (records.proto).
 # Record: key "a" (1), id 7 (2), text "t" (3), metadata {"y": int 5} (4), version 1 (6).

@@ -1,5 +1,5 @@
 // Fuzzes the parser of `relate query --vector JSON` (JsonParser::ParseVector). The
-// --where filter parser does not exist yet (issue 7); it gets a target when it does.
+// --where filter parser has its own target (where_fuzz.cc).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>

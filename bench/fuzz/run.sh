@@ -35,7 +35,7 @@ data=${FUZZ_DATA:-$repo/../shared/data/vectors/gensim-testdata}
 # target:max_len (bytes) — long enough for a few rows of each format, short enough
 # to keep runs fast.
 all_targets=(jsonl:4096 query:1024 word2vec_text:4096 word2vec_binary:4096 glove:4096
-             vectors_auto:4096 fasttext_bin:8192 record:2048 export_stream:4096)
+             vectors_auto:4096 fasttext_bin:8192 record:2048 export_stream:4096 where:1024)
 if (($# > 0)); then
   targets=()
   for want in "$@"; do

@@ -100,6 +100,12 @@ class DB {
   virtual Result<std::vector<std::vector<Hit>>> SearchBatch(std::string_view collection,
                                                             std::span<const float> queries,
                                                             const SearchOptions& options = {}) = 0;
+  // SearchText for many texts at once: one hit list per text, in order. The
+  // texts are embedded, then searched together (exact search runs them as one
+  // matrix product). InvalidArgument names the first text that cannot be embedded.
+  virtual Result<std::vector<std::vector<Hit>>> SearchTextBatch(std::string_view collection,
+                                                                std::span<const std::string> texts,
+                                                                const SearchOptions& options = {}) = 0;
   // More like this: the k records most related to the stored record `key`,
   // excluding that record itself. NotFound if the key is missing.
   virtual Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "relate/filter.h"
 #include "relate/types.h"
 
 namespace relate {
@@ -56,12 +58,69 @@ struct WriteOptions {
   bool sync = false;
 };
 
+// How SearchText ranks records (SearchOptions::ranking).
+enum class Ranking {
+  kVector,           // by the similarity of the text's vector (the default)
+  kKeyword,          // by BM25 over the records' text (the collection's keyword index)
+  kHybridRrf,        // both lists fused by reciprocal rank: sum of 1 / (rrf_k + rank)
+  kHybridWeighted,   // both scores, each scaled to [0, 1] over its list, mixed by hybrid_weight
+};
+
 struct SearchOptions {
-  // How many hits to return at most. Default: 10.
+  // How many hits to return at most (with `threshold`: the limit). Default: 10.
   size_t k = 10;
   // Approximate-search knobs for this search; zeros take the collection's
   // defaults (see SearchKnobs, DB::Tune). Default: all 0.
   SearchKnobs knobs;
+
+  // Only records whose metadata match. Whenever at least k stored records
+  // match, k hits are returned: the planner searches exactly over the matching
+  // records when they are few, and otherwise searches the index skipping the
+  // others, widening the search until k are found. Fields the collection
+  // declares filterable (CollectionSpec::filterable) are looked up in their
+  // secondary index; others are read from the records. Default: every record.
+  Filter filter;
+
+  // Range search: every record at least this related, best first, at most k of
+  // them: score >= threshold for cosine and inner product, distance <=
+  // threshold for L2. On approximate indexes the search widens until a hit
+  // falls below the threshold. Default: none.
+  std::optional<float> threshold;
+
+  // Return each hit's vector as stored (Hit::vector). Default: false.
+  bool with_vector = false;
+
+  // Diversity by maximal marginal relevance: the best `mmr_candidates` hits
+  // (0: max(4 k, 40)) are re-ranked, each next pick maximising
+  // lambda x similarity to the query - (1 - lambda) x its highest similarity
+  // to the hits picked before it. 1 is plain relevance. Default: off.
+  std::optional<double> mmr_lambda;
+  size_t mmr_candidates = 0;
+
+  // Diversity by group: the best `group_size` hits of each value of this
+  // metadata field, up to k groups, best group first (a list field groups by
+  // its first string). Records without the field are left out. Default: none.
+  std::string group_by;
+  size_t group_size = 1;
+
+  // SearchText only: how records are ranked (see Ranking). Keyword and hybrid
+  // ranking need the collection's keyword index (CollectionSpec::keyword_index).
+  // Default: kVector.
+  Ranking ranking = Ranking::kVector;
+  // BM25's k1 and b. Defaults: 1.2 and 0.75.
+  double bm25_k1 = 1.2;
+  double bm25_b = 0.75;
+  // Hybrid: each list holds this many hits before fusing (0: max(4 k, 50)).
+  size_t hybrid_candidates = 0;
+  // kHybridRrf: the constant of reciprocal rank fusion. Default: 60.
+  double rrf_k = 60;
+  // kHybridWeighted: weight of the vector score; the keyword score gets
+  // 1 - hybrid_weight. Default: 0.5.
+  double hybrid_weight = 0.5;
+
+  // If set, filled with how the search ran: the plan, candidates, distance
+  // computations and the time of each stage. Default: none.
+  QueryExplain* explain = nullptr;
 };
 
 // How DB::ImportModel reads a file and how the model will turn text into vectors.

@@ -80,6 +80,14 @@ struct Hit {
   float distance = 0;
   std::string text;
   Metadata metadata;
+  // The vector as stored (as written, or as embedded from the text), with
+  // SearchOptions::with_vector; empty otherwise.
+  std::vector<float> vector;
+  // Hybrid ranking: the hit's vector score and BM25 score (0 when it was not
+  // in that list); `score` is then the fused score and `distance` 0. Keyword
+  // ranking: `score` is the BM25 score.
+  float vector_score = 0;
+  float keyword_score = 0;
 };
 
 // What a collection is made with.
@@ -107,6 +115,14 @@ struct CollectionSpec {
   // vectors; empty when the caller brings the vectors. With a model, dimension
   // may be 0 (taken from the model) or must equal the model's. Default: none.
   std::string model;
+  // Metadata fields kept in a secondary index, so filters on them find the
+  // matching records without reading the others (any field can be filtered;
+  // these are fast). Default: none.
+  std::vector<std::string> filterable;
+  // Keep an inverted index of the records' text (their words, tokenized as the
+  // model does, or lower-cased words without a model) for keyword (BM25) and
+  // hybrid search. Default: true.
+  bool keyword_index = true;
 };
 
 // A collection as it stands.
@@ -135,6 +151,31 @@ struct SearchKnobs {
   // the vectors kept in storage: for indexes that keep codes (PQ, SQ), whose
   // own distances are approximate. Index default: 1 (no re-ranking).
   uint32_t refine = 0;
+};
+
+// One stage of a search, as SearchOptions::explain reports it.
+struct QueryStage {
+  std::string name;    // "parse filter", "candidates", "index search", "exact search", ...
+  std::string detail;  // what it did ("field year: 3 ranges, 1,204 ids")
+  uint64_t items = 0;  // ids, candidates or hits it produced
+  double ms = 0;
+};
+
+// How a search ran (SearchOptions::explain).
+struct QueryExplain {
+  // The plan the planner chose: "index search" (no filter), "exact over
+  // candidates", "index search with filter", "scan and exact search", "keyword", ...
+  std::string plan;
+  std::string why;            // why it chose it ("1,204 candidates of 100,000: below ...")
+  std::string filter;         // the filter, as Filter::ToString gives it
+  uint64_t records = 0;       // records in the collection
+  uint64_t candidates = 0;    // records the filter matched (or, when not counted, 0)
+  bool candidates_counted = false;
+  uint64_t distance_computations = 0;
+  uint32_t widenings = 0;     // times the index search widened to find k matches
+  SearchKnobs knobs;          // the knobs of the last index search
+  std::vector<QueryStage> stages;
+  double total_ms = 0;
 };
 
 // A collection's index as it stands (DB::Stats).

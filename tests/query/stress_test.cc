@@ -34,6 +34,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -190,6 +191,7 @@ struct RebuildLog {
 
 struct Counters {
   std::atomic<uint64_t> search = 0, batch = 0, by_key = 0, get = 0, count = 0, stats = 0;
+  std::atomic<uint64_t> filtered = 0, keyword = 0;
   std::atomic<uint64_t> hits_checked = 0;
   std::atomic<uint64_t> upserts = 0, records_written = 0, deletes = 0, records_deleted = 0;
   std::atomic<uint64_t> compactions = 0;
@@ -229,7 +231,8 @@ class Stress {
 
   void Add(const std::string& name, uint32_t dim, const std::string& spec) {
     BOOST_TEST_REQUIRE(
-        db_->CreateCollection({.name = name, .dimension = dim, .index_spec = spec}).ok());
+        db_->CreateCollection({.name = name, .dimension = dim, .index_spec = spec, .filterable = {"op"}})
+            .ok());
     auto s = std::make_unique<Shadow>();
     s->name = name;
     s->dim = dim;
@@ -647,6 +650,42 @@ class Stress {
           Fail("search by key in " + s.name + ": " + KeyName(key) +
                " was stored throughout, yet NotFound");
         }
+      } else if (op < 80) {
+        // Filtered and keyword searches run their own plans (candidate lists
+        // from the secondary index, index search with a filter, postings):
+        // every hit must match, whatever the writer does meanwhile.
+        const auto q = VectorOf(s.seed, key, ++query_op, s.dim);
+        const int64_t since = static_cast<int64_t>(rng() % 20000);
+        if (rng() % 2 == 0) {
+          options.filter = Filter::Ge("op", since);
+          auto hits = db_->Search(s.name, q, options);
+          ++counters_.filtered;
+          if (!hits) {
+            Fail("filtered search in " + s.name + ": " + hits.error().ToString());
+            continue;
+          }
+          std::set<std::string> keys;
+          for (const auto& h : *hits) {
+            const auto m = h.metadata.find("op");
+            if (m == h.metadata.end() || std::get<int64_t>(m->second) < since ||
+                !keys.insert(h.key).second || hits->size() > options.k) {
+              Fail("filtered search in " + s.name + ": hit " + h.key + " does not match op >= " +
+                   std::to_string(since) + " or comes twice");
+            }
+          }
+        } else {
+          const std::string word = "w" + std::to_string(since);
+          options.ranking = Ranking::kKeyword;
+          auto hits = db_->SearchText(s.name, word, options);
+          ++counters_.keyword;
+          if (!hits) {
+            Fail("keyword search in " + s.name + ": " + hits.error().ToString());
+            continue;
+          }
+          for (const auto& h : *hits) {
+            if (h.text != word) Fail("keyword search for " + word + " in " + s.name + ": hit " + h.text);
+          }
+        }
       } else if (op < 85) {
         const uint64_t t0 = clock_.load();
         auto got = db_->Get(s.name, KeyName(key));
@@ -775,6 +814,7 @@ class Stress {
     out << "stress: " << elapsed << " s; searches " << counters_.search << ", batch searches "
         << counters_.batch << ", searches by key " << counters_.by_key << ", gets "
         << counters_.get << ", counts " << counters_.count << ", stats " << counters_.stats
+        << ", filtered " << counters_.filtered << ", keyword " << counters_.keyword
         << ", hits checked " << counters_.hits_checked << "; upserts " << counters_.upserts
         << " (" << counters_.records_written << " records), deletes " << counters_.deletes
         << " (" << counters_.records_deleted << " records); compactions "

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -561,6 +563,501 @@ BOOST_AUTO_TEST_CASE(DamagedStorageIsReportedByVerifyAndRepaired) {
   json report = json::parse(Db({"--json", "verify"}).out);
   BOOST_TEST(report["storage"]["ok"] == true);
   BOOST_TEST(report["collections"].size() == 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+// A collection of records with metadata, made through `relate ingest`, and
+// what the tests need to check answers by brute force.
+struct QueryFixture : CliFixture {
+  static constexpr size_t kN = 150, kDim = 8;
+  std::vector<float> vectors = testutil::RandomVectors(kN, kDim, 21);
+
+  static int64_t YearOf(size_t i) { return 1990 + static_cast<int64_t>(i % 30); }
+  static std::string GenreOf(size_t i) {
+    static const char* kGenres[] = {"jazz", "blues", "rock"};
+    return kGenres[i % 3];
+  }
+  std::vector<float> VectorOf(size_t i) const {
+    return {vectors.begin() + static_cast<ptrdiff_t>(i * kDim),
+            vectors.begin() + static_cast<ptrdiff_t>((i + 1) * kDim)};
+  }
+  // Creates collection `name` with `create_args` and ingests the kN records
+  // "r0".."r149": year 1990-2019, genre jazz/blues/rock, text "record i"
+  // (record 37's text also has the rare word "zeppelin").
+  void MakeCollection(const std::string& name, std::vector<std::string> create_args = {}) {
+    std::vector<std::string> args = {"--create", "create", name, "--dim", std::to_string(kDim)};
+    args.insert(args.end(), create_args.begin(), create_args.end());
+    Db(args);
+    std::string lines;
+    for (size_t i = 0; i < kN; ++i) {
+      json j = {{"key", "r" + std::to_string(i)},
+                {"text", "record " + std::to_string(i) + (i == 37 ? " about a zeppelin" : "")},
+                {"metadata", {{"year", YearOf(i)}, {"genre", GenreOf(i)}, {"n", i}}},
+                {"vector", VectorOf(i)}};
+      lines += j.dump() + "\n";
+    }
+    Db({"ingest", name, WriteFile(name + ".jsonl", lines)});
+  }
+  // The keys of the k records most similar (cosine) to `query` among those
+  // `keep` accepts, best first.
+  std::vector<std::string> Exact(const std::vector<float>& query, size_t k,
+                                 const std::function<bool(size_t)>& keep) const {
+    std::vector<std::pair<double, size_t>> scored;
+    for (size_t i = 0; i < kN; ++i) {
+      if (keep(i)) {
+        scored.emplace_back(
+            testutil::Score(Metric::kCosine, vectors.data() + i * kDim, query.data(), kDim), i);
+      }
+    }
+    std::sort(scored.begin(), scored.end(), std::greater<>());
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < scored.size() && i < k; ++i) {
+      keys.push_back("r" + std::to_string(scored[i].second));
+    }
+    return keys;
+  }
+  static std::vector<std::string> Keys(const json& hits) {
+    std::vector<std::string> keys;
+    for (const auto& h : hits) keys.push_back(h["key"].get<std::string>());
+    return keys;
+  }
+  // The 1-based column an error names as "--where: column N:" (0 if none).
+  static size_t ColumnIn(const std::string& err, const std::string& after) {
+    const size_t at = err.find(after + ": column ");
+    if (at == std::string::npos) return 0;
+    return std::stoul(err.substr(at + after.size() + 9));
+  }
+  // Imports a tiny word2vec model "m" and creates collection "t" bound to it,
+  // with texts of three topics (royalty, fruit, the sea), one record a topic
+  // word, plus records with the words mixed.
+  void MakeTextCollection() {
+    const auto vec = WriteFile(
+        "m.vec",
+        "8 3\nking 1 0.1 0\nqueen 0.9 0.2 0\ncrown 0.95 0 0.1\napple 0 1 0.1\npear 0.1 0.9 0\n"
+        "plum 0 0.95 0.05\nship 0 0.1 1\nstorm 0.1 0 0.9\n");
+    Db({"--create", "model", "import", vec, "--name", "m"});
+    Db({"create", "t", "--model", "m", "--filterable", "topic"});
+    std::string lines;
+    const std::vector<std::tuple<std::string, std::string, std::string>> docs = {
+        {"royal", "the king and the queen", "royalty"},
+        {"crown", "a crown for a king", "royalty"},
+        {"fruit", "an apple and a pear", "fruit"},
+        {"plum", "plum plum plum", "fruit"},
+        {"sea", "a ship in a storm", "sea"},
+        {"storm", "storm storm", "sea"},
+        {"mixed", "a pear on a ship", "sea"}};
+    for (const auto& [key, text, topic] : docs) {
+      lines += json{{"key", key}, {"text", text}, {"metadata", {{"topic", topic}}}}.dump() + "\n";
+    }
+    Db({"ingest", "t", WriteFile("t.jsonl", lines)});
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(QueryFeaturesTest, QueryFixture)
+
+BOOST_AUTO_TEST_CASE(CreateWithFilterableFieldsAndNoKeywordIndexShowsThemEverywhere) {
+  json created = json::parse(Db({"--create", "--json", "create", "a", "--dim", "4", "--filterable",
+                                 "year,genre", "--filterable", "tag"})
+                                 .out);
+  BOOST_TEST(created["filterable"] == json({"year", "genre", "tag"}), created.dump());
+  BOOST_TEST(created["keyword_index"] == true);
+  Outcome b = Db({"create", "b", "--dim", "4", "--no-keyword-index"});
+  BOOST_TEST(b.out.find("no keyword index") != std::string::npos, b.out);
+  Db({"create", "c", "--dim", "4", "--filterable", ""}, tools::kExitUsage);
+
+  json list = json::parse(Db({"--json", "list"}).out);
+  BOOST_TEST_REQUIRE(list.size() == 2u);
+  BOOST_TEST(list[0]["filterable"] == json({"year", "genre", "tag"}));
+  BOOST_TEST(list[1]["filterable"] == json::array());
+  BOOST_TEST(list[1]["keyword_index"] == false);
+  const std::string table = Db({"list"}).out;
+  BOOST_TEST(table.find("year, genre, tag") != std::string::npos, table);
+  BOOST_TEST(table.find("keywords") != std::string::npos, table);
+  const std::string described = Db({"describe", "a"}).out;
+  BOOST_TEST(described.find("filterable  year, genre, tag\n") != std::string::npos, described);
+  BOOST_TEST(described.find("keywords    on") != std::string::npos, described);
+  BOOST_TEST(Db({"describe", "b"}).out.find("keywords    off\n") != std::string::npos);
+  json stats = json::parse(Db({"--json", "stats"}).out);
+  BOOST_TEST(stats["collections"][0]["filterable"].size() == 3u);
+  BOOST_TEST(stats["collections"][1]["keyword_index"] == false);
+  const std::string stats_table = Db({"stats"}).out;
+  BOOST_TEST(
+      stats_table.find("filterable: year, genre, tag; keyword index: on") != std::string::npos,
+      stats_table);
+  BOOST_TEST(stats_table.find("filterable: none; keyword index: off") != std::string::npos,
+             stats_table);
+  // A collection without the keyword index refuses keyword ranking.
+  Db({"query", "b", "--keyword", "word"}, tools::kExitBadInput);
+}
+
+// --where returns only matching records, and k of them whenever k match: the
+// exact best k among the matching ones (the index is Flat), on a field with
+// a secondary index and on one without.
+BOOST_AUTO_TEST_CASE(WhereReturnsTheBestKMatchingRecords) {
+  MakeCollection("m", {"--filterable", "year"});
+  const std::vector<float> q = VectorOf(5);
+  struct Case {
+    std::string where;
+    std::function<bool(size_t)> keep;
+  };
+  const std::vector<Case> cases = {
+      {"year >= 2015 and genre == \"jazz\"",
+       [](size_t i) { return YearOf(i) >= 2015 && GenreOf(i) == "jazz"; }},
+      {"genre in ['blues', 'rock'] and not (year < 2000)",
+       [](size_t i) { return GenreOf(i) != "jazz" && YearOf(i) >= 2000; }},
+      {"year == 1993", [](size_t i) { return YearOf(i) == 1993; }},  // 5 records
+      {"n < 3 or n == 149", [](size_t i) { return i < 3 || i == 149; }},
+      {"exists(nothing)", [](size_t) { return false; }},
+  };
+  for (const auto& c : cases) {
+    json hits = json::parse(
+        Db({"--json", "query", "m", "--vector", json(q).dump(), "-k", "7", "--where", c.where})
+            .out);
+    const auto want = Exact(q, 7, c.keep);
+    BOOST_TEST(Keys(hits) == want, c.where << " -> " << hits.dump());
+    for (const auto& h : hits) {
+      const size_t i = h["metadata"]["n"].get<size_t>();
+      BOOST_TEST(c.keep(i), c.where << ": " << h.dump());
+    }
+  }
+  // More like this with a filter: the record itself left out, k found.
+  json like = json::parse(
+      Db({"--json", "query", "m", "--key", "r5", "-k", "4", "--where", "genre == 'rock'"}).out);
+  BOOST_TEST(Keys(like) == Exact(q, 4, [](size_t i) { return GenreOf(i) == "rock" && i != 5; }));
+}
+
+BOOST_AUTO_TEST_CASE(WhereSyntaxErrorNamesTheColumnWithACaret) {
+  MakeCollection("m");
+  // "é" is one character in two bytes: the caret counts characters.
+  const std::string expression = "genre == \"café\" )";
+  Outcome o = Db({"query", "m", "--vector", json(VectorOf(0)).dump(), "--where", expression},
+                 tools::kExitBadInput);
+  BOOST_TEST(o.out.empty());
+  BOOST_TEST(o.err.rfind("relate: query: --where: column ", 0) == 0u, o.err);
+  BOOST_TEST(ColumnIn(o.err, "--where") == 17u, o.err);
+  std::istringstream lines(o.err);
+  std::string first, shown, caret;
+  std::getline(lines, first);
+  std::getline(lines, shown);
+  std::getline(lines, caret);
+  BOOST_TEST(shown == "  " + expression);
+  BOOST_TEST(caret == std::string(2 + 16, ' ') + "^", o.err);
+
+  Outcome early = Db({"query", "m", "--key", "r1", "--where", "year >= "}, tools::kExitBadInput);
+  const size_t column = ColumnIn(early.err, "--where");
+  BOOST_TEST(column >= 8u, early.err);
+  BOOST_TEST(early.err.find("\n  year >= \n" + std::string(2 + column - 1, ' ') + "^") !=
+                 std::string::npos,
+             early.err);
+}
+
+// --min-score: every hit at or above the score, the same set a full scan
+// finds; without -k up to 1000 of them, not 10. On l2 it is a distance bound.
+BOOST_AUTO_TEST_CASE(MinScoreReturnsEveryHitAtOrAboveIt) {
+  MakeCollection("m");
+  const std::vector<float> q = VectorOf(9);
+  json all = json::parse(
+      Db({"--json", "query", "m", "--vector", json(q).dump(), "-k", std::to_string(kN)}).out);
+  BOOST_TEST_REQUIRE(all.size() == kN);
+  const double threshold = all[14]["score"].get<double>() - 1e-4;  // 15 records qualify
+  size_t want = 0;
+  for (const auto& h : all) want += h["score"].get<double>() >= threshold;
+  json hits = json::parse(Db({"--json", "query", "m", "--vector", json(q).dump(), "--min-score",
+                              std::to_string(threshold)})
+                              .out);
+  BOOST_TEST(hits.size() == want);
+  BOOST_TEST(hits.size() > 10u);
+  for (const auto& h : hits) BOOST_TEST(h["score"].get<double>() >= threshold);
+  json limited = json::parse(Db({"--json", "query", "m", "--vector", json(q).dump(), "--min-score",
+                                 std::to_string(threshold), "-k", "4"})
+                                 .out);
+  const auto keys = Keys(hits);
+  BOOST_TEST(Keys(limited) == std::vector<std::string>(keys.begin(), keys.begin() + 4));
+
+  Db({"create", "l", "--dim", std::to_string(kDim), "--metric", "l2"});
+  Db({"ingest", "l", WriteFile("l.jsonl", Lines(60, kDim, 3))});
+  json near = json::parse(Db({"--json", "query", "l", "--key", "k0", "--min-score", "3.5"}).out);
+  json every = json::parse(Db({"--json", "query", "l", "--key", "k0", "-k", "59"}).out);
+  size_t within = 0;
+  for (const auto& h : every) within += h["distance"].get<double>() <= 3.5;
+  BOOST_TEST(near.size() == within);
+  for (const auto& h : near) BOOST_TEST(h["distance"].get<double>() <= 3.5);
+}
+
+BOOST_AUTO_TEST_CASE(WithVectorReturnsTheStoredVector) {
+  MakeCollection("m");
+  json stored = json::parse(Db({"--json", "get", "m", "r12", "--with-vector"}).out)["vector"];
+  json hits =
+      json::parse(Db({"--json", "query", "m", "--key", "r11", "-k", "150", "--with-vector"}).out);
+  bool found = false;
+  for (const auto& h : hits) {
+    BOOST_TEST(h["vector"].size() == kDim);
+    if (h["key"] == "r12") {
+      found = true;
+      BOOST_TEST(h["vector"] == stored);
+    }
+  }
+  BOOST_TEST(found);
+  // Without the flag the hits carry no vector; the table shows the first values.
+  json plain = json::parse(Db({"--json", "query", "m", "--key", "r11", "-k", "2"}).out);
+  BOOST_TEST(!plain[0].contains("vector"));
+  const std::string table = Db({"query", "m", "--key", "r11", "-k", "2", "--with-vector"}).out;
+  char first[32];
+  std::snprintf(first, sizeof first, "[%.4f, ", hits[0]["vector"][0].get<double>());
+  BOOST_TEST(table.find(first) != std::string::npos, first << " in " << table);
+  BOOST_TEST(table.find(", ...]") != std::string::npos, table);
+}
+
+BOOST_AUTO_TEST_CASE(GroupByGivesAtMostGroupSizeHitsPerGroup) {
+  MakeCollection("m");
+  json hits = json::parse(Db({"--json", "query", "m", "--key", "r0", "-k", "2", "--group-by",
+                              "genre", "--group-size", "3"})
+                              .out);
+  std::map<std::string, size_t> per_genre;
+  for (const auto& h : hits) ++per_genre[h["metadata"]["genre"].get<std::string>()];
+  BOOST_TEST(per_genre.size() == 2u);  // k groups
+  for (const auto& [genre, n] : per_genre) BOOST_TEST(n == 3u, genre);
+  // The best hit overall leads the first group.
+  json best = json::parse(Db({"--json", "query", "m", "--key", "r0", "-k", "1"}).out);
+  BOOST_TEST(hits[0]["key"] == best[0]["key"]);
+  json one = json::parse(
+      Db({"--json", "query", "m", "--key", "r0", "-k", "5", "--group-by", "genre"}).out);
+  BOOST_TEST(one.size() == 3u);  // three genres, one hit each
+  Db({"query", "m", "--key", "r0", "--group-size", "2"}, tools::kExitUsage);  // no --group-by
+}
+
+// Near-duplicates: MMR swaps the second copy for a different record; lambda 1
+// is the plain ranking.
+BOOST_AUTO_TEST_CASE(MmrDiversifiesNearDuplicatesAndLambdaOneIsPlain) {
+  Db({"--create", "create", "d", "--dim", "3"});
+  Db({"ingest", "d",
+      WriteFile("d.jsonl", Line("a1", {1, 0.05f, 0}) + Line("a2", {1, 0.06f, 0}) +
+                               Line("a3", {1, 0.07f, 0}) + Line("b", {1, -0.5f, 0}) +
+                               Line("c", {0, 1, 0}))});
+  const std::string q = "[1, 0, 0]";
+  json plain = json::parse(Db({"--json", "query", "d", "--vector", q, "-k", "3"}).out);
+  BOOST_TEST(Keys(plain) == std::vector<std::string>({"a1", "a2", "a3"}));
+  json mmr =
+      json::parse(Db({"--json", "query", "d", "--vector", q, "-k", "2", "--mmr", "0.5"}).out);
+  BOOST_TEST(Keys(mmr) == std::vector<std::string>({"a1", "b"}));
+  json one = json::parse(Db({"--json", "query", "d", "--vector", q, "-k", "3", "--mmr", "1"}).out);
+  BOOST_TEST(Keys(one) == Keys(plain));
+  Db({"query", "d", "--vector", q, "--mmr", "1.5"}, tools::kExitBadInput);
+  Db({"query", "d", "--vector", q, "--mmr-candidates", "9"}, tools::kExitUsage);  // no --mmr
+}
+
+BOOST_AUTO_TEST_CASE(KeywordRankingFindsTheRecordWithARareWordFirst) {
+  MakeCollection("m");  // no model: keyword ranking needs none
+  json hits = json::parse(Db({"--json", "query", "m", "--keyword", "zeppelin"}).out);
+  BOOST_TEST_REQUIRE(!hits.empty());
+  BOOST_TEST(hits[0]["key"] == "r37");
+  BOOST_TEST(hits[0]["keyword_score"].get<double>() > 0);
+  BOOST_TEST(hits[0]["score"] == hits[0]["keyword_score"]);
+  json filtered = json::parse(
+      Db({"--json", "query", "m", "--keyword", "record", "-k", "5", "--where", "genre == 'rock'"})
+          .out);
+  BOOST_TEST(filtered.size() == 5u);
+  for (const auto& h : filtered) BOOST_TEST(h["metadata"]["genre"] == "rock");
+  BOOST_TEST(!hits[0].contains("vector_score"));  // only hybrid ranking has both parts
+  const std::string table = Db({"query", "m", "--keyword", "zeppelin"}).out;
+  const size_t first_row = table.find("\n   1 ");
+  BOOST_TEST(table.substr(first_row, table.find('\n', first_row + 1) - first_row).find("r37") !=
+                 std::string::npos,
+             table);
+  // Keyword and hybrid ranking take a text.
+  Db({"query", "m", "--keyword", "--key", "r1"}, tools::kExitUsage);
+  Db({"query", "m", "--hybrid", "--vector", json(VectorOf(0)).dump()}, tools::kExitUsage);
+  Db({"query", "m", "--keyword", "zeppelin", "--hybrid"}, tools::kExitUsage);
+}
+
+BOOST_AUTO_TEST_CASE(HybridRankingReturnsBothScores) {
+  MakeTextCollection();
+  for (const std::vector<std::string>& mode :
+       {std::vector<std::string>{"--hybrid"}, std::vector<std::string>{"--hybrid", "rrf"},
+        std::vector<std::string>{"--hybrid", "weighted"}}) {
+    std::vector<std::string> args = {"--json", "query", "t", "storm"};
+    args.insert(args.end(), mode.begin(), mode.end());
+    json hits = json::parse(Db(args).out);
+    BOOST_TEST_REQUIRE(!hits.empty());
+    // "storm storm" is first by BM25 and by vector: first either way.
+    BOOST_TEST(hits[0]["key"] == "storm", hits.dump());
+    BOOST_TEST(hits[0]["vector_score"].get<double>() > 0.9);
+    BOOST_TEST(hits[0]["keyword_score"].get<double>() > 0);
+    for (const auto& h : hits) {
+      BOOST_TEST(h.contains("vector_score"));
+      BOOST_TEST(h.contains("keyword_score"));
+      if (h["text"].get<std::string>().find("storm") == std::string::npos) {
+        BOOST_TEST(h["keyword_score"].get<double>() == 0.0, h.dump());
+      }
+    }
+    if (mode.size() == 1 || mode[1] == "rrf") {
+      // Rank 1 in both lists: 2 / (60 + 1).
+      BOOST_TEST(hits[0]["score"].get<double>() == 2.0 / 61, boost::test_tools::tolerance(1e-5));
+    }
+  }
+  // Weighted with all the weight on the vector ranks as the vector search does.
+  json vector_only = json::parse(Db({"--json", "query", "t", "pear", "-k", "3"}).out);
+  json weighted = json::parse(Db({"--json", "query", "t", "pear", "-k", "3", "--hybrid", "weighted",
+                                  "--hybrid-weight", "1"})
+                                  .out);
+  BOOST_TEST(Keys(weighted) == Keys(vector_only));
+  // The query text after a bare --hybrid is the text, not the mode.
+  json bare = json::parse(Db({"--json", "query", "t", "--hybrid", "ship", "-k", "2"}).out);
+  BOOST_TEST(bare.size() == 2u);
+  Db({"query", "t", "--hybrid", "sideways", "ship"}, tools::kExitUsage);
+  Db({"query", "t", "ship", "--hybrid-weight", "0.3"}, tools::kExitUsage);  // not weighted
+  Db({"query", "t", "ship", "--hybrid", "weighted", "--rrf-k", "10"}, tools::kExitUsage);
+  Db({"query", "t", "ship", "--hybrid", "weighted", "--hybrid-weight", "2"}, tools::kExitBadInput);
+}
+
+BOOST_AUTO_TEST_CASE(ExplainPrintsThePlanAndItsStages) {
+  MakeCollection("m", {"--filterable", "genre"});
+  const std::string v = json(VectorOf(3)).dump();
+  Outcome text =
+      Db({"query", "m", "--vector", v, "-k", "3", "--where", "genre == 'jazz'", "--explain"});
+  for (const char* word : {"rank", "explain\n", "  plan ", "  filter ", "  records ",
+                           "  distance computations ", "  stage ", "  total "}) {
+    BOOST_TEST(text.out.find(word) != std::string::npos, word << " in " << text.out);
+  }
+  BOOST_TEST(text.out.find("explain") > text.out.find("rank"));  // after the hits
+  json j = json::parse(Db({"--json", "query", "m", "--vector", v, "-k", "3", "--where",
+                           "genre == 'jazz'", "--explain"})
+                           .out);
+  BOOST_TEST(j["hits"].size() == 3u);
+  const json& e = j["explain"];
+  BOOST_TEST(!e["plan"].get<std::string>().empty(), e.dump());
+  BOOST_TEST(e["records"] == kN);
+  BOOST_TEST(!e["filter"].get<std::string>().empty());
+  BOOST_TEST(e["stages"].size() >= 1u);
+  for (const auto& st : e["stages"]) {
+    BOOST_TEST(!st["name"].get<std::string>().empty());
+    BOOST_TEST(st["ms"].get<double>() >= 0);
+  }
+  BOOST_TEST(e["total_ms"].get<double>() >= 0);
+  if (!e["candidates"].is_null()) BOOST_TEST(e["candidates"] == 50);  // the jazz records
+  // Without --explain the JSON stays a plain array of hits.
+  BOOST_TEST(json::parse(Db({"--json", "query", "m", "--vector", v}).out).is_array());
+}
+
+// A batch file of texts, vectors and keys, some with their own where, k or
+// min_score: one answer a line, each the answer of the same single query.
+BOOST_AUTO_TEST_CASE(BatchAnswersTextsVectorsAndKeysWithTheirOwnOptions) {
+  MakeTextCollection();
+  json royal = json::parse(Db({"--json", "get", "t", "royal", "--with-vector"}).out)["vector"];
+  const std::vector<std::string> queries = {
+      R"({"text": "pear"})",
+      R"({"text": "storm"})",
+      "",
+      R"({"text": "king", "where": "topic != 'royalty'", "k": 2})",
+      json{{"vector", royal}}.dump(),
+      json{{"vector", royal}, {"k", 1}}.dump(),
+      R"({"key": "plum", "where": "topic == 'fruit'"})",
+      R"({"text": "crown", "min_score": 0.5})",
+  };
+  std::string text;
+  for (const auto& q : queries) text += q + "\n";
+  const std::string file = WriteFile("q.jsonl", text);
+  Outcome o = Db({"--json", "query", "t", "--batch", file, "-k", "3"});
+  std::vector<json> answers;
+  std::istringstream lines(o.out);
+  for (std::string line; std::getline(lines, line);) answers.push_back(json::parse(line));
+  BOOST_TEST_REQUIRE(answers.size() == 7u, o.out);
+  const std::vector<int> numbers = {1, 2, 4, 5, 6, 7, 8};
+  const std::vector<std::vector<std::string>> single = {
+      {"t", "pear", "-k", "3"},
+      {"t", "storm", "-k", "3"},
+      {"t", "king", "-k", "2", "--where", "topic != 'royalty'"},
+      {"t", "--vector", royal.dump(), "-k", "3"},
+      {"t", "--vector", royal.dump(), "-k", "1"},
+      {"t", "--key", "plum", "-k", "3", "--where", "topic == 'fruit'"},
+      {"t", "crown", "-k", "3", "--min-score", "0.5"},
+  };
+  for (size_t i = 0; i < answers.size(); ++i) {
+    BOOST_TEST(answers[i]["query"] == numbers[i]);
+    std::vector<std::string> args = {"--json", "query"};
+    args.insert(args.end(), single[i].begin(), single[i].end());
+    json want = json::parse(Db(args).out);
+    BOOST_TEST(Keys(answers[i]["hits"]) == Keys(want), "line " << numbers[i]);
+  }
+  for (const auto& h : answers[2]["hits"]) BOOST_TEST(h["metadata"]["topic"] != "royalty");
+  BOOST_TEST(answers[3]["hits"][0]["key"] == "royal");
+  BOOST_TEST(answers[4]["hits"].size() == 1u);
+  BOOST_TEST(answers[5]["hits"].size() == 1u);  // the other fruit record; plum itself excluded
+  for (const auto& h : answers[6]["hits"]) BOOST_TEST(h["score"].get<double>() >= 0.5);
+
+  // The table: a block headed by each query's line; standard input works too.
+  std::istringstream piped("{\"key\": \"sea\"}\n{\"text\": \"apple\", \"k\": 1}\n");
+  std::streambuf* saved = std::cin.rdbuf(piped.rdbuf());
+  Outcome table = Db({"query", "t", "--batch", "-"});
+  std::cin.rdbuf(saved);
+  BOOST_TEST(table.out.find("query 1\n") == 0u, table.out);
+  BOOST_TEST(table.out.find("query 2\n") != std::string::npos, table.out);
+  BOOST_TEST(table.out.find("fruit") != std::string::npos, table.out);
+  // With --explain each answer carries the explain of the search that answered
+  // it: lines 1 and 2 (texts, same options) were answered by one search, lines
+  // 5 and 6 (vectors, another k each) by two.
+  std::istringstream explained_out(
+      Db({"--json", "query", "t", "--batch", file, "-k", "3", "--explain"}).out);
+  std::vector<json> explained;
+  for (std::string line; std::getline(explained_out, line);) explained.push_back(json::parse(line));
+  BOOST_TEST_REQUIRE(explained.size() == 7u);
+  BOOST_TEST(explained[0]["explain"]["stages"].size() >= 1u);
+  BOOST_TEST(explained[0]["explain"] == explained[1]["explain"]);
+  BOOST_TEST(explained[3]["explain"] != explained[4]["explain"]);
+}
+
+// A bad line stops the batch before any query is answered, naming the file
+// and line (and, for a filter, the column).
+BOOST_AUTO_TEST_CASE(BatchWithABadLineFailsWithFileAndLineBeforeAnswering) {
+  MakeTextCollection();
+  struct Case {
+    std::string line, expect;
+    int code;
+  };
+  const std::vector<Case> cases = {
+      {"{\"text\": \"pear\"", "malformed JSON", tools::kExitBadInput},
+      {"{\"k\": 3}", "no query", tools::kExitBadInput},
+      {"{\"text\": \"pear\", \"key\": \"plum\"}", "ambiguous query", tools::kExitBadInput},
+      {"{\"text\": \"pear\", \"kk\": 3}", "unknown field \"kk\"", tools::kExitBadInput},
+      {"{\"text\": \"pear\", \"k\": 0}", "\"k\" must be a positive integer", tools::kExitBadInput},
+      {"{\"text\": \"pear\", \"where\": 3}", "\"where\" must be a string", tools::kExitBadInput},
+      {"{\"vector\": [1, 2]}", "vector has 2 values", tools::kExitBadInput},
+      {"{\"key\": \"ghost\"}", "ghost", tools::kExitNotFound},
+      {"{\"text\": \"zebra\"}", "vocabulary", tools::kExitBadInput},
+      {"[1, 2]", "one JSON object", tools::kExitBadInput},
+  };
+  const std::string good = "{\"text\": \"pear\"}\n{\"key\": \"plum\"}\n";
+  for (const auto& c : cases) {
+    const auto file = WriteFile("bad.jsonl", good + c.line + "\n{\"text\": \"ship\"}\n");
+    Outcome o = Db({"--json", "query", "t", "--batch", file}, c.code);
+    BOOST_TEST(o.out.empty(), c.line << " -> " << o.out);
+    BOOST_TEST(o.err.find("query: " + file + ":3: ") != std::string::npos,
+               c.line << " -> " << o.err);
+    BOOST_TEST(o.err.find(c.expect) != std::string::npos, c.line << " -> " << o.err);
+  }
+  // A filter that does not parse: its column, and a caret under it.
+  const std::string expression = "topic == 'fruit' and";
+  const auto file =
+      WriteFile("where.jsonl", good + json{{"text", "pear"}, {"where", expression}}.dump() + "\n");
+  Outcome o = Db({"query", "t", "--batch", file}, tools::kExitBadInput);
+  BOOST_TEST(o.out.empty());
+  const size_t column = ColumnIn(o.err, file + ":3: \"where\"");
+  BOOST_TEST(column >= 17u, o.err);
+  BOOST_TEST(o.err.find("\n  " + expression + "\n" + std::string(2 + column - 1, ' ') + "^") !=
+                 std::string::npos,
+             o.err);
+  // Keyword ranking takes texts only; a batch takes no TEXT, --vector or --key.
+  const auto keys = WriteFile("keys.jsonl", "{\"text\": \"ship\"}\n{\"key\": \"plum\"}\n");
+  Outcome kw = Db({"query", "t", "--batch", keys, "--keyword"}, tools::kExitUsage);
+  BOOST_TEST(kw.err.find("keys.jsonl:2: ") != std::string::npos, kw.err);
+  BOOST_TEST(kw.out.empty());
+  Db({"query", "t", "pear", "--batch", keys}, tools::kExitUsage);
+  Db({"query", "t", "--batch", (dir.path() / "none.jsonl").string()}, tools::kExitNotFound);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

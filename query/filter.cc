@@ -1,0 +1,1230 @@
+// relate::Filter: the `--where` language (a hand-written recursive-descent parser and
+// its printer) and the evaluation of a filter against a record's metadata.
+//
+// Invariants of every tree a Filter holds (the builders and the parser keep them, and
+// the parser builds its trees with the same helpers as the builders):
+//  - kAnd and kOr have two or more children, none of the same op as its parent:
+//    nested and / or of one kind are flattened, so `a and (b and c)` and
+//    `(a and b) and c` are the same tree, and ToString needs parentheses only
+//    around an or inside an and, or an and / or under a not;
+//  - kNot has one child, a comparison one value, exists none;
+//  - nodes never change once built, so filters share subtrees freely, and any number
+//    of threads may call Matches, ToString and == on one filter at once.
+// With these, Parse(f.ToString()) == f for every filter whose literals the language
+// can write: a comparison's literal is a string, an integer, a finite number or a
+// boolean (not a list, NaN or an infinity; see ToString). ToString adds parentheses
+// only where the tree needs them, which the text it was parsed from had too, so the
+// printed text never nests deeper than the parsed one; a builder-made tree that nests
+// nots and and / or more than kMaxDepth deep prints to text Parse refuses.
+//
+// Choices the header leaves open, made here:
+//  - "Matches nothing" is the node `` `` in [] `` (field "" in an empty list): no value
+//    is in an empty list, so it matches no record without a special case, and it
+//    prints and parses back as itself. !Filter() gives it.
+//  - a || Filter() is Filter(): an operand that matches everything makes the
+//    disjunction match everything (a && Filter() is a, as the header says).
+//  - !!a is kept as two nots, so the tree mirrors the text.
+//  - NaN: a NaN in the metadata (or a NaN literal from a builder) is unordered, so
+//    it matches no ==, <, <=, >, >= and no `in`; `!=` and `not in` match it, as
+//    they are `exists(f) and not (f == v)`.
+//  - A list literal in a comparison (Filter::Eq("tags", std::vector<std::string>{...}),
+//    builder misuse) matches no record, with != too; inside `in [...]` it equals
+//    nothing.
+//  - Integers and numbers are compared exactly: 2^53 + 1 (int) != 2^53 (double).
+//  - Strings and backticked field names take, besides the escapes of the header,
+//    \` and \xHH (one byte), so that names and strings that are not UTF-8 (possible
+//    through the builders) print to text that parses back to the same bytes.
+#include "relate/filter.h"
+
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace relate {
+namespace {
+
+using Node = Filter::Node;
+using Op = Filter::Op;
+using NodePtr = std::shared_ptr<const Node>;
+
+// Parentheses and nots nested deeper than this are refused, so that neither the parser
+// nor the recursive Matches / ToString / destructor can exhaust the stack.
+constexpr int kMaxDepth = 256;
+
+// ---------------------------------------------------------------------------------
+// UTF-8
+
+// The length of the valid UTF-8 sequence that starts at s[i], or 0 if there is none
+// (overlong forms, surrogates and code points above U+10FFFF are not valid).
+size_t Utf8Length(std::string_view s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+
+// The code point of the valid UTF-8 sequence of `length` bytes at s[i].
+uint32_t DecodeUtf8(std::string_view s, size_t i, size_t length) {
+  const auto byte = [&](size_t k) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(s[k]));
+  };
+  if (length == 1) return byte(i);
+  uint32_t cp = byte(i) & (0x7Fu >> length);
+  for (size_t k = 1; k < length; ++k) cp = (cp << 6) | (byte(i + k) & 0x3F);
+  return cp;
+}
+
+// Appends code point `cp` (at most U+10FFFF, not a surrogate) as UTF-8.
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// The 1-based column, in characters, of byte `offset` of `s`, whose bytes before
+// `offset` are valid UTF-8: one plus the characters that start before it.
+size_t Column(std::string_view s, size_t offset) {
+  size_t column = 1;
+  for (size_t i = 0; i < offset && i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++column;
+  }
+  return column;
+}
+
+std::string Hex(uint32_t value, int digits) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%0*X", digits, value);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------
+// Building trees (shared by the builders and the parser).
+
+NodePtr MakeComparison(Op op, std::string field, std::vector<MetadataValue> values) {
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  node->field = std::move(field);
+  node->values = std::move(values);
+  return node;
+}
+
+// Appends `child` to `children`, or its children when it is itself a node of `op`.
+void AddFlattened(Op op, const NodePtr& child, std::vector<NodePtr>* children) {
+  if (child->op == op) {
+    children->insert(children->end(), child->children.begin(), child->children.end());
+  } else {
+    children->push_back(child);
+  }
+}
+
+// The and / or of `children` (one or more, already flattened).
+NodePtr MakeJunction(Op op, std::vector<NodePtr> children) {
+  if (children.size() == 1) return std::move(children[0]);
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  node->children = std::move(children);
+  return node;
+}
+
+NodePtr MakeNot(NodePtr child) {
+  auto node = std::make_shared<Node>();
+  node->op = Op::kNot;
+  node->children.push_back(std::move(child));
+  return node;
+}
+
+// The node that matches no record (see the top of the file).
+NodePtr MakeNothing() { return MakeComparison(Op::kIn, "", {}); }
+
+// ---------------------------------------------------------------------------------
+// Evaluation.
+
+enum class Order { kLess, kEqual, kGreater, kUnordered };
+
+template <typename T>
+Order CompareOrdered(const T& a, const T& b) {
+  if (a < b) return Order::kLess;
+  if (b < a) return Order::kGreater;
+  if (a == b) return Order::kEqual;
+  return Order::kUnordered;  // NaN
+}
+
+// Compares an integer with a number exactly (no rounding of the integer to double).
+Order CompareIntDouble(int64_t i, double d) {
+  if (std::isnan(d)) return Order::kUnordered;
+  // 2^63 is exact in double; every double at or above it exceeds every int64, every
+  // double below -2^63 is below every int64.
+  constexpr double kTwo63 = 9223372036854775808.0;
+  if (d >= kTwo63) return Order::kLess;
+  if (d < -kTwo63) return Order::kGreater;
+  const double whole = std::trunc(d);  // in [-2^63, 2^63): converts exactly
+  const auto whole_int = static_cast<int64_t>(whole);
+  if (i < whole_int) return Order::kLess;
+  if (i > whole_int) return Order::kGreater;
+  if (d > whole) return Order::kLess;
+  if (d < whole) return Order::kGreater;
+  return Order::kEqual;
+}
+
+Order Reverse(Order o) {
+  if (o == Order::kLess) return Order::kGreater;
+  if (o == Order::kGreater) return Order::kLess;
+  return o;
+}
+
+bool OrderSatisfies(Op op, Order o) {
+  switch (op) {
+    case Op::kEq:
+      return o == Order::kEqual;
+    case Op::kLt:
+      return o == Order::kLess;
+    case Op::kLe:
+      return o == Order::kLess || o == Order::kEqual;
+    case Op::kGt:
+      return o == Order::kGreater;
+    case Op::kGe:
+      return o == Order::kGreater || o == Order::kEqual;
+    default:
+      return false;
+  }
+}
+
+// Whether the scalar metadata value `value` (not a list) stands in relation `op`
+// (==, <, <=, >, >=) to `literal`.
+bool ScalarHolds(Op op, const MetadataValue& value, const MetadataValue& literal) {
+  if (const auto* s = std::get_if<std::string>(&value)) {
+    const auto* l = std::get_if<std::string>(&literal);
+    if (l == nullptr) return false;
+    // char_traits<char> compares as unsigned char: bytewise.
+    const int c = std::string_view(*s).compare(*l);
+    return OrderSatisfies(op, c < 0 ? Order::kLess : c > 0 ? Order::kGreater : Order::kEqual);
+  }
+  if (const auto* b = std::get_if<bool>(&value)) {
+    const auto* l = std::get_if<bool>(&literal);
+    return l != nullptr && op == Op::kEq && *b == *l;
+  }
+  Order o = Order::kUnordered;
+  if (const auto* i = std::get_if<int64_t>(&value)) {
+    if (const auto* li = std::get_if<int64_t>(&literal)) {
+      o = CompareOrdered(*i, *li);
+    } else if (const auto* ld = std::get_if<double>(&literal)) {
+      o = CompareIntDouble(*i, *ld);
+    } else {
+      return false;
+    }
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    if (const auto* li = std::get_if<int64_t>(&literal)) {
+      o = Reverse(CompareIntDouble(*li, *d));
+    } else if (const auto* ld = std::get_if<double>(&literal)) {
+      o = CompareOrdered(*d, *ld);
+    } else {
+      return false;
+    }
+  }
+  return OrderSatisfies(op, o);
+}
+
+// Whether metadata value `value` stands in relation `op` (==, <, <=, >, >=) to
+// `literal`; a list of strings does if any of its strings does.
+bool Holds(Op op, const MetadataValue& value, const MetadataValue& literal) {
+  if (std::holds_alternative<std::vector<std::string>>(literal)) return false;
+  if (const auto* list = std::get_if<std::vector<std::string>>(&value)) {
+    const auto* l = std::get_if<std::string>(&literal);
+    if (l == nullptr) return false;
+    for (const std::string& s : *list) {
+      const int c = std::string_view(s).compare(*l);
+      if (OrderSatisfies(op, c < 0 ? Order::kLess : c > 0 ? Order::kGreater : Order::kEqual)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  return ScalarHolds(op, value, literal);
+}
+
+bool InList(const MetadataValue& value, const std::vector<MetadataValue>& literals) {
+  for (const MetadataValue& l : literals) {
+    if (Holds(Op::kEq, value, l)) return true;
+  }
+  return false;
+}
+
+bool Evaluate(const Node& node, const Metadata& metadata) {
+  switch (node.op) {
+    case Op::kAnd:
+      for (const NodePtr& c : node.children) {
+        if (!Evaluate(*c, metadata)) return false;
+      }
+      return true;
+    case Op::kOr:
+      for (const NodePtr& c : node.children) {
+        if (Evaluate(*c, metadata)) return true;
+      }
+      return false;
+    case Op::kNot:
+      return !node.children.empty() && !Evaluate(*node.children[0], metadata);
+    default:
+      break;
+  }
+  const auto it = metadata.find(std::string_view(node.field));
+  if (it == metadata.end()) return false;
+  const MetadataValue& value = it->second;
+  switch (node.op) {
+    case Op::kExists:
+      return true;
+    case Op::kIn:
+      return InList(value, node.values);
+    case Op::kNotIn:
+      return !InList(value, node.values);
+    case Op::kNe:
+      return node.values.size() == 1 &&
+             !std::holds_alternative<std::vector<std::string>>(node.values[0]) &&
+             !Holds(Op::kEq, value, node.values[0]);
+    default:
+      return node.values.size() == 1 && Holds(node.op, value, node.values[0]);
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Printing.
+
+bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9') || c == '.' || c == '-'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+enum class Keyword { kNone, kAnd, kOr, kNot, kIn, kExists, kTrue, kFalse };
+
+// The keyword `word` spells, in any case.
+Keyword KeywordOf(std::string_view word) {
+  if (word.size() > 6) return Keyword::kNone;
+  char lower[6];
+  for (size_t i = 0; i < word.size(); ++i) {
+    const char c = word[i];
+    lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  const std::string_view w(lower, word.size());
+  if (w == "and") return Keyword::kAnd;
+  if (w == "or") return Keyword::kOr;
+  if (w == "not") return Keyword::kNot;
+  if (w == "in") return Keyword::kIn;
+  if (w == "exists") return Keyword::kExists;
+  if (w == "true") return Keyword::kTrue;
+  if (w == "false") return Keyword::kFalse;
+  return Keyword::kNone;
+}
+
+// Whether `field` can be written without backticks.
+bool IsPlainName(std::string_view field) {
+  if (field.empty() || !IsNameStart(field[0])) return false;
+  for (const char c : field) {
+    if (!IsNameChar(c)) return false;
+  }
+  return KeywordOf(field) == Keyword::kNone;
+}
+
+// Appends `text` between `quote`s, escaping what the parser would not read back as
+// itself: the quote, backslashes, control characters and bytes that are not UTF-8.
+void AppendQuoted(std::string_view text, char quote, std::string* out) {
+  out->push_back(quote);
+  for (size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    const size_t n = Utf8Length(text, i);
+    if (n == 0) {
+      *out += "\\x" + Hex(static_cast<unsigned char>(c), 2);
+      ++i;
+      continue;
+    }
+    if (n > 1) {
+      out->append(text.substr(i, n));
+    } else if (c == quote || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (c == '\n') {
+      *out += "\\n";
+    } else if (c == '\t') {
+      *out += "\\t";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      *out += "\\u" + Hex(static_cast<unsigned char>(c), 4);
+    } else {
+      out->push_back(c);
+    }
+    i += n;
+  }
+  out->push_back(quote);
+}
+
+void AppendField(std::string_view field, std::string* out) {
+  if (IsPlainName(field)) {
+    out->append(field);
+  } else {
+    AppendQuoted(field, '`', out);
+  }
+}
+
+// Doubles print in the shortest form that reads back to the same bits, always with a
+// "." or an exponent so that they read back as numbers, not integers. NaN and the
+// infinities cannot be written in the language; they print as nan, inf and -inf,
+// which Parse refuses.
+void AppendDouble(double d, std::string* out) {
+  if (std::isnan(d)) {
+    *out += "nan";
+    return;
+  }
+  if (std::isinf(d)) {
+    *out += d < 0 ? "-inf" : "inf";
+    return;
+  }
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, d);
+  const std::string_view text(buf, static_cast<size_t>(r.ptr - buf));
+  out->append(text);
+  if (text.find_first_of(".e") == std::string_view::npos) *out += ".0";
+}
+
+void AppendValue(const MetadataValue& value, std::string* out) {
+  if (const auto* s = std::get_if<std::string>(&value)) {
+    AppendQuoted(*s, '"', out);
+  } else if (const auto* i = std::get_if<int64_t>(&value)) {
+    *out += std::to_string(*i);
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    AppendDouble(*d, out);
+  } else if (const auto* b = std::get_if<bool>(&value)) {
+    *out += *b ? "true" : "false";
+  } else if (const auto* list = std::get_if<std::vector<std::string>>(&value)) {
+    // Only builder misuse puts a list here; the language has no list literal.
+    out->push_back('[');
+    for (size_t k = 0; k < list->size(); ++k) {
+      if (k > 0) *out += ", ";
+      AppendQuoted((*list)[k], '"', out);
+    }
+    out->push_back(']');
+  }
+}
+
+std::string_view OpText(Op op) {
+  switch (op) {
+    case Op::kEq:
+      return "==";
+    case Op::kNe:
+      return "!=";
+    case Op::kLt:
+      return "<";
+    case Op::kLe:
+      return "<=";
+    case Op::kGt:
+      return ">";
+    case Op::kGe:
+      return ">=";
+    case Op::kIn:
+      return "in";
+    case Op::kNotIn:
+      return "not in";
+    default:
+      return "?";
+  }
+}
+
+void AppendNode(const Node& node, std::string* out);
+
+void AppendChild(const Node& child, bool parenthesise, std::string* out) {
+  if (parenthesise) out->push_back('(');
+  AppendNode(child, out);
+  if (parenthesise) out->push_back(')');
+}
+
+void AppendNode(const Node& node, std::string* out) {
+  switch (node.op) {
+    case Op::kOr:
+    case Op::kAnd:
+      for (size_t k = 0; k < node.children.size(); ++k) {
+        if (k > 0) *out += node.op == Op::kAnd ? " and " : " or ";
+        const Op child = node.children[k]->op;
+        // Flattening keeps a node's own op out of its children; an or under an and
+        // needs parentheses, an and under an or does not.
+        AppendChild(*node.children[k],
+                    child == node.op || (node.op == Op::kAnd && child == Op::kOr), out);
+      }
+      return;
+    case Op::kNot: {
+      *out += "not ";
+      if (node.children.empty()) return;
+      const Op child = node.children[0]->op;
+      // Only an and / or needs parentheses (`not year == 2000` is `not (year == 2000)`).
+      // Adding them around a comparison would also make the text nest deeper than the
+      // expression it came from, past the parser's limit for 256 nots (fuzz finding).
+      AppendChild(*node.children[0], child == Op::kAnd || child == Op::kOr, out);
+      return;
+    }
+    case Op::kExists:
+      *out += "exists(";
+      AppendField(node.field, out);
+      out->push_back(')');
+      return;
+    case Op::kIn:
+    case Op::kNotIn:
+      AppendField(node.field, out);
+      *out += node.op == Op::kIn ? " in [" : " not in [";
+      for (size_t k = 0; k < node.values.size(); ++k) {
+        if (k > 0) *out += ", ";
+        AppendValue(node.values[k], out);
+      }
+      out->push_back(']');
+      return;
+    default:
+      AppendField(node.field, out);
+      out->push_back(' ');
+      out->append(OpText(node.op));
+      out->push_back(' ');
+      if (!node.values.empty()) AppendValue(node.values[0], out);
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Equality.
+
+bool ValueEqual(const MetadataValue& a, const MetadataValue& b) {
+  if (a.index() != b.index()) return false;
+  if (const auto* da = std::get_if<double>(&a)) {
+    // Bits, not ==: -0.0 and 0.0 print differently, and a NaN equals itself.
+    return std::bit_cast<uint64_t>(*da) == std::bit_cast<uint64_t>(std::get<double>(b));
+  }
+  return a == b;
+}
+
+bool NodeEqual(const Node& a, const Node& b) {
+  if (&a == &b) return true;
+  if (a.op != b.op || a.field != b.field || a.values.size() != b.values.size() ||
+      a.children.size() != b.children.size()) {
+    return false;
+  }
+  for (size_t k = 0; k < a.values.size(); ++k) {
+    if (!ValueEqual(a.values[k], b.values[k])) return false;
+  }
+  for (size_t k = 0; k < a.children.size(); ++k) {
+    if (!NodeEqual(*a.children[k], *b.children[k])) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------
+// Parsing.
+
+enum class Tok {
+  kEnd,
+  kName,        // a plain field name
+  kQuotedName,  // a field name in backticks
+  kString,
+  kInt,
+  kDouble,
+  kTrue,
+  kFalse,
+  kAnd,  // and, &&
+  kOr,   // or, ||
+  kNot,  // not, !
+  kIn,
+  kExists,
+  kCompare,  // ==, =, !=, <, <=, >, >=
+  kLParen,
+  kRParen,
+  kLBracket,
+  kRBracket,
+  kComma,
+};
+
+struct Token {
+  Tok kind = Tok::kEnd;
+  size_t begin = 0;  // byte offsets into the expression
+  size_t end = 0;
+  std::string text;  // the decoded string or field name
+  int64_t integer = 0;
+  double number = 0;
+  Op op = Op::kEq;  // kCompare
+};
+
+// Parses one expression (grammar in filter.h), pulling tokens one at a time so that
+// the first mistake from the left is the one reported.
+class Parser {
+ public:
+  explicit Parser(std::string_view src) : src_(src) {}
+
+  // The tree of the whole expression (null for an all-blank one); the error is in
+  // error() when it returns false.
+  bool ParseAll(NodePtr* root) {
+    if (!Advance()) return false;
+    if (tok_.kind == Tok::kEnd) return true;
+    *root = ParseOr(0);
+    if (*root == nullptr) return false;
+    if (tok_.kind != Tok::kEnd) {
+      if (tok_.kind == Tok::kRParen) return Fail(tok_.begin, "\")\" without a matching \"(\"");
+      return Fail(tok_.begin, "unexpected " + Describe(tok_) +
+                                  " after the end of the expression; join conditions with "
+                                  "\"and\" or \"or\"");
+    }
+    return true;
+  }
+
+  const Status& error() const { return error_; }
+
+ private:
+  // Sets the error "column N: what", N the column of byte `offset`; returns false.
+  bool Fail(size_t offset, std::string_view what) {
+    error_ = Status::InvalidArgument("column " + std::to_string(Column(src_, offset)) + ": " +
+                                     std::string(what));
+    return false;
+  }
+
+  // The token for an error message: `"and"`, `the string "ab"`, `the end of the filter`.
+  std::string Describe(const Token& t) const {
+    if (t.kind == Tok::kEnd) return "the end of the filter";
+    std::string_view raw = src_.substr(t.begin, t.end - t.begin);
+    bool cut = false;
+    if (raw.size() > 32) {
+      size_t n = 32;
+      while (n > 0 && (static_cast<unsigned char>(raw[n]) & 0xC0) == 0x80) --n;
+      raw = raw.substr(0, n);
+      cut = true;
+    }
+    std::string shown(raw);
+    if (cut) shown += "...";
+    switch (t.kind) {
+      case Tok::kString:
+        return "the string " + shown;
+      case Tok::kQuotedName:
+        return "the field name " + shown;
+      case Tok::kInt:
+      case Tok::kDouble:
+        return "the number " + shown;
+      default:
+        return "\"" + shown + "\"";
+    }
+  }
+
+  // Reads the next token into tok_; false (with the error set) on a lexical mistake.
+  bool Advance() {
+    while (pos_ < src_.size() && (src_[pos_] == ' ' || src_[pos_] == '\t' || src_[pos_] == '\n' ||
+                                  src_[pos_] == '\r' || src_[pos_] == '\f' || src_[pos_] == '\v')) {
+      ++pos_;
+    }
+    tok_ = Token{};
+    tok_.begin = pos_;
+    if (pos_ == src_.size()) {
+      tok_.end = pos_;
+      return true;
+    }
+    const char c = src_[pos_];
+    const auto single = [&](Tok kind) {
+      tok_.kind = kind;
+      tok_.end = ++pos_;
+      return true;
+    };
+    switch (c) {
+      case '(':
+        return single(Tok::kLParen);
+      case ')':
+        return single(Tok::kRParen);
+      case '[':
+        return single(Tok::kLBracket);
+      case ']':
+        return single(Tok::kRBracket);
+      case ',':
+        return single(Tok::kComma);
+      case '"':
+      case '\'':
+        tok_.kind = Tok::kString;
+        return LexQuoted(c);
+      case '`':
+        tok_.kind = Tok::kQuotedName;
+        return LexQuoted(c);
+      case '&':
+      case '|':
+        if (pos_ + 1 < src_.size() && src_[pos_ + 1] == c) {
+          tok_.kind = c == '&' ? Tok::kAnd : Tok::kOr;
+          pos_ += 2;
+          tok_.end = pos_;
+          return true;
+        }
+        return Fail(pos_, std::string("unexpected \"") + c + "\"; write \"" + c + c + "\" or \"" +
+                              (c == '&' ? "and" : "or") + "\"");
+      case '!':
+        if (pos_ + 1 >= src_.size() || src_[pos_ + 1] != '=') return single(Tok::kNot);
+        return LexOperator();
+      case '=':
+      case '<':
+      case '>':
+        return LexOperator();
+      default:
+        break;
+    }
+    if (c == '-' || IsDigit(c)) return LexNumber();
+    if (IsNameStart(c)) return LexWord();
+    return FailCharacter();
+  }
+
+  bool FailCharacter() {
+    const size_t n = Utf8Length(src_, pos_);  // the expression is valid UTF-8
+    const uint32_t cp = DecodeUtf8(src_, pos_, n);
+    if (cp >= 0x80) {
+      return Fail(pos_, "unexpected character \"" + std::string(src_.substr(pos_, n)) + "\" (U+" +
+                            Hex(cp, 4) +
+                            "); a field name with characters other than letters, digits, _, . "
+                            "and - goes in backticks");
+    }
+    if (cp < 0x20 || cp == 0x7F) return Fail(pos_, "unexpected character U+" + Hex(cp, 4));
+    return Fail(pos_, "unexpected character \"" + std::string(1, static_cast<char>(cp)) + "\"");
+  }
+
+  // An operator: a run of = < > ! (so that "=>" is one unknown operator, not "=" ">").
+  bool LexOperator() {
+    size_t end = pos_;
+    while (end < src_.size() &&
+           (src_[end] == '=' || src_[end] == '<' || src_[end] == '>' || src_[end] == '!')) {
+      ++end;
+    }
+    const std::string_view text = src_.substr(pos_, end - pos_);
+    Op op;
+    if (text == "==" || text == "=") {
+      op = Op::kEq;
+    } else if (text == "!=") {
+      op = Op::kNe;
+    } else if (text == "<") {
+      op = Op::kLt;
+    } else if (text == "<=") {
+      op = Op::kLe;
+    } else if (text == ">") {
+      op = Op::kGt;
+    } else if (text == ">=") {
+      op = Op::kGe;
+    } else {
+      return Fail(pos_, "unknown operator \"" + std::string(text) +
+                            "\"; expected ==, !=, <, <=, >, >=, in, not in");
+    }
+    tok_.kind = Tok::kCompare;
+    tok_.op = op;
+    pos_ = end;
+    tok_.end = end;
+    return true;
+  }
+
+  // A field name or a keyword.
+  bool LexWord() {
+    size_t end = pos_;
+    while (end < src_.size() && IsNameChar(src_[end])) ++end;
+    const std::string_view word = src_.substr(pos_, end - pos_);
+    switch (KeywordOf(word)) {
+      case Keyword::kNone:
+        tok_.kind = Tok::kName;
+        tok_.text = word;
+        break;
+      case Keyword::kAnd:
+        tok_.kind = Tok::kAnd;
+        break;
+      case Keyword::kOr:
+        tok_.kind = Tok::kOr;
+        break;
+      case Keyword::kNot:
+        tok_.kind = Tok::kNot;
+        break;
+      case Keyword::kIn:
+        tok_.kind = Tok::kIn;
+        break;
+      case Keyword::kExists:
+        tok_.kind = Tok::kExists;
+        break;
+      case Keyword::kTrue:
+        tok_.kind = Tok::kTrue;
+        break;
+      case Keyword::kFalse:
+        tok_.kind = Tok::kFalse;
+        break;
+    }
+    pos_ = end;
+    tok_.end = end;
+    return true;
+  }
+
+  // -?digits(.digits)?([eE][+-]?digits)?, an integer (int64) without . or exponent.
+  bool LexNumber() {
+    const size_t begin = pos_;
+    size_t end = pos_;
+    const auto digits = [&] {
+      const size_t from = end;
+      while (end < src_.size() && IsDigit(src_[end])) ++end;
+      return end > from;
+    };
+    if (src_[end] == '-') ++end;
+    bool ok = digits();
+    bool integer = true;
+    if (ok && end < src_.size() && src_[end] == '.' && end + 1 < src_.size() &&
+        IsDigit(src_[end + 1])) {
+      ++end;
+      digits();
+      integer = false;
+    }
+    if (ok && end < src_.size() && (src_[end] == 'e' || src_[end] == 'E')) {
+      size_t after = end + 1;
+      if (after < src_.size() && (src_[after] == '+' || src_[after] == '-')) ++after;
+      if (after < src_.size() && IsDigit(src_[after])) {
+        end = after;
+        digits();
+        integer = false;
+      }
+    }
+    if (!ok || (end < src_.size() && IsNameChar(src_[end]))) {
+      // "1abc", "1.2.3", "1e", "-x", "-": show the whole run.
+      size_t stop = end;
+      while (stop < src_.size() && (IsNameChar(src_[stop]) || src_[stop] == '+')) ++stop;
+      return Fail(begin,
+                  "invalid number \"" + std::string(src_.substr(begin, stop - begin)) + "\"");
+    }
+    const std::string_view text = src_.substr(begin, end - begin);
+    if (integer) {
+      const auto r = std::from_chars(text.data(), text.data() + text.size(), tok_.integer);
+      if (r.ec != std::errc() || r.ptr != text.data() + text.size()) {
+        return Fail(begin, "integer " + std::string(text) +
+                               " is out of range (a 64-bit integer is between "
+                               "-9223372036854775808 and 9223372036854775807)");
+      }
+      tok_.kind = Tok::kInt;
+    } else {
+      const auto r = std::from_chars(text.data(), text.data() + text.size(), tok_.number);
+      if (r.ec != std::errc() || r.ptr != text.data() + text.size() ||
+          !std::isfinite(tok_.number)) {
+        return Fail(begin, "number " + std::string(text) + " is out of range for a double");
+      }
+      tok_.kind = Tok::kDouble;
+    }
+    pos_ = end;
+    tok_.end = end;
+    return true;
+  }
+
+  // Four hex digits at src_[at]; false if there are not.
+  bool Hex4(size_t at, uint32_t* value) const { return HexDigits(at, 4, value); }
+  bool HexDigits(size_t at, int count, uint32_t* value) const {
+    if (at + static_cast<size_t>(count) > src_.size()) return false;
+    uint32_t v = 0;
+    for (int k = 0; k < count; ++k) {
+      const char c = src_[at + static_cast<size_t>(k)];
+      int digit;
+      if (c >= '0' && c <= '9') {
+        digit = c - '0';
+      } else if (c >= 'a' && c <= 'f') {
+        digit = c - 'a' + 10;
+      } else if (c >= 'A' && c <= 'F') {
+        digit = c - 'A' + 10;
+      } else {
+        return false;
+      }
+      v = v * 16 + static_cast<uint32_t>(digit);
+    }
+    *value = v;
+    return true;
+  }
+
+  // A string ('...' or "...") or a field name in backticks, decoded into tok_.text.
+  bool LexQuoted(char quote) {
+    const size_t open = pos_;
+    const char* what =
+        quote == '`' ? "unterminated field name in backticks" : "unterminated string";
+    size_t i = pos_ + 1;
+    std::string& out = tok_.text;
+    for (;;) {
+      if (i >= src_.size()) return Fail(open, what);
+      const char c = src_[i];
+      if (c == quote) {
+        ++i;
+        break;
+      }
+      if (c != '\\') {
+        out.push_back(c);
+        ++i;
+        continue;
+      }
+      if (i + 1 >= src_.size()) return Fail(open, what);
+      const char e = src_[i + 1];
+      switch (e) {
+        case '"':
+        case '\'':
+        case '\\':
+        case '`':
+          out.push_back(e);
+          i += 2;
+          continue;
+        case 'n':
+          out.push_back('\n');
+          i += 2;
+          continue;
+        case 't':
+          out.push_back('\t');
+          i += 2;
+          continue;
+        case 'x': {
+          uint32_t byte;
+          if (!HexDigits(i + 2, 2, &byte)) {
+            return Fail(i, "invalid \\x escape: expected 2 hex digits after \\x");
+          }
+          out.push_back(static_cast<char>(byte));
+          i += 4;
+          continue;
+        }
+        case 'u': {
+          uint32_t cp;
+          if (!Hex4(i + 2, &cp)) {
+            return Fail(i, "invalid \\u escape: expected 4 hex digits after \\u");
+          }
+          if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return Fail(i, "invalid \\u escape: \\u" + Hex(cp, 4) +
+                               " is the second half of a surrogate pair, without the first");
+          }
+          size_t next = i + 6;
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            uint32_t low;
+            if (next + 1 >= src_.size() || src_[next] != '\\' || src_[next + 1] != 'u' ||
+                !Hex4(next + 2, &low) || low < 0xDC00 || low > 0xDFFF) {
+              return Fail(i, "invalid \\u escape: \\u" + Hex(cp, 4) +
+                                 " is the first half of a surrogate pair; a \\uDC00-\\uDFFF "
+                                 "escape must follow it");
+            }
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            next += 6;
+          }
+          AppendUtf8(cp, &out);
+          i = next;
+          continue;
+        }
+        default: {
+          size_t n = Utf8Length(src_, i + 1);
+          return Fail(i, "invalid escape \"\\" + std::string(src_.substr(i + 1, n)) +
+                             "\"; expected \\\", \\', \\\\, \\n, \\t, \\`, \\xHH or \\uXXXX");
+        }
+      }
+    }
+    pos_ = i;
+    tok_.end = i;
+    return true;
+  }
+
+  // or_expr := and_expr (("or" | "||") and_expr)*
+  NodePtr ParseOr(int depth) {
+    NodePtr first = ParseAnd(depth);
+    if (first == nullptr || tok_.kind != Tok::kOr) return first;
+    std::vector<NodePtr> children;
+    AddFlattened(Op::kOr, first, &children);
+    while (tok_.kind == Tok::kOr) {
+      if (!Advance()) return nullptr;
+      NodePtr next = ParseAnd(depth);
+      if (next == nullptr) return nullptr;
+      AddFlattened(Op::kOr, next, &children);
+    }
+    return MakeJunction(Op::kOr, std::move(children));
+  }
+
+  // and_expr := unary (("and" | "&&") unary)*
+  NodePtr ParseAnd(int depth) {
+    NodePtr first = ParseUnary(depth);
+    if (first == nullptr || tok_.kind != Tok::kAnd) return first;
+    std::vector<NodePtr> children;
+    AddFlattened(Op::kAnd, first, &children);
+    while (tok_.kind == Tok::kAnd) {
+      if (!Advance()) return nullptr;
+      NodePtr next = ParseUnary(depth);
+      if (next == nullptr) return nullptr;
+      AddFlattened(Op::kAnd, next, &children);
+    }
+    return MakeJunction(Op::kAnd, std::move(children));
+  }
+
+  bool CheckDepth(int depth) {
+    if (depth < kMaxDepth) return true;
+    return Fail(tok_.begin, "the expression nests parentheses and nots more than " +
+                                std::to_string(kMaxDepth) + " deep");
+  }
+
+  // unary := ("not" | "!") unary | primary
+  NodePtr ParseUnary(int depth) {
+    if (tok_.kind != Tok::kNot) return ParsePrimary(depth);
+    if (!CheckDepth(depth) || !Advance()) return nullptr;
+    NodePtr child = ParseUnary(depth + 1);
+    if (child == nullptr) return nullptr;
+    return MakeNot(std::move(child));
+  }
+
+  // primary := "(" or_expr ")" | "exists" "(" field ")" | field comparison
+  NodePtr ParsePrimary(int depth) {
+    switch (tok_.kind) {
+      case Tok::kLParen: {
+        if (!CheckDepth(depth)) return nullptr;
+        const size_t open = tok_.begin;
+        if (!Advance()) return nullptr;
+        NodePtr inner = ParseOr(depth + 1);
+        if (inner == nullptr) return nullptr;
+        if (!ExpectClose(open, "")) return nullptr;
+        return inner;
+      }
+      case Tok::kExists: {
+        if (!Advance()) return nullptr;
+        if (tok_.kind != Tok::kLParen) {
+          Fail(tok_.begin, "expected \"(\" after \"exists\", found " + Describe(tok_));
+          return nullptr;
+        }
+        const size_t open = tok_.begin;
+        if (!Advance()) return nullptr;
+        if (tok_.kind != Tok::kName && tok_.kind != Tok::kQuotedName) {
+          Fail(tok_.begin, "expected a field name in exists(...), found " + Describe(tok_));
+          return nullptr;
+        }
+        std::string field = std::move(tok_.text);
+        if (!Advance() || !ExpectClose(open, " after the field name in exists(...)")) {
+          return nullptr;
+        }
+        return MakeComparison(Op::kExists, std::move(field), {});
+      }
+      case Tok::kName:
+      case Tok::kQuotedName: {
+        std::string field = std::move(tok_.text);
+        if (!Advance()) return nullptr;
+        return ParseComparison(std::move(field));
+      }
+      default:
+        Fail(tok_.begin, "expected a field name, found " + Describe(tok_));
+        return nullptr;
+    }
+  }
+
+  // Consumes the ")" closing the "(" at byte `open`.
+  bool ExpectClose(size_t open, std::string_view where) {
+    if (tok_.kind == Tok::kRParen) return Advance();
+    const std::string opened = std::to_string(Column(src_, open));
+    if (tok_.kind == Tok::kEnd) {
+      return Fail(tok_.begin, "unclosed \"(\" (opened at column " + opened + ")");
+    }
+    return Fail(tok_.begin, "expected \")\"" + std::string(where) +
+                                " to close the \"(\" at column " + opened + ", found " +
+                                Describe(tok_));
+  }
+
+  // comparison := op value | "in" list | "not" "in" list
+  NodePtr ParseComparison(std::string field) {
+    switch (tok_.kind) {
+      case Tok::kCompare: {
+        const Op op = tok_.op;
+        const std::string context = "expected a value after \"" +
+                                    std::string(src_.substr(tok_.begin, tok_.end - tok_.begin)) +
+                                    "\"";
+        if (!Advance()) return nullptr;
+        MetadataValue value;
+        if (!ParseValue(context, &value)) return nullptr;
+        return MakeComparison(op, std::move(field), {std::move(value)});
+      }
+      case Tok::kIn: {
+        if (!Advance()) return nullptr;
+        std::vector<MetadataValue> values;
+        if (!ParseList("in", &values)) return nullptr;
+        return MakeComparison(Op::kIn, std::move(field), std::move(values));
+      }
+      case Tok::kNot: {
+        if (!Advance()) return nullptr;
+        if (tok_.kind != Tok::kIn) {
+          Fail(tok_.begin, "expected \"in\" after \"not\", found " + Describe(tok_));
+          return nullptr;
+        }
+        if (!Advance()) return nullptr;
+        std::vector<MetadataValue> values;
+        if (!ParseList("not in", &values)) return nullptr;
+        return MakeComparison(Op::kNotIn, std::move(field), std::move(values));
+      }
+      default:
+        Fail(tok_.begin,
+             "expected an operator (==, !=, <, <=, >, >=, in, not in) after the field name, "
+             "found " +
+                 Describe(tok_));
+        return nullptr;
+    }
+  }
+
+  // value := string | integer | number | true | false. `context` begins the error.
+  bool ParseValue(std::string_view context, MetadataValue* value) {
+    switch (tok_.kind) {
+      case Tok::kString:
+        *value = std::move(tok_.text);
+        break;
+      case Tok::kInt:
+        *value = tok_.integer;
+        break;
+      case Tok::kDouble:
+        *value = tok_.number;
+        break;
+      case Tok::kTrue:
+        *value = true;
+        break;
+      case Tok::kFalse:
+        *value = false;
+        break;
+      case Tok::kName:
+        return Fail(tok_.begin, std::string(context) + ", found " + Describe(tok_) +
+                                    " (a string goes in quotes: \"" + tok_.text + "\")");
+      default:
+        return Fail(tok_.begin, std::string(context) + ", found " + Describe(tok_));
+    }
+    return Advance();
+  }
+
+  // list := "[" (value ("," value)*)? "]"
+  bool ParseList(std::string_view after, std::vector<MetadataValue>* values) {
+    if (tok_.kind != Tok::kLBracket) {
+      return Fail(tok_.begin,
+                  "expected \"[\" after \"" + std::string(after) + "\", found " + Describe(tok_));
+    }
+    const size_t open = tok_.begin;
+    if (!Advance()) return false;
+    if (tok_.kind == Tok::kRBracket) return Advance();
+    for (;;) {
+      if (tok_.kind == Tok::kEnd) {
+        return Fail(tok_.begin,
+                    "unclosed \"[\" (opened at column " + std::to_string(Column(src_, open)) + ")");
+      }
+      MetadataValue value;
+      if (!ParseValue("expected a value in the list", &value)) return false;
+      values->push_back(std::move(value));
+      if (tok_.kind == Tok::kRBracket) return Advance();
+      if (tok_.kind == Tok::kEnd) {
+        return Fail(tok_.begin,
+                    "unclosed \"[\" (opened at column " + std::to_string(Column(src_, open)) + ")");
+      }
+      if (tok_.kind != Tok::kComma) {
+        return Fail(tok_.begin, "expected \",\" or \"]\" in the list, found " + Describe(tok_));
+      }
+      if (!Advance()) return false;
+    }
+  }
+
+  std::string_view src_;
+  size_t pos_ = 0;
+  Token tok_;
+  Status error_;
+};
+
+}  // namespace
+
+Result<Filter> Filter::Parse(std::string_view expression) {
+  for (size_t i = 0; i < expression.size();) {
+    const size_t n = Utf8Length(expression, i);
+    if (n == 0) {
+      return Status::InvalidArgument("column " + std::to_string(Column(expression, i)) +
+                                     ": invalid UTF-8 (byte 0x" +
+                                     Hex(static_cast<unsigned char>(expression[i]), 2) +
+                                     " at byte offset " + std::to_string(i) + ")");
+    }
+    i += n;
+  }
+  Parser parser(expression);
+  NodePtr root;
+  if (!parser.ParseAll(&root)) return parser.error();
+  return Filter(std::move(root));
+}
+
+Filter Filter::Eq(std::string field, MetadataValue value) {
+  return Filter(MakeComparison(Op::kEq, std::move(field), {std::move(value)}));
+}
+Filter Filter::Ne(std::string field, MetadataValue value) {
+  return Filter(MakeComparison(Op::kNe, std::move(field), {std::move(value)}));
+}
+Filter Filter::Lt(std::string field, MetadataValue value) {
+  return Filter(MakeComparison(Op::kLt, std::move(field), {std::move(value)}));
+}
+Filter Filter::Le(std::string field, MetadataValue value) {
+  return Filter(MakeComparison(Op::kLe, std::move(field), {std::move(value)}));
+}
+Filter Filter::Gt(std::string field, MetadataValue value) {
+  return Filter(MakeComparison(Op::kGt, std::move(field), {std::move(value)}));
+}
+Filter Filter::Ge(std::string field, MetadataValue value) {
+  return Filter(MakeComparison(Op::kGe, std::move(field), {std::move(value)}));
+}
+Filter Filter::In(std::string field, std::vector<MetadataValue> values) {
+  return Filter(MakeComparison(Op::kIn, std::move(field), std::move(values)));
+}
+Filter Filter::NotIn(std::string field, std::vector<MetadataValue> values) {
+  return Filter(MakeComparison(Op::kNotIn, std::move(field), std::move(values)));
+}
+Filter Filter::Exists(std::string field) {
+  return Filter(MakeComparison(Op::kExists, std::move(field), {}));
+}
+
+Filter operator&&(const Filter& a, const Filter& b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  std::vector<NodePtr> children;
+  AddFlattened(Filter::Op::kAnd, a.root_, &children);
+  AddFlattened(Filter::Op::kAnd, b.root_, &children);
+  return Filter(MakeJunction(Filter::Op::kAnd, std::move(children)));
+}
+
+Filter operator||(const Filter& a, const Filter& b) {
+  if (a.empty() || b.empty()) return Filter();
+  std::vector<NodePtr> children;
+  AddFlattened(Filter::Op::kOr, a.root_, &children);
+  AddFlattened(Filter::Op::kOr, b.root_, &children);
+  return Filter(MakeJunction(Filter::Op::kOr, std::move(children)));
+}
+
+Filter operator!(const Filter& a) {
+  if (a.empty()) return Filter(MakeNothing());
+  return Filter(MakeNot(a.root_));
+}
+
+bool Filter::Matches(const Metadata& metadata) const {
+  return root_ == nullptr || Evaluate(*root_, metadata);
+}
+
+std::string Filter::ToString() const {
+  std::string out;
+  if (root_ != nullptr) AppendNode(*root_, &out);
+  return out;
+}
+
+bool operator==(const Filter& a, const Filter& b) {
+  if (a.empty() || b.empty()) return a.empty() == b.empty();
+  return NodeEqual(*a.root_, *b.root_);
+}
+
+}  // namespace relate
