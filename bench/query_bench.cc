@@ -827,7 +827,7 @@ void RunTextSection(const Config& cfg, const fs::path& dir, std::vector<TextRow>
   const double train_s = Seconds(t1, Clock::now());
   auto model = Take(db->DescribeModel(kModel), "describe model");
 
-  relate::CollectionSpec spec{.name = kTextCollection, .model = kModel};
+  relate::CollectionSpec spec{.name = kTextCollection, .model = kModel, .keyword_index = true};
   spec.filterable = {kFilterable};
   Check(db->CreateCollection(spec), "create text collection");
   std::vector<relate::Record> records(cfg.text_lines);

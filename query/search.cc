@@ -669,8 +669,8 @@ Result<std::vector<DBImpl::Scored>> DBImpl::KeywordIds(SearchRun& run, std::stri
   if (!spec.keyword_index) {
     return Status::FailedPrecondition(
         "search in " + Quote(spec.name) +
-        ": the collection has no keyword index (it was created without one, or before relate "
-        "kept them); create a collection with a keyword index and copy the records over");
+        ": the collection has no keyword index (CollectionSpec::keyword_index, `relate create "
+        "--keyword-index`); it is chosen when a collection is created");
   }
   auto t = Clock::now();
   uint32_t length = 0;

@@ -347,7 +347,7 @@ class Cli {
 
   // Create.
   std::vector<std::string> filterable_;
-  bool no_keyword_index_ = false;
+  bool keyword_index_ = false;
 
   // Query: filter, range, diversity, ranking, explain, batches.
   CLI::Option* k_option_ = nullptr;
@@ -423,7 +423,7 @@ void Cli::Create() {
       spec.filterable.push_back(field);
     }
   }
-  spec.keyword_index = !no_keyword_index_;
+  spec.keyword_index = keyword_index_;
   Check(db->CreateCollection(spec));
   auto info = Check(db->DescribeCollection(collection_));
   if (g_.json) {
@@ -1653,8 +1653,9 @@ int Cli::Main(std::span<const std::string> args) {
       ->delimiter(',')
       ->allow_extra_args(false)
       ->type_name("FIELD[,FIELD...]");
-  create->add_flag("--no-keyword-index", no_keyword_index_,
-                   "Keep no inverted index of the text (no query --keyword or --hybrid)");
+  create->add_flag("--keyword-index", keyword_index_,
+                   "Keep an inverted index of the text for query --keyword and --hybrid "
+                   "(ingest writes a key per distinct word: several times slower)");
 
   sub("list", "List collections", &Cli::List);
   sub("describe", "Describe a collection", &Cli::Describe)

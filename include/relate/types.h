@@ -119,10 +119,12 @@ struct CollectionSpec {
   // matching records without reading the others (any field can be filtered;
   // these are fast). Default: none.
   std::vector<std::string> filterable;
-  // Keep an inverted index of the records' text (their words, tokenized as the
-  // model does, or lower-cased words without a model) for keyword (BM25) and
-  // hybrid search. Default: true.
-  bool keyword_index = true;
+  // Keep an inverted index of the records' text (its words at Unicode word
+  // boundaries, lower-cased) for keyword (BM25) and hybrid search. A write
+  // then adds a key per distinct word of each text, in the same batch: with
+  // ~200 bytes of text, ingest runs several times slower (bench/README.md,
+  // "Queries"). Set when the collection is created. Default: false.
+  bool keyword_index = false;
 };
 
 // A collection as it stands.

@@ -280,7 +280,8 @@ class Torture {
       CollectionSpec spec{.name = c.name,
                           .metric = c.metric,
                           .index_spec = c.index_spec,
-                          .filterable = {"odd", "weight", "tags"}};
+                          .filterable = {"odd", "weight", "tags"},
+                          .keyword_index = true};
       if (c.model) {
         spec.model = kModel;
       } else {

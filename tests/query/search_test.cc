@@ -344,7 +344,7 @@ BOOST_FIXTURE_TEST_SUITE(KeywordSearchTest, TextDb)
 //   d2: idf x 2.2 / (1 + 1.2 (0.25 + 0.75 x 6/4)) = idf x 2.2 / 2.65  = 0.814273
 // d3 has "cats", not "cat".
 BOOST_AUTO_TEST_CASE(Bm25ScoresEqualAHandComputedExample) {
-  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .dimension = 2}).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .dimension = 2, .keyword_index = true}).ok());
   Add("t", "d1", "The cat sat", {1, 0});
   Add("t", "d2", "the dog sat on the mat", {0, 1});
   Add("t", "d3", "cats and dogs", {1, 1});
@@ -365,7 +365,7 @@ BOOST_AUTO_TEST_CASE(Bm25ScoresEqualAHandComputedExample) {
 }
 
 BOOST_AUTO_TEST_CASE(KeywordSearchTakesAFilter) {
-  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .dimension = 2}).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .dimension = 2, .keyword_index = true}).ok());
   Add("t", "a", "red apple", {1, 0}, {{"n", int64_t(1)}});
   Add("t", "b", "red red car", {0, 1}, {{"n", int64_t(2)}});
   auto hits = db->SearchText("t", "red", {.filter = Filter::Eq("n", int64_t(1)),
@@ -376,7 +376,7 @@ BOOST_AUTO_TEST_CASE(KeywordSearchTakesAFilter) {
 }
 
 BOOST_AUTO_TEST_CASE(CollectionWithoutKeywordIndexSaysSo) {
-  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .dimension = 2, .keyword_index = false}).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .dimension = 2}).ok());
   Add("t", "a", "red apple", {1, 0});
   auto hits = db->SearchText("t", "red", {.ranking = Ranking::kKeyword});
   BOOST_TEST(hits.error().code() == Status::Code::kFailedPrecondition);
@@ -388,7 +388,7 @@ BOOST_AUTO_TEST_CASE(CollectionWithoutKeywordIndexSaysSo) {
 BOOST_AUTO_TEST_CASE(HybridFusesKeywordAndVectorRanks) {
   std::ofstream(dir.path() / "small.vec") << testutil::kSmallModel;
   BOOST_TEST_REQUIRE(db->ImportModel("small", dir.path() / "small.vec").ok());
-  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .model = "small"}).ok());
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .model = "small", .keyword_index = true}).ok());
   BOOST_TEST_REQUIRE(db->Upsert("t", std::vector<Record>{Record{.key = "royal", .text = "king queen"},
                                       Record{.key = "fruit", .text = "apple pear"},
                                       Record{.key = "mixed", .text = "pear king king"}})

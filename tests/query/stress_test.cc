@@ -231,7 +231,11 @@ class Stress {
 
   void Add(const std::string& name, uint32_t dim, const std::string& spec) {
     BOOST_TEST_REQUIRE(
-        db_->CreateCollection({.name = name, .dimension = dim, .index_spec = spec, .filterable = {"op"}})
+        db_->CreateCollection({.name = name,
+                               .dimension = dim,
+                               .index_spec = spec,
+                               .filterable = {"op"},
+                               .keyword_index = true})
             .ok());
     auto s = std::make_unique<Shadow>();
     s->name = name;

@@ -588,7 +588,8 @@ struct QueryFixture : CliFixture {
   // "r0".."r149": year 1990-2019, genre jazz/blues/rock, text "record i"
   // (record 37's text also has the rare word "zeppelin").
   void MakeCollection(const std::string& name, std::vector<std::string> create_args = {}) {
-    std::vector<std::string> args = {"--create", "create", name, "--dim", std::to_string(kDim)};
+    std::vector<std::string> args = {"--create", "create", name, "--dim", std::to_string(kDim),
+                                     "--keyword-index"};
     args.insert(args.end(), create_args.begin(), create_args.end());
     Db(args);
     std::string lines;
@@ -639,7 +640,7 @@ struct QueryFixture : CliFixture {
         "8 3\nking 1 0.1 0\nqueen 0.9 0.2 0\ncrown 0.95 0 0.1\napple 0 1 0.1\npear 0.1 0.9 0\n"
         "plum 0 0.95 0.05\nship 0 0.1 1\nstorm 0.1 0 0.9\n");
     Db({"--create", "model", "import", vec, "--name", "m"});
-    Db({"create", "t", "--model", "m", "--filterable", "topic"});
+    Db({"create", "t", "--model", "m", "--filterable", "topic", "--keyword-index"});
     std::string lines;
     const std::vector<std::tuple<std::string, std::string, std::string>> docs = {
         {"royal", "the king and the queen", "royalty"},
@@ -662,11 +663,11 @@ BOOST_FIXTURE_TEST_SUITE(QueryFeaturesTest, QueryFixture)
 
 BOOST_AUTO_TEST_CASE(CreateWithFilterableFieldsAndNoKeywordIndexShowsThemEverywhere) {
   json created = json::parse(Db({"--create", "--json", "create", "a", "--dim", "4", "--filterable",
-                                 "year,genre", "--filterable", "tag"})
+                                 "year,genre", "--filterable", "tag", "--keyword-index"})
                                  .out);
   BOOST_TEST(created["filterable"] == json({"year", "genre", "tag"}), created.dump());
   BOOST_TEST(created["keyword_index"] == true);
-  Outcome b = Db({"create", "b", "--dim", "4", "--no-keyword-index"});
+  Outcome b = Db({"create", "b", "--dim", "4"});
   BOOST_TEST(b.out.find("no keyword index") != std::string::npos, b.out);
   Db({"create", "c", "--dim", "4", "--filterable", ""}, tools::kExitUsage);
 
