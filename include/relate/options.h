@@ -75,10 +75,13 @@ struct SearchOptions {
 
   // Only records whose metadata match. Whenever at least k stored records
   // match, k hits are returned: the planner searches exactly over the matching
-  // records when they are few, and otherwise searches the index skipping the
-  // others, widening the search until k are found. Fields the collection
-  // declares filterable (CollectionSpec::filterable) are looked up in their
-  // secondary index; others are read from the records. Default: every record.
+  // records when they are few, and otherwise searches the index for more hits
+  // than asked (skipping the others, or checking each hit's metadata),
+  // widening the search until k are found, and exhaustively if it must.
+  // Fields the collection declares filterable (CollectionSpec::filterable) are
+  // looked up in their secondary index; others are read from the records, so a
+  // rare value of such a field may cost a read of every record. `explain`
+  // tells which plan ran. Default: every record.
   Filter filter;
 
   // Range search: every record at least this related, best first, at most k of
