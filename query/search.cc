@@ -151,9 +151,9 @@ struct FilterIds {
 // the filter, and the explain being filled in.
 class DBImpl::SearchRun {
  public:
-  SearchRun(DBImpl& db, const Collection& c, const SearchOptions& options,
-            std::optional<uint64_t> generation, bool* stale)
-      : db(db), c(c), options(options), generation(generation), stale(stale) {
+  SearchRun(const Collection& c, const SearchOptions& options, std::optional<uint64_t> generation,
+            bool* stale)
+      : c(c), options(options), generation(generation), stale(stale) {
     const storage::CollectionMeta meta = c.Meta();
     auto pick = [](uint32_t asked, uint32_t stored) { return asked ? asked : stored; };
     params.ef_search = pick(options.knobs.ef_search, meta.knobs.ef_search);
@@ -165,7 +165,6 @@ class DBImpl::SearchRun {
     records = meta.count;
   }
 
-  DBImpl& db;
   const Collection& c;
   const SearchOptions& options;
   std::optional<uint64_t> generation;
@@ -856,7 +855,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
     *options.explain = QueryExplain{};
     options.explain->filter = options.filter.ToString();
   }
-  SearchRun run(*this, c, options, generation, stale);
+  SearchRun run(c, options, generation, stale);
   const size_t dim = c.meta.spec.dimension;
   const size_t n = queries.size() / dim;
   const size_t extra = exclude_id ? 1 : 0;
@@ -1060,7 +1059,7 @@ Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::st
       *options.explain = QueryExplain{};
       options.explain->filter = options.filter.ToString();
     }
-    SearchRun run(*this, *c, options, std::nullopt, nullptr);
+    SearchRun run(*c, options, std::nullopt, nullptr);
     if (!options.filter.empty()) {
       RELATE_RETURN_IF_ERROR(CheckFilterNode(*options.filter.root()).WithContext(where));
     }
@@ -1106,7 +1105,7 @@ Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::st
       *options.explain = QueryExplain{};
       options.explain->filter = options.filter.ToString();
     }
-    SearchRun run(*this, *c, options, generation, &stale);
+    SearchRun run(*c, options, generation, &stale);
     const size_t pool = std::min(
         options.hybrid_candidates ? options.hybrid_candidates : std::max<size_t>(4 * options.k, 50),
         index::VectorIndex::kMaxK);
