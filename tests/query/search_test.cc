@@ -9,6 +9,7 @@
 #include <map>
 #include <numeric>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "relate/relate.h"
@@ -405,6 +406,40 @@ BOOST_AUTO_TEST_CASE(HybridFusesKeywordAndVectorRanks) {
   // RRF by hand: "royal" is first in both lists: 2 / 61.
   auto hits = db->SearchText("t", "queen", {.k = 1, .ranking = Ranking::kHybridRrf});
   BOOST_TEST(double(hits.value()[0].score) == 2.0 / 61, boost::test_tools::tolerance(1e-6));
+}
+
+// Export and import carry the filterable fields and the keyword index, and
+// import writes their entries: the imported collection answers alike.
+BOOST_AUTO_TEST_CASE(ImportRebuildsSecondaryAndKeywordEntries) {
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t",
+                                           .dimension = 2,
+                                           .filterable = {"n"},
+                                           .keyword_index = true})
+                         .ok());
+  Add("t", "a", "red apple", {1, 0}, {{"n", int64_t(1)}});
+  Add("t", "b", "red red car", {0, 1}, {{"n", int64_t(2)}});
+  Add("t", "c", "blue car", {1, 1}, {{"n", int64_t(2)}});
+  std::stringstream stream;
+  BOOST_TEST_REQUIRE(db->Export({}, stream).has_value());
+  auto other = DB::Open(dir.path() / "other", {.create_if_missing = true}).value();
+  BOOST_TEST_REQUIRE(other->Import(stream).has_value());
+  const CollectionSpec spec = other->DescribeCollection("t").value().spec;
+  BOOST_TEST(spec.keyword_index);
+  BOOST_TEST(spec.filterable == std::vector<std::string>{"n"}, boost::test_tools::per_element());
+  const SearchOptions keyword{.filter = Filter::Eq("n", int64_t(2)), .ranking = Ranking::kKeyword};
+  for (DB* d : {db.get(), other.get()}) {
+    auto hits = d->SearchText("t", "red car", keyword);
+    BOOST_TEST_REQUIRE(hits.has_value(), hits.error().ToString());
+    BOOST_TEST_REQUIRE(hits->size() == 2u);
+    BOOST_TEST((*hits)[0].key == "b");
+    BOOST_TEST((*hits)[1].key == "c");
+  }
+  QueryExplain explain;
+  auto hits = other->Search("t", std::vector<float>{1, 0},
+                            {.filter = Filter::Eq("n", int64_t(2)), .explain = &explain});
+  BOOST_TEST(hits.value().size() == 2u);
+  BOOST_TEST(explain.candidates == 2u);  // listed from the imported secondary index
+  BOOST_TEST(other->CheckStorage().value().ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
