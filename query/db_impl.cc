@@ -525,6 +525,17 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
   std::vector<std::string_view> keys;
   keys.reserve(order.size());
   for (size_t i : order) keys.push_back(records[i].key);
+  // Keyword terms are worked out before the write lock: tokenizing is most of
+  // a keyword-indexed write's own work.
+  std::vector<TextTerms> terms(order.size());
+  for (size_t j = 0; j < order.size(); ++j) {
+    auto t = TextTermsFor(spec, records[order[j]].text);
+    if (!t) {
+      return t.error().WithContext(where + ": record " + std::to_string(order[j]) + " (key " +
+                                   Quote(records[order[j]].key) + ")");
+    }
+    terms[j] = std::move(*t);
+  }
 
   std::unique_lock write(write_mu_);
   if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
@@ -551,8 +562,7 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
       ++meta.count;
     }
     batch.PutRecord(meta.id, ids[j], version, r);
-    RELATE_RETURN_IF_ERROR(PutSearchEntries(*c, batch, ids[j], r, meta)
-                               .WithContext(where + ": key " + Quote(r.key)));
+    PutSearchEntries(*c, batch, ids[j], r, terms[j], meta);
     batch.PutChange(meta.id, ++meta.last_change, ids[j]);
   }
   RELATE_RETURN_IF_ERROR(CommitLocked(*c, batch, meta, options, where, replaced, ids, prepared));

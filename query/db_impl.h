@@ -85,6 +85,14 @@ Status CheckKnobs(const SearchKnobs& knobs, size_t k);
 // *length the number of terms in all (query/keyword.cc).
 Result<std::vector<storage::TermCount>> KeywordTermsOf(std::string_view text, uint32_t* length);
 
+// What a record's text puts in its collection's keyword index (nothing for a
+// collection without one, or an empty text).
+struct TextTerms {
+  std::vector<storage::TermCount> terms;
+  uint32_t length = 0;
+};
+Result<TextTerms> TextTermsFor(const CollectionSpec& spec, std::string_view text);
+
 // ValidateVector's check, with the collection named in the message.
 Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
 
@@ -364,15 +372,13 @@ class DBImpl final : public DB {
   // Keyword (BM25) ranking of `text` over the collection's keyword index,
   // filtered, at most `want` ids (query/keyword.cc).
   Result<std::vector<Scored>> KeywordIds(SearchRun& run, std::string_view text, size_t want);
-  // The distinct terms of `text` as the collection's keyword index counts
-  // them, and how many terms it has in all (query/keyword.cc).
-  Result<std::vector<storage::TermCount>> KeywordTerms(const Collection& c, std::string_view text,
-                                                       uint32_t* length) const;
   // Adds to `batch` the secondary-index and keyword entries of `record`
   // (put) or removes those of `old` (delete), keeping `meta`'s keyword
   // counters right (query/keyword.cc).
-  Status PutSearchEntries(const Collection& c, storage::Batch& batch, uint64_t id,
-                          const Record& record, storage::CollectionMeta& meta) const;
+  // `terms`: TextTermsFor(record.text), computed by the caller (outside the write lock).
+  void PutSearchEntries(const Collection& c, storage::Batch& batch, uint64_t id,
+                        const Record& record, const TextTerms& terms,
+                        storage::CollectionMeta& meta) const;
   Status DeleteSearchEntries(const Collection& c, storage::Batch& batch, const StoredRecord& old,
                              storage::CollectionMeta& meta) const;
   // DeleteSearchEntries for the stored records that `existing` points at (a

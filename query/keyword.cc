@@ -36,28 +36,25 @@ Result<std::vector<storage::TermCount>> KeywordTermsOf(std::string_view text, ui
   return terms;
 }
 
-Result<std::vector<storage::TermCount>> DBImpl::KeywordTerms(const Collection&,
-                                                             std::string_view text,
-                                                             uint32_t* length) const {
-  return KeywordTermsOf(text, length);
+Result<TextTerms> TextTermsFor(const CollectionSpec& spec, std::string_view text) {
+  TextTerms out;
+  if (!spec.keyword_index || text.empty()) return out;
+  RELATE_ASSIGN_OR_RETURN(out.terms, KeywordTermsOf(text, &out.length));
+  return out;
 }
 
-Status DBImpl::PutSearchEntries(const Collection& c, storage::Batch& batch, uint64_t id,
-                                const Record& record, storage::CollectionMeta& meta) const {
+void DBImpl::PutSearchEntries(const Collection& c, storage::Batch& batch, uint64_t id,
+                              const Record& record, const TextTerms& terms,
+                              storage::CollectionMeta& meta) const {
   const CollectionSpec& spec = c.meta.spec;
   if (!spec.filterable.empty()) {
     batch.PutFieldEntries(c.meta.id, id, spec.filterable, record.metadata);
   }
-  if (spec.keyword_index && !record.text.empty()) {
-    uint32_t length = 0;
-    RELATE_ASSIGN_OR_RETURN(auto terms, KeywordTerms(c, record.text, &length));
-    if (!terms.empty()) {
-      batch.PutPostings(c.meta.id, id, terms, length);
-      ++meta.text_docs;
-      meta.text_terms += length;
-    }
+  if (!terms.terms.empty()) {
+    batch.PutPostings(c.meta.id, id, terms.terms, terms.length);
+    ++meta.text_docs;
+    meta.text_terms += terms.length;
   }
-  return Status::OK();
 }
 
 Status DBImpl::DeleteSearchEntries(const Collection& c, storage::Batch& batch,
@@ -66,14 +63,11 @@ Status DBImpl::DeleteSearchEntries(const Collection& c, storage::Batch& batch,
   if (!spec.filterable.empty()) {
     batch.DeleteFieldEntries(c.meta.id, old.id, spec.filterable, old.metadata);
   }
-  if (spec.keyword_index && !old.text.empty()) {
-    uint32_t length = 0;
-    RELATE_ASSIGN_OR_RETURN(auto terms, KeywordTerms(c, old.text, &length));
-    if (!terms.empty()) {
-      batch.DeletePostings(c.meta.id, old.id, terms);
-      meta.text_docs -= std::min<uint64_t>(meta.text_docs, 1);
-      meta.text_terms -= std::min<uint64_t>(meta.text_terms, length);
-    }
+  RELATE_ASSIGN_OR_RETURN(TextTerms terms, TextTermsFor(spec, old.text));
+  if (!terms.terms.empty()) {
+    batch.DeletePostings(c.meta.id, old.id, terms.terms);
+    meta.text_docs -= std::min<uint64_t>(meta.text_docs, 1);
+    meta.text_terms -= std::min<uint64_t>(meta.text_terms, terms.length);
   }
   return Status::OK();
 }

@@ -154,6 +154,10 @@ class DBImpl::SearchRun {
   SearchRun(const Collection& c, const SearchOptions& options, std::optional<uint64_t> generation,
             bool* stale)
       : c(c), options(options), generation(generation), stale(stale) {
+    if (options.explain != nullptr) {
+      *options.explain = QueryExplain{};
+      options.explain->filter = options.filter.ToString();
+    }
     const storage::CollectionMeta meta = c.Meta();
     auto pick = [](uint32_t asked, uint32_t stored) { return asked ? asked : stored; };
     params.ef_search = pick(options.knobs.ef_search, meta.knobs.ef_search);
@@ -192,6 +196,17 @@ class DBImpl::SearchRun {
                                                  .detail = std::move(detail),
                                                  .items = items,
                                                  .ms = MsSince(since)});
+  }
+  // Fills in the explain's totals at the end of the call.
+  void Finish() {
+    if (options.explain == nullptr) return;
+    QueryExplain& e = *options.explain;
+    e.distance_computations = stats.distances;
+    e.widenings = stats.widenings;
+    e.knobs = knobs;
+    if (stats.ef_search) e.knobs.ef_search = stats.ef_search;
+    if (stats.nprobe) e.knobs.nprobe = stats.nprobe;
+    e.total_ms = MsSince(start);
   }
   void Plan(std::string plan, std::string why) {
     if (options.explain == nullptr) return;
@@ -673,7 +688,7 @@ Result<std::vector<DBImpl::Scored>> DBImpl::KeywordIds(SearchRun& run, std::stri
   }
   auto t = Clock::now();
   uint32_t length = 0;
-  RELATE_ASSIGN_OR_RETURN(auto terms, KeywordTerms(c, text, &length));
+  RELATE_ASSIGN_OR_RETURN(auto terms, KeywordTermsOf(text, &length));
   const storage::CollectionMeta meta = c.Meta();
   const double docs = static_cast<double>(meta.text_docs);
   const double avgdl = meta.text_docs ? static_cast<double>(meta.text_terms) / docs : 1.0;
@@ -835,26 +850,6 @@ static std::optional<std::string> GroupOf(const Metadata& metadata, const std::s
 Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
     const Collection& c, std::span<const float> queries, const SearchOptions& options,
     std::optional<uint64_t> exclude_id, std::optional<uint64_t> generation, bool* stale) {
-  const std::string where = "search in " + Quote(c.meta.spec.name);
-  if (!options.filter.empty()) {
-    RELATE_RETURN_IF_ERROR(CheckFilterNode(*options.filter.root()).WithContext(where));
-  }
-  if (options.threshold && !std::isfinite(*options.threshold)) {
-    return Status::InvalidArgument(where + ": the threshold must be a finite number");
-  }
-  if (options.mmr_lambda && !(*options.mmr_lambda >= 0 && *options.mmr_lambda <= 1)) {
-    return Status::InvalidArgument(where + ": MMR lambda must be between 0 and 1");
-  }
-  if (options.mmr_lambda && !options.group_by.empty()) {
-    return Status::InvalidArgument(where + ": MMR and group-by cannot be combined");
-  }
-  if (!options.group_by.empty() && options.group_size == 0) {
-    return Status::InvalidArgument(where + ": group size must be at least 1");
-  }
-  if (options.explain != nullptr) {
-    *options.explain = QueryExplain{};
-    options.explain->filter = options.filter.ToString();
-  }
   SearchRun run(c, options, generation, stale);
   const size_t dim = c.meta.spec.dimension;
   const size_t n = queries.size() / dim;
@@ -864,17 +859,6 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
     if (!exclude_id) return;
     std::erase_if(list, [&](const Scored& s) { return s.id == *exclude_id; });
   };
-  auto finish = [&]() {
-    if (options.explain == nullptr) return;
-    QueryExplain& e = *options.explain;
-    e.distance_computations = run.stats.distances;
-    e.widenings = run.stats.widenings;
-    e.knobs = run.knobs;
-    if (run.stats.ef_search) e.knobs.ef_search = run.stats.ef_search;
-    if (run.stats.nprobe) e.knobs.nprobe = run.stats.nprobe;
-    e.total_ms = MsSince(run.start);
-  };
-
   std::vector<std::vector<Hit>> out(n);
   if (!options.group_by.empty()) {
     // Widen until k groups are full or the collection has no more hits.
@@ -912,7 +896,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
         ++run.stats.widenings;
       }
     }
-    finish();
+    run.Finish();
     return out;
   }
 
@@ -940,7 +924,7 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
     run.Stage("read records", options.with_vector ? "text, metadata and vector" : "text and metadata",
               out[q].size(), t);
   }
-  finish();
+  run.Finish();
   return out;
 }
 
@@ -948,6 +932,27 @@ Status CheckSearchOptions(const SearchOptions& options) {
   if (options.k == 0 || options.k > index::VectorIndex::kMaxK) {
     return Status::InvalidArgument("k is " + std::to_string(options.k) + "; it must be 1 to " +
                                    std::to_string(index::VectorIndex::kMaxK));
+  }
+  if (!options.filter.empty()) RELATE_RETURN_IF_ERROR(CheckFilterNode(*options.filter.root()));
+  if (options.threshold && !std::isfinite(*options.threshold)) {
+    return Status::InvalidArgument("the threshold must be a finite number");
+  }
+  if (options.mmr_lambda && !(*options.mmr_lambda >= 0 && *options.mmr_lambda <= 1)) {
+    return Status::InvalidArgument("MMR lambda must be between 0 and 1");
+  }
+  if (options.mmr_lambda && !options.group_by.empty()) {
+    return Status::InvalidArgument("MMR and group-by cannot be combined");
+  }
+  if (!options.group_by.empty() && options.group_size == 0) {
+    return Status::InvalidArgument("group size must be at least 1");
+  }
+  if (!(options.hybrid_weight >= 0 && options.hybrid_weight <= 1)) {
+    return Status::InvalidArgument("the hybrid weight must be between 0 and 1");
+  }
+  if (!(options.rrf_k >= 0)) return Status::InvalidArgument("rrf_k must not be negative");
+  if (options.ranking != Ranking::kVector &&
+      (options.mmr_lambda || !options.group_by.empty() || options.threshold)) {
+    return Status::InvalidArgument("keyword and hybrid ranking take no MMR, group-by or threshold");
   }
   return CheckKnobs(options.knobs, options.k);
 }
@@ -1051,18 +1056,7 @@ Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::st
   RELATE_RETURN_IF_ERROR(CheckSearchOptions(options).WithContext(where));
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
   if (options.ranking == Ranking::kKeyword) {
-    if (options.mmr_lambda || !options.group_by.empty() || options.threshold) {
-      return Status::InvalidArgument(where +
-                                     ": keyword ranking takes no MMR, group-by or threshold");
-    }
-    if (options.explain != nullptr) {
-      *options.explain = QueryExplain{};
-      options.explain->filter = options.filter.ToString();
-    }
     SearchRun run(*c, options, std::nullopt, nullptr);
-    if (!options.filter.empty()) {
-      RELATE_RETURN_IF_ERROR(CheckFilterNode(*options.filter.root()).WithContext(where));
-    }
     run.Plan("keyword", "BM25 over the keyword index");
     if (options.explain != nullptr) options.explain->records = c->Meta().count;
     RELATE_ASSIGN_OR_RETURN(auto ids, KeywordIds(run, text, options.k));
@@ -1070,20 +1064,11 @@ Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::st
     RELATE_ASSIGN_OR_RETURN(auto hits, MakeHits(*c, ids, options.with_vector));
     for (auto& h : hits) h.keyword_score = h.score;
     run.Stage("read records", "text and metadata", hits.size(), t);
-    if (options.explain != nullptr) options.explain->total_ms = MsSince(run.start);
+    run.Finish();
     return hits;
   }
   const bool hybrid =
       options.ranking == Ranking::kHybridRrf || options.ranking == Ranking::kHybridWeighted;
-  if (hybrid && (options.mmr_lambda || !options.group_by.empty() || options.threshold)) {
-    return Status::InvalidArgument(where + ": hybrid ranking takes no MMR, group-by or threshold");
-  }
-  if (hybrid && !(options.hybrid_weight >= 0 && options.hybrid_weight <= 1)) {
-    return Status::InvalidArgument(where + ": the hybrid weight must be between 0 and 1");
-  }
-  if (hybrid && !(options.rrf_k >= 0)) {
-    return Status::InvalidArgument(where + ": rrf_k must not be negative");
-  }
   // Embedded and searched in one generation: a query never meets vectors of
   // another model version than its own, even while ApplyModel swaps them.
   while (true) {
@@ -1097,13 +1082,6 @@ Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::st
           auto hits, SearchPrepared(*c, vector, options, std::nullopt, generation, &stale));
       if (!stale) return std::move(hits[0]);
       continue;
-    }
-    if (!options.filter.empty()) {
-      RELATE_RETURN_IF_ERROR(CheckFilterNode(*options.filter.root()).WithContext(where));
-    }
-    if (options.explain != nullptr) {
-      *options.explain = QueryExplain{};
-      options.explain->filter = options.filter.ToString();
     }
     SearchRun run(*c, options, generation, &stale);
     const size_t pool = std::min(
@@ -1127,12 +1105,7 @@ Result<std::vector<Hit>> DBImpl::SearchText(std::string_view collection, std::st
       h.vector_score = parts[h.id].first;
       h.keyword_score = parts[h.id].second;
     }
-    if (options.explain != nullptr) {
-      options.explain->distance_computations = run.stats.distances;
-      options.explain->widenings = run.stats.widenings;
-      options.explain->knobs = run.knobs;
-      options.explain->total_ms = MsSince(run.start);
-    }
+    run.Finish();
     return hits;
   }
 }

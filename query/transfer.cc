@@ -494,7 +494,8 @@ class DBImpl::Importer {
                         .metadata = std::move(rec.metadata),
                         .vector = std::move(rec.vector)};
     batch_->PutRecord(meta.id, rec.id, rec.version, record);
-    RELATE_RETURN_IF_ERROR(db_.PutSearchEntries(imported, *batch_, rec.id, record, meta));
+    RELATE_ASSIGN_OR_RETURN(TextTerms terms, TextTermsFor(meta.spec, record.text));
+    db_.PutSearchEntries(imported, *batch_, rec.id, record, terms, meta);
     ++report_.records;
     if (batch_->ByteSize() >= kImportBatchBytes) RELATE_RETURN_IF_ERROR(FlushRecords());
     return Status::OK();

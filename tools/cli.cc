@@ -875,14 +875,8 @@ void Cli::QueryBatch(DB& db, const CollectionInfo& info, const SearchOptions& ba
                               "\"vector\" or \"key\", or rank by --keyword)",
                               Quote(spec.name)));
         }
-        if (auto v = db.EmbedText(collection_, q.text); !v) {
-          fail_at(line_no, ExitCodeFor(v.error()), std::string(v.error().message()));
-        }
         break;
       case QueryLine::Kind::kKey:
-        if (auto r = db.Get(collection_, q.key); !r) {
-          fail_at(line_no, ExitCodeFor(r.error()), std::string(r.error().message()));
-        }
         break;
     }
     entries.push_back(std::move(e));
@@ -893,31 +887,14 @@ void Cli::QueryBatch(DB& db, const CollectionInfo& info, const SearchOptions& ba
     return a.query.kind == b.query.kind && a.query.kind != QueryLine::Kind::kKey &&
            a.where == b.where && a.k == b.k && a.threshold == b.threshold;
   };
-  QueryExplain explain;
-  auto print = [&](const Entry& e, const std::vector<Hit>& hits) {
-    if (g_.json) {
-      json j = {{"query", e.line}, {"hits", HitsToJson(hits, columns_)}};
-      if (explain_) j["explain"] = ExplainToJson(explain);
-      out_ << j.dump() << "\n";
-      return;
-    }
-    out_ << fmt::format("query {}\n", e.line);
-    PrintHits(hits);
-    if (explain_) PrintExplain(explain);
-    out_ << "\n";
-  };
-  for (size_t first = 0; first < entries.size();) {
-    size_t end = first + 1;
-    while (end < entries.size() && same_group(entries[first], entries[end])) ++end;
+  // Entries [first, end) answered in one call; one hit list each, in order.
+  auto answer = [&](size_t first, size_t end, QueryExplain* explain) {
     const Entry& head = entries[first];
     SearchOptions options = base;
     options.filter = head.filter;
     options.k = head.k;
     options.threshold = head.threshold;
-    if (explain_) options.explain = &explain;
-    const std::string where =
-        end - first == 1 ? fmt::format("query: {}:{}", name, head.line)
-                         : fmt::format("query: {}:{}-{}", name, head.line, entries[end - 1].line);
+    if (explain_) options.explain = explain;
     Result<std::vector<std::vector<Hit>>> answers = std::vector<std::vector<Hit>>();
     switch (head.query.kind) {
       case QueryLine::Kind::kKey: {
@@ -946,13 +923,52 @@ void Cli::QueryBatch(DB& db, const CollectionInfo& info, const SearchOptions& ba
         break;
       }
     }
-    if (!answers) Fail(answers.error().WithContext(where));
-    if (answers->size() != end - first) {
-      throw Failure{kExitInternal, fmt::format("{}: {} answers to {} queries", where,
-                                               answers->size(), end - first)};
+    if (answers && answers->size() != end - first) {
+      throw Failure{kExitInternal, fmt::format("query: {}:{}: {} answers to {} queries", name,
+                                               head.line, answers->size(), end - first)};
     }
-    for (size_t i = first; i < end; ++i) print(entries[i], (*answers)[i - first]);
+    return answers;
+  };
+  // Every query is answered before the first answer is printed, so that a
+  // query that fails (a missing key, a text without a known word) stops the
+  // run with nothing printed, like a malformed line.
+  struct Answered {
+    std::vector<Hit> hits;
+    QueryExplain explain;  // of the call that answered it
+  };
+  std::vector<Answered> answered(entries.size());
+  for (size_t first = 0; first < entries.size();) {
+    size_t end = first + 1;
+    while (end < entries.size() && same_group(entries[first], entries[end])) ++end;
+    QueryExplain explain;
+    auto answers = answer(first, end, &explain);
+    if (!answers) {
+      // Which line failed: its group's lines again, one at a time (only on this path).
+      for (size_t i = first; i < end; ++i) {
+        if (auto one = answer(i, i + 1, nullptr); !one) {
+          fail_at(entries[i].line, ExitCodeFor(one.error()), std::string(one.error().message()));
+        }
+      }
+      fail_at(entries[first].line, ExitCodeFor(answers.error()),
+              std::string(answers.error().message()));
+    }
+    for (size_t i = first; i < end; ++i) {
+      answered[i] = {std::move((*answers)[i - first]), explain};
+    }
     first = end;
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& [hits, explain] = answered[i];
+    if (g_.json) {
+      json j = {{"query", entries[i].line}, {"hits", HitsToJson(hits, columns_)}};
+      if (explain_) j["explain"] = ExplainToJson(explain);
+      out_ << j.dump() << "\n";
+      continue;
+    }
+    out_ << fmt::format("query {}\n", entries[i].line);
+    PrintHits(hits);
+    if (explain_) PrintExplain(explain);
+    out_ << "\n";
   }
 }
 

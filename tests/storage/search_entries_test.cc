@@ -15,6 +15,7 @@
 #include "storage/codec.h"
 #include "storage/keys.h"
 #include "storage/store.h"
+#include "tests/storage/scratch_store.h"
 #include "tests/testutil/testutil.h"
 
 using namespace relate;
@@ -22,11 +23,7 @@ using namespace relate::storage;
 
 namespace {
 
-struct ScratchStore {
-  testutil::ScratchDir dir;
-  std::unique_ptr<Store> store;
-  ScratchStore() { store = Store::Open(dir.path() / "store", {.create = true}).value(); }
-};
+using testing::ScratchStore;
 
 CollectionMeta MakeCollection(uint32_t id, std::string name,
                               std::vector<std::string> filterable = {}) {
@@ -646,9 +643,7 @@ BOOST_AUTO_TEST_CASE(CleanIndexesAreClean) {
   meta.next_record_id = 3;
   meta.text_docs = 1;
   meta.text_terms = 3;
-  Batch w(*store);
-  w.PutCollection(meta);
-  BOOST_TEST_REQUIRE(store->Write(w, false).ok());
+  PutCollection(meta);
   WriteIndexed(
       *store, meta, 1,
       MakeRecord("a", {{"n", int64_t{1}}, {"tags", std::vector<std::string>{"x"}}}, "red red fox"));
@@ -666,9 +661,7 @@ BOOST_AUTO_TEST_CASE(DanglingMissingAndExtraEntriesAreFoundAndFixed) {
   meta.next_record_id = 3;
   meta.text_docs = 2;
   meta.text_terms = 4;
-  Batch w(*store);
-  w.PutCollection(meta);
-  BOOST_TEST_REQUIRE(store->Write(w, false).ok());
+  PutCollection(meta);
   WriteIndexed(*store, meta, 1, MakeRecord("a", {{"n", int64_t{1}}, {"s", "x"s}}, "red fox"));
   WriteIndexed(*store, meta, 2, MakeRecord("b", {{"n", int64_t{2}}}, "big cat"));
   Batch damage(*store);
@@ -725,9 +718,7 @@ BOOST_AUTO_TEST_CASE(EntriesOfALostRecordAreDangling) {
   meta.next_record_id = 2;
   meta.text_docs = 1;
   meta.text_terms = 1;
-  Batch w(*store);
-  w.PutCollection(meta);
-  BOOST_TEST_REQUIRE(store->Write(w, false).ok());
+  PutCollection(meta);
   Record r = MakeRecord("a", {{"n", int64_t{1}}}, "word");
   r.vector = {1.0f, 2.0f, 3.0f};  // the wrong dimension: the record is lost
   WriteIndexed(*store, meta, 1, r);
@@ -750,9 +741,7 @@ BOOST_AUTO_TEST_CASE(WrongTextStatisticsAreRecounted) {
   meta.next_record_id = 3;
   meta.text_docs = 5;
   meta.text_terms = 1;
-  Batch w(*store);
-  w.PutCollection(meta);
-  BOOST_TEST_REQUIRE(store->Write(w, false).ok());
+  PutCollection(meta);
   WriteIndexed(*store, meta, 1, MakeRecord("a", {}, "one two two"));
   WriteIndexed(*store, meta, 2, MakeRecord("b", {}, ""));
   // Without a tokenizer the statistics are not judged.
@@ -771,9 +760,7 @@ BOOST_AUTO_TEST_CASE(FieldsThatAreNoLongerFilterableLoseTheirEntries) {
   CollectionMeta meta = MakeCollection(1, "c", {"n", "m"});
   meta.count = 1;
   meta.next_record_id = 2;
-  Batch w(*store);
-  w.PutCollection(meta);
-  BOOST_TEST_REQUIRE(store->Write(w, false).ok());
+  PutCollection(meta);
   WriteIndexed(*store, meta, 1, MakeRecord("a", {{"n", int64_t{1}}, {"m", int64_t{2}}}));
   meta.spec.filterable = {"n"};
   Batch change(*store);
@@ -790,9 +777,7 @@ BOOST_AUTO_TEST_CASE(CollectionsWithoutKeywordIndexMustHaveNoPostings) {
   meta.spec.keyword_index = false;
   meta.count = 1;
   meta.next_record_id = 2;
-  Batch w(*store);
-  w.PutCollection(meta);
-  BOOST_TEST_REQUIRE(store->Write(w, false).ok());
+  PutCollection(meta);
   Batch r(*store);
   r.PutRecord(1, 1, 1, MakeRecord("a", {}, "some words"));
   BOOST_TEST_REQUIRE(store->Write(r, false).ok());

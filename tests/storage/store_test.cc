@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "storage/codec.h"
+#include "tests/storage/scratch_store.h"
 #include "tests/testutil/testutil.h"
 
 using namespace relate;
@@ -11,11 +12,7 @@ using namespace relate::storage;
 
 namespace {
 
-struct ScratchStore {
-  testutil::ScratchDir dir;
-  std::unique_ptr<Store> store;
-  ScratchStore() { store = Store::Open(dir.path() / "store", {.create = true}).value(); }
-};
+using testing::ScratchStore;
 
 Record MakeRecord(uint64_t id, std::string key) {
   Record r;
