@@ -217,7 +217,7 @@ Status DBImpl::LoadIndex(Collection& c) {
       index::VectorIndex::Load(path, c.meta.id, spec.dimension, spec.metric, spec.index_spec);
   if (!loaded) {
     if (loaded.error().code() == Status::Code::kNotFound) {
-      if (c.meta.last_change == 0) {
+      if (c.meta.last_change == 0 && c.meta.count == 0) {
         RELATE_ASSIGN_OR_RETURN(
             c.index, index::VectorIndex::Create(spec.dimension, spec.metric, spec.index_spec));
         return Status::OK();

@@ -285,11 +285,6 @@ const storage::Store::TermsOf kKeywordTerms = [](uint32_t, const StoredRecord& r
   return std::move(*terms);
 };
 
-std::set<std::string> LostFiles(const fs::path& store) {
-  std::set<std::string> out;
-  for (const auto& rel : FilesUnder(store / "lost")) out.insert(rel.string());
-  return out;
-}
 
 }  // namespace
 
@@ -333,29 +328,28 @@ Result<StorageReport> DB::Repair(const fs::path& dir, const Options& options) {
   {
     RELATE_ASSIGN_OR_RETURN(auto lock, query::WriterLock::Acquire(dir));
     const fs::path store_dir = dir / "store";
-    const auto lost_before = query::LostFiles(store_dir);
-    RELATE_RETURN_IF_ERROR(storage::Store::Repair(store_dir));
-    // Repair moves the logs and manifests it replaced to lost/ too: only table
-    // files there are damage.
-    for (const auto& f : query::LostFiles(store_dir)) {
-      const std::string ext = fs::path(f).extension().string();
-      if (!lost_before.count(f) && (ext == ".sst" || ext == ".blob")) {
-        report.damaged_files.push_back((store_dir / "lost" / f).string());
-      }
-    }
+    RELATE_ASSIGN_OR_RETURN(auto repaired, storage::Store::Repair(store_dir));
+    report.damaged_files = repaired.damaged_files;
+    report.actions = repaired.actions;
+    report.set_aside = repaired.set_aside;
     RELATE_ASSIGN_OR_RETURN(auto store, storage::Store::Open(store_dir, {}));
     RELATE_ASSIGN_OR_RETURN(auto found, store->CheckConsistency(true, &query::kKeywordTerms));
     query::AddFindings(found, &report);
-    // Repair keeps a table whose damage is in a block its scan does not read
-    // (table properties, say): rewriting every table leaves none of them.
-    RELATE_RETURN_IF_ERROR(store->CompactAll());
-    if (Status s = store->VerifyChecksums(); !s.ok()) {
-      report.problems.push_back("storage still fails its checksums after repair: " + s.ToString());
+    if (repaired.rebuilt) {
+      // A rebuilt store may keep a table whose damage is in a block its scans do
+      // not read (table properties, say): rewriting every table leaves none.
+      RELATE_RETURN_IF_ERROR(store->CompactAll());
+      if (Status s = store->VerifyChecksums(); !s.ok()) {
+        report.problems.push_back("storage still fails its checksums after repair: " + s.ToString());
+      }
     }
     store.reset();
     // Checkpoints may hold records that are gone now: every index is rebuilt.
-    for (const auto& entry : fs::directory_iterator(dir / "index", ec)) {
-      fs::remove(entry.path(), ec);
+    // (A checkpoint of a whole database is kept; Open rebuilds a damaged one.)
+    if (repaired.rebuilt || !found.clean()) {
+      for (const auto& entry : fs::directory_iterator(dir / "index", ec)) {
+        fs::remove(entry.path(), ec);
+      }
     }
   }
   Options open_options = options;

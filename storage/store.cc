@@ -20,6 +20,7 @@
 #include <unordered_set>
 
 #include "storage/codec.h"
+#include "storage/families.h"
 #include "storage/keys.h"
 
 namespace relate::storage {
@@ -28,32 +29,6 @@ namespace {
 constexpr const char* kNextCollectionId = "next_collection_id";
 constexpr const char* kNextModelId = "next_model_id";
 
-enum Family {
-  kDefault = 0,
-  kCatalog,
-  kRecords,
-  kVectors,
-  kKeys,
-  kChanges,
-  kModels,
-  kModelData,
-  kFields,
-  kPostings,
-  kFamilies
-};
-const char* const kFamilyNames[kFamilies] = {rocksdb::kDefaultColumnFamilyName.c_str(),
-                                             "catalog",
-                                             "records",
-                                             "vectors",
-                                             "keys",
-                                             "changes",
-                                             "models",
-                                             "model_data",
-                                             "fields",
-                                             "postings"};
-
-// Families a database written before them lacks: a read-only open treats them as empty.
-bool IsNewerFamily(int f) { return f == kFields || f == kPostings; }
 
 // Families that hold per-collection data under CollectionPrefix keys.
 constexpr int kCollectionFamilies[] = {kRecords, kVectors, kKeys, kChanges, kFields, kPostings};
@@ -76,67 +51,6 @@ std::string ModelChunkKey(uint32_t model, char part, uint32_t chunk) {
 
 // Below this many ids a multi-get runs on the calling thread alone.
 constexpr size_t kParallelGetThreshold = 256;
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return Status::OK();
-  std::string m = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) {
-    return Status::Corruption(m +
-                              " (the database's storage is damaged: `relate repair` recovers what "
-                              "it still holds; or restore a backup)");
-  }
-  if (s.IsNotFound()) return Status::NotFound(m);
-  if (s.IsInvalidArgument()) return Status::InvalidArgument(m);
-  // RocksDB reports its LOCK file held by another process or handle as an IO error.
-  if (s.IsIOError() && (s.ToString().find("lock") != std::string::npos ||
-                        s.ToString().find("LOCK") != std::string::npos)) {
-    return Status::Busy(std::string(what) + ": the database is in use by another process (" +
-                        s.ToString() + ")");
-  }
-  return Status::IOError(m);
-}
-
-// The part of a postings key before the record id (collection, term): the
-// keys of one term arrive in id order, so a memtable insert that starts from
-// where the term's last one went is nearly free.
-class WithoutIdTransform : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "relate.WithoutId"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    return rocksdb::Slice(key.data(), key.size() - 8);
-  }
-  bool InDomain(const rocksdb::Slice& key) const override { return key.size() > 12; }
-};
-
-rocksdb::ColumnFamilyOptions FamilyOptions(int family,
-                                           const std::shared_ptr<rocksdb::Cache>& cache) {
-  rocksdb::ColumnFamilyOptions o;
-  rocksdb::BlockBasedTableOptions table;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.block_cache = cache;
-  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  if (family == kVectors || family == kModelData) {
-    // Float vectors do not compress, and kept in blob files they are not rewritten
-    // by every compaction of the LSM tree.
-    o.compression = rocksdb::kNoCompression;
-    o.write_buffer_size = 128 << 20;
-    o.max_write_buffer_number = 3;
-    o.enable_blob_files = true;
-    o.min_blob_size = 256;
-    o.blob_file_size = 256 << 20;
-  } else if (family == kRecords) {
-    o.write_buffer_size = 64 << 20;
-  } else if (family == kPostings) {
-    // A text adds a key per distinct word: inserting them into the memtable's
-    // skip list from the top took most of an ingest's time (relate_query_bench,
-    // section 5). Hints keep ~250 bytes per term in the memtable; terms are
-    // far fewer than keys. (Not for the fields family, whose values may all
-    // differ.)
-    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<WithoutIdTransform>();
-    o.write_buffer_size = 64 << 20;
-  }
-  return o;
-}
 
 // Runs fn(begin, end) over [0, n) in chunks; large batches run on the OpenMP
 // team that FAISS has just used (its threads are awake, and a thread of our own
@@ -551,15 +465,9 @@ bool Store::read_only() const { return rep_->read_only; }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
                                            const StoreOptions& store_options) {
-  rocksdb::DBOptions options;
+  rocksdb::DBOptions options = StoreDbOptions();
   options.create_if_missing = store_options.create;
   options.create_missing_column_families = !store_options.read_only;
-  options.IncreaseParallelism(2);
-  options.keep_log_file_num = 3;
-  options.max_total_wal_size = 512 << 20;
-  // relate writes one batch at a time (DBImpl's write lock); memtable insert
-  // hints (postings) work only without concurrent memtable writes.
-  options.allow_concurrent_memtable_write = false;
   auto cache = rocksdb::NewLRUCache(store_options.block_cache_bytes);
   // A read-only open cannot create families: one a database written before them
   // lacks is left out (and reads as empty). A writer's open creates it.
@@ -1028,14 +936,10 @@ Status Store::CopyTo(const std::filesystem::path& dir) const {
     iterators.emplace_back(rep_->handles[f] != nullptr ? raw_iterators[i++]
                                                        : rocksdb::NewEmptyIterator());
   }
-  rocksdb::DBOptions options;
+  rocksdb::DBOptions options = StoreDbOptions();
   options.create_if_missing = true;
   options.create_missing_column_families = true;
-  auto cache = rocksdb::NewLRUCache(8 << 20);
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (int f = 0; f < kFamilies; ++f) {
-    descriptors.emplace_back(kFamilyNames[f], FamilyOptions(f, cache));
-  }
+  const auto descriptors = FamilyDescriptors(rocksdb::NewLRUCache(8 << 20));
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw_db = nullptr;
   RELATE_RETURN_IF_ERROR(
@@ -1080,37 +984,6 @@ Status Store::CompactAll() {
                                      std::string("compacting ") + kFamilyNames[f]));
   }
   return Status::OK();
-}
-
-Status Store::Repair(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(path, ec)) {
-    return Status::NotFound("no storage at " + path.string());
-  }
-  rocksdb::DBOptions options;
-  auto cache = rocksdb::NewLRUCache(8 << 20);
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (int f = 0; f < kFamilies; ++f) {
-    descriptors.emplace_back(kFamilyNames[f], FamilyOptions(f, cache));
-  }
-  // RocksDB's repair keeps only the default family's entries of the write-ahead
-  // log: the last writes before a close or a crash, in no table file yet, would
-  // be lost. When the store still opens, they go into table files first.
-  {
-    rocksdb::DBOptions open_options = options;
-    open_options.create_missing_column_families = true;
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    if (rocksdb::DB::Open(open_options, path.string(), descriptors, &handles, &db).ok()) {
-      rocksdb::FlushOptions flush;
-      db->Flush(flush, handles).PermitUncheckedError();  // repair works on what is left
-      for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-      db->Close().PermitUncheckedError();
-      delete db;
-    }
-  }
-  return FromRocks(rocksdb::RepairDB(path.string(), options, descriptors),
-                   "repairing storage " + path.string());
 }
 
 Result<ConsistencyReport> Store::CheckConsistency(bool fix, const TermsOf* terms) {

@@ -112,6 +112,15 @@ struct ConsistencyReport {
   bool clean() const { return problems.empty(); }
 };
 
+// What Store::Repair did.
+struct StoreRepairReport {
+  bool rebuilt = false;   // false: the store was whole and nothing was changed
+  std::string set_aside;  // the directory holding the files as they were (when rebuilt)
+  std::vector<std::string> damaged_files;  // files found damaged or missing, with what was wrong
+  std::vector<std::string> actions;        // what was done, a line each
+  uint64_t values_lost = 0;  // values whose blob was missing or damaged (their records go too)
+};
+
 class Store;
 
 // A consistent view of the store as of the moment it was taken, for scans that
@@ -296,12 +305,16 @@ class Store {
   // of before is left: damage in blocks that repair keeps but reads never touch
   // goes too. Needs a writer's store.
   Status CompactAll();
-  // RocksDB's repair of the (closed) store at `path`: rebuilds its manifest from
-  // the table files and logs it can read; it moves the ones it cannot to
-  // `path`/lost. Then opening works, and CheckConsistency(true) restores the invariants.
-  // When the store still opens, its logs are first flushed into table files
-  // (RocksDB's repair keeps the log entries of the default family only).
-  static Status Repair(const std::filesystem::path& path);
+  // Repairs the (closed) store at `path` at the level of its files (storage/repair.cc):
+  // a store that opens strictly and whose every table and blob file passes its
+  // checksums is left as it is (`rebuilt` false). Otherwise each damaged or
+  // missing piece is rebuilt from what survives, every original file first set
+  // aside in `path`/lost/repair-<time>/: CURRENT from the newest MANIFEST, the
+  // write-ahead logs replayed around their damaged records, the MANIFEST from
+  // the table files (RocksDB's repair) with every value kept in a blob file
+  // copied back out of it. Opening works afterwards, and CheckConsistency(true)
+  // restores the invariants (records whose parts did not survive are removed there).
+  static Result<StoreRepairReport> Repair(const std::filesystem::path& path);
 
   // Export / import.
   // Calls `fn(part, chunk, bytes)` for every chunk of the model's data, in

@@ -194,12 +194,15 @@ class DB {
   // agree with the records. Finds damage before a read trips over it; Repair
   // recovers from it.
   virtual Result<StorageReport> CheckStorage() = 0;
-  // Repairs the database in `dir`, which no process may have open for writing:
-  // RocksDB salvages what its files still hold (those it cannot read go to
-  // dir/store/lost), records that lost a part are removed with their key,
-  // missing key entries are rewritten, counts recomputed, and every index is
-  // rebuilt from storage. The report names what was lost. Busy if the database
-  // is open for writing; NotFound if there is no database.
+  // Repairs the database in `dir`, which no process may have open for writing.
+  // A whole database is left as it is. Otherwise storage's files are set aside
+  // as they were (dir/store/lost/repair-<time>/) and rebuilt from what they
+  // still hold: write-ahead logs replayed around their damaged records, a lost
+  // CURRENT or MANIFEST rebuilt, values copied out of blob files; then records
+  // that lost a part are removed with their key, missing key entries are
+  // rewritten, counts recomputed, and indexes rebuilt from storage. The report
+  // names what was done and what was lost. Busy if the database is open for
+  // writing; NotFound if there is no database.
   static Result<StorageReport> Repair(const std::filesystem::path& dir, const Options& options = {});
 
   // The collection's index: kind, live and dead vectors, memory, knobs, the

@@ -257,6 +257,10 @@ struct StorageReport {
   uint64_t entries_fixed = 0; // key, vector and catalog entries that disagree with the records
   // Human-readable findings naming collection and key or id; empty when all is well.
   std::vector<std::string> problems;
+  // Repair: what it did to storage's files, a line each (empty: they were whole
+  // and were not touched), and where the files are kept as they were before.
+  std::vector<std::string> actions;
+  std::string set_aside;
   bool ok() const { return problems.empty() && damaged_files.empty(); }
 };
 

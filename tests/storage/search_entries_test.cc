@@ -902,7 +902,7 @@ BOOST_AUTO_TEST_CASE(RepairOfAnOldDatabaseOpens) {
   testutil::ScratchDir dir;
   const auto path = dir.path() / "store";
   WriteOldDatabase(path);
-  BOOST_TEST_REQUIRE(Store::Repair(path).ok());
+  BOOST_TEST_REQUIRE(Store::Repair(path).has_value());
   // As relate repair does: a writer's open first (repair leaves out families
   // without table files), then readers.
   for (bool read_only : {false, true}) {
@@ -932,7 +932,7 @@ BOOST_AUTO_TEST_CASE(RepairKeepsEntriesThatOnlyTheLogHolds) {
     BOOST_TEST_REQUIRE(store->Write(b, true).ok());
     WriteIndexed(*store, meta, 1, MakeRecord("a", {{"n", int64_t{4}}}, "two words"));
   }  // closed without a flush: the entries are in the log only
-  BOOST_TEST_REQUIRE(Store::Repair(path).ok());
+  BOOST_TEST_REQUIRE(Store::Repair(path).has_value());
   auto store = Store::Open(path, {}).value();
   BOOST_TEST(store->LoadCatalog().value().size() == 1u);
   std::vector<uint64_t> ids{1};

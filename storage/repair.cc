@@ -1,0 +1,969 @@
+// Repair of a store's files (Store::Repair). The logical repair, records whose
+// parts did not survive and index entries of no record, is CheckConsistency's.
+//
+// Invariants:
+// - A store that opens strictly (families.h: StoreDbOptions) and whose every
+//   table and blob file passes its checksums is never written to.
+// - Before anything is changed, every file of the store is set aside, as it
+//   was, in lost/repair-<unix ms>/ (hard links for the immutable table and blob
+//   files, copies of the rest): whatever repair gets wrong, the original bytes
+//   are still there.
+// - RocksDB's RepairDB (7.8) knows nothing of blob files: the MANIFEST it
+//   writes names none, so every value kept in one becomes "Invalid blob file
+//   number" and the files are deleted at the next open (facebook/rocksdb#13090,
+//   #13884). Here it never sees them: they are moved out first, and a full
+//   compaction then copies each value a table points at back out of the moved
+//   file (checked against both of the record's checksums and its key).
+// - RepairDB also drops the log entries of every family that has no table file
+//   yet (it learns families from table properties alone): before it runs, each
+//   family gets a one-entry table that names it, removed again afterwards.
+#include <fcntl.h>
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/options.h>
+#include <rocksdb/sst_file_reader.h>
+#include <rocksdb/sst_file_writer.h>
+#include <rocksdb/wal_filter.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include "storage/families.h"
+#include "storage/store.h"
+
+namespace relate::storage {
+namespace {
+namespace fs = std::filesystem;
+
+// A key no relate key encoding produces (they start with a 4-byte collection
+// id, or are short names in the default family), for the tables that name
+// each family to RepairDB.
+constexpr std::string_view kPlaceholderKey = "\xff\xff\xff\xff relate repair: family placeholder";
+
+// CRC-32C (Castagnoli), as RocksDB checksums its blob records.
+uint32_t Crc32c(const char* data, size_t n) {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) {
+    crc = table[(crc ^ static_cast<uint8_t>(data[i])) & 0xFF] ^ (crc >> 8);
+  }
+  return crc ^ 0xFFFFFFFFu;
+}
+
+// RocksDB stores CRCs masked (util/crc32c.h).
+uint32_t Unmask(uint32_t masked) {
+  const uint32_t rot = masked - 0xa282ead8u;
+  return (rot >> 17) | (rot << 15);
+}
+
+uint32_t Fixed32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t Fixed64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+bool Varint64(const char** p, const char* end, uint64_t* v) {
+  uint64_t r = 0;
+  for (int shift = 0; shift <= 63 && *p < end; shift += 7) {
+    const auto b = static_cast<uint8_t>(**p);
+    ++*p;
+    r |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if ((b & 0x80) == 0) {
+      *v = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The blob file format (RocksDB db/blob/blob_log_format.h, version 1): a
+// 30-byte header, records of a 32-byte header (key size, value size,
+// expiration, masked CRC of those 24 bytes, masked CRC of key and value) then
+// key and value, and a 32-byte footer.
+constexpr uint32_t kBlobMagic = 2395959;
+constexpr uint64_t kBlobHeaderSize = 30;
+constexpr uint64_t kBlobRecordHeaderSize = 32;
+
+std::string BlobFileName(uint64_t number) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%06llu.blob", static_cast<unsigned long long>(number));
+  return name;
+}
+
+Status ReadAt(int fd, uint64_t offset, size_t n, std::string* out) {
+  out->resize(n);
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd, out->data() + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0) return Status::IOError(std::strerror(errno));
+    if (r == 0) return Status::Corruption("the file ends before the record does");
+    done += static_cast<size_t>(r);
+  }
+  return Status::OK();
+}
+
+// Reads values out of blob files by the blob indexes that point at them, each
+// record checked against its checksums and the key it belongs to. Thread-safe.
+class BlobFiles {
+ public:
+  explicit BlobFiles(fs::path dir) : dir_(std::move(dir)) {}
+  ~BlobFiles() {
+    for (auto& [number, fd] : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  BlobFiles(const BlobFiles&) = delete;
+  BlobFiles& operator=(const BlobFiles&) = delete;
+
+  // True if `value` decodes as a blob index naming a blob file of this
+  // directory (a value a table keeps inline seldom does, and never both).
+  bool IsBlobIndex(std::string_view value) const {
+    const char* p = value.data();
+    const char* end = p + value.size();
+    uint64_t expiration = 0, number = 0, offset = 0, size = 0;
+    if (p == end) return false;
+    const auto type = static_cast<uint8_t>(*p++);
+    if (type == 2 && !Varint64(&p, end, &expiration)) return false;
+    if ((type != 1 && type != 2) || !Varint64(&p, end, &number) || !Varint64(&p, end, &offset) ||
+        !Varint64(&p, end, &size) || p + 1 != end) {
+      return false;
+    }
+    std::error_code ec;
+    return fs::exists(dir_ / BlobFileName(number), ec);
+  }
+
+  // The value `index` names for `user_key`, or Corruption / NotFound saying why not.
+  Result<std::string> Resolve(std::string_view user_key, std::string_view index) {
+    const char* p = index.data();
+    const char* end = p + index.size();
+    if (p == end) return Status::Corruption("empty blob index");
+    const auto type = static_cast<uint8_t>(*p++);
+    uint64_t expiration = 0, number = 0, offset = 0, size = 0;
+    if (type == 0) {  // a value kept in the table itself, with a time to live
+      if (!Varint64(&p, end, &expiration)) return Status::Corruption("bad blob index");
+      return std::string(p, end);
+    }
+    if (type == 2 && !Varint64(&p, end, &expiration)) return Status::Corruption("bad blob index");
+    if ((type != 1 && type != 2) || !Varint64(&p, end, &number) || !Varint64(&p, end, &offset) ||
+        !Varint64(&p, end, &size) || p + 1 != end) {
+      return Status::Corruption("bad blob index");
+    }
+    if (static_cast<uint8_t>(*p) != 0) {
+      return Status::Corruption("blob " + BlobFileName(number) + " is compressed");
+    }
+    const uint64_t record = offset - user_key.size() - kBlobRecordHeaderSize;
+    if (offset < user_key.size() + kBlobRecordHeaderSize + kBlobHeaderSize) {
+      return Status::Corruption("bad blob offset");
+    }
+    int fd = -1;
+    {
+      std::lock_guard lock(mu_);
+      auto it = fds_.find(number);
+      if (it == fds_.end()) {
+        it = fds_.emplace(number,
+                          ::open((dir_ / BlobFileName(number)).c_str(), O_RDONLY | O_CLOEXEC))
+                 .first;
+      }
+      fd = it->second;
+    }
+    const std::string name = BlobFileName(number);
+    if (fd < 0) return Status::NotFound("blob file " + name + " is missing");
+    std::string header;
+    if (Status s = ReadAt(fd, record, kBlobRecordHeaderSize, &header); !s.ok()) {
+      return Status::Corruption(name + ": " + std::string(s.message()));
+    }
+    if (Unmask(Fixed32(header.data() + 24)) != Crc32c(header.data(), 24)) {
+      return Status::Corruption(name + ": a record header fails its checksum");
+    }
+    if (Fixed64(header.data()) != user_key.size() || Fixed64(header.data() + 8) != size) {
+      return Status::Corruption(name + ": the record is not the one the table points at");
+    }
+    std::string body;
+    if (Status s = ReadAt(fd, record + kBlobRecordHeaderSize, user_key.size() + size, &body);
+        !s.ok()) {
+      return Status::Corruption(name + ": " + std::string(s.message()));
+    }
+    if (Unmask(Fixed32(header.data() + 28)) != Crc32c(body.data(), body.size())) {
+      return Status::Corruption(name + ": a record fails its checksum");
+    }
+    if (std::string_view(body).substr(0, user_key.size()) != user_key) {
+      return Status::Corruption(name + ": the record belongs to another key");
+    }
+    return body.substr(user_key.size());
+  }
+
+ private:
+  fs::path dir_;
+  std::mutex mu_;
+  std::map<uint64_t, int> fds_;
+};
+
+// Reads the blob file at `path`: calls fn(column family id, key, value) for
+// every whole record, skipping one whose key or value fails its checksum (its
+// length is still known) and stopping at a record header that fails its own.
+// Returns the first problem, or OK for a whole file; fn may be empty.
+using BlobRecordFn = std::function<void(uint32_t, std::string_view, std::string_view)>;
+Status ScanBlobFile(const fs::path& path, const BlobRecordFn& fn) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IOError("cannot read " + path.string());
+  const std::string name = path.filename().string();
+  std::string header(kBlobHeaderSize, '\0');
+  if (!in.read(header.data(), kBlobHeaderSize) || Fixed32(header.data()) != kBlobMagic) {
+    return Status::Corruption(name + ": not a blob file (bad header)");
+  }
+  const uint32_t family = Fixed32(header.data() + 8);
+  std::error_code ec;
+  const uint64_t file_size = fs::file_size(path, ec);
+  uint64_t at = kBlobHeaderSize;
+  std::string record(kBlobRecordHeaderSize, '\0'), body;
+  Status first;
+  auto note = [&](const std::string& what) {
+    if (first.ok())
+      first = Status::Corruption(name + ": the record at byte " + std::to_string(at) + " " + what);
+  };
+  // Records up to the footer (32 bytes, starting with the magic number).
+  while (at + kBlobRecordHeaderSize <= file_size) {
+    if (!in.read(record.data(), kBlobRecordHeaderSize)) break;
+    if (at + kBlobRecordHeaderSize == file_size && Fixed32(record.data()) == kBlobMagic) {
+      return first;  // the footer
+    }
+    if (Unmask(Fixed32(record.data() + 24)) != Crc32c(record.data(), 24)) {
+      note("fails its header checksum");
+      return first;
+    }
+    const uint64_t key_size = Fixed64(record.data());
+    const uint64_t n = key_size + Fixed64(record.data() + 8);
+    if (key_size > n || n > file_size - at - kBlobRecordHeaderSize) {
+      note("runs past the end of the file");
+      return first;
+    }
+    body.resize(n);
+    if (!in.read(body.data(), static_cast<std::streamsize>(n))) break;
+    if (Unmask(Fixed32(record.data() + 28)) != Crc32c(body.data(), body.size())) {
+      note("fails its checksum");
+    } else if (fn) {
+      const std::string_view whole(body);
+      fn(family, whole.substr(0, key_size), whole.substr(key_size));
+    }
+    at += kBlobRecordHeaderSize + n;
+  }
+  if (at == file_size) return first;  // no footer yet: a file a crash left open
+  if (first.ok()) first = Status::Corruption(name + ": cut short at byte " + std::to_string(at));
+  return first;
+}
+
+Status VerifyBlobFile(const fs::path& path) { return ScanBlobFile(path, {}); }
+
+// Copies each value that a table of a blob family points at out of the
+// blob files (set aside) back into the store, during a full compaction. With
+// IsStackedBlobDbInternalCompactionFilter, RocksDB hands over the blob index
+// itself, with the internal key (user key + 8 bytes); a changed value is
+// written as a plain one, which the compaction's blob builder then puts into a
+// new blob file. A value that cannot be read is removed (its record then lacks
+// its vector, or its model a part, and CheckConsistency reports it).
+class BlobResolver : public rocksdb::CompactionFilter {
+ public:
+  explicit BlobResolver(BlobFiles* files) : files_(files) {}
+  const char* Name() const override { return "relate.BlobResolver"; }
+  bool IsStackedBlobDbInternalCompactionFilter() const override { return true; }
+  Decision FilterV2(int /*level*/, const rocksdb::Slice& key, ValueType type,
+                    const rocksdb::Slice& value, std::string* new_value,
+                    std::string* /*skip_until*/) const override {
+    if (type != ValueType::kBlobIndex) return Decision::kKeep;
+    if (key.size() < 8) return Decision::kKeep;
+    auto got = files_->Resolve(std::string_view(key.data(), key.size() - 8),
+                               std::string_view(value.data(), value.size()));
+    std::lock_guard lock(mu_);
+    if (got) {
+      *new_value = std::move(*got);
+      ++resolved_;
+      return Decision::kChangeValue;
+    }
+    ++lost_;
+    if (problems_.size() < 20) problems_.insert(std::string(got.error().message()));
+    return Decision::kRemove;
+  }
+  uint64_t resolved() const {
+    std::lock_guard lock(mu_);
+    return resolved_;
+  }
+  uint64_t lost() const {
+    std::lock_guard lock(mu_);
+    return lost_;
+  }
+  std::set<std::string> problems() const {
+    std::lock_guard lock(mu_);
+    return problems_;
+  }
+
+ private:
+  BlobFiles* files_;
+  mutable std::mutex mu_;
+  mutable uint64_t resolved_ = 0, lost_ = 0;
+  mutable std::set<std::string> problems_;
+};
+
+struct Handle {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  Handle() = default;
+  Handle(Handle&&) = default;
+  Handle& operator=(Handle&&) = default;
+  ~Handle() { Close().PermitUncheckedError(); }
+  rocksdb::Status Close() {
+    if (!db) return rocksdb::Status::OK();
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    handles.clear();
+    rocksdb::Status s = db->Close();
+    db.reset();
+    return s;
+  }
+};
+
+rocksdb::Status OpenStore(const fs::path& path, const rocksdb::DBOptions& options,
+                          const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors,
+                          Handle* out) {
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s;
+  try {
+    s = rocksdb::DB::Open(options, path.string(), descriptors, &out->handles, &db);
+  } catch (const std::exception& e) {
+    s = rocksdb::Status::Corruption(e.what());
+  }
+  if (s.ok()) out->db.reset(db);
+  return s;
+}
+
+std::string FileKind(const fs::path& p) {
+  const std::string name = p.filename().string();
+  const std::string ext = p.extension().string();
+  if (ext == ".sst") return "table";
+  if (ext == ".blob") return "blob";
+  if (ext == ".log") return "log";
+  if (name.rfind("MANIFEST-", 0) == 0) return "manifest";
+  if (name == "CURRENT") return "current";
+  if (name.rfind("OPTIONS-", 0) == 0) return "options";
+  return "other";
+}
+
+// Corruption unless the store's MANIFEST names every table and blob file in
+// its directory. A MANIFEST that lost its last edits (cut short at a record's
+// end, say) still opens, as the store was before them, and the open then
+// deletes the newer files as obsolete.
+Status EveryFileIsNamed(const fs::path& path, const Handle& h) {
+  std::set<std::string> named;
+  for (auto* handle : h.handles) {
+    rocksdb::ColumnFamilyMetaData meta;
+    h.db->GetColumnFamilyMetaData(handle, &meta);
+    for (const auto& level : meta.levels) {
+      for (const auto& f : level.files) named.insert(fs::path(f.name).filename().string());
+    }
+    for (const auto& b : meta.blob_files) {
+      named.insert(fs::path(b.blob_file_name).filename().string());
+    }
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    const std::string ext = e.path().extension().string();
+    if ((ext == ".sst" || ext == ".blob") && !named.count(e.path().filename().string())) {
+      return Status::Corruption("the MANIFEST does not name " + e.path().filename().string() +
+                                ": it lost edits, or the file is left from a crash");
+    }
+  }
+  return Status::OK();
+}
+
+// The first problem of a strict look at the store: open, every table's
+// checksums, every blob file's records. OK when the store is whole.
+Status Inspect(const fs::path& path, std::vector<std::string>* damaged) {
+  auto cache = rocksdb::NewLRUCache(8 << 20);
+  Handle h;
+  rocksdb::DBOptions options = StoreDbOptions();
+  // Read-only, so a look at a whole store writes nothing; a database written
+  // before the newer families lacks them.
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(options, path.string(), &names);
+  if (!s.ok()) return FromRocks(s, "opening storage");
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (auto& d : FamilyDescriptors(cache)) {
+    if (std::find(names.begin(), names.end(), d.name) != names.end()) descriptors.push_back(d);
+  }
+  rocksdb::DB* db = nullptr;
+  try {
+    s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(), descriptors,
+                                     &h.handles, &db);
+  } catch (const std::exception& e) {
+    s = rocksdb::Status::Corruption(e.what());
+  }
+  if (!s.ok()) return FromRocks(s, "opening storage");
+  h.db.reset(db);
+  Status first = EveryFileIsNamed(path, h);
+  if (!first.ok()) damaged->push_back(path.string() + ": " + std::string(first.message()));
+  // Every table the store uses, one at a time, so each damaged one is named.
+  std::vector<rocksdb::LiveFileMetaData> live;
+  h.db->GetLiveFilesMetaData(&live);
+  std::set<std::string> live_tables;
+  for (const auto& f : live) {
+    const fs::path table = path / fs::path(f.name).filename();
+    live_tables.insert(table.filename().string());
+    rocksdb::SstFileReader reader(rocksdb::Options(options, FamilyOptions(kDefault, cache)));
+    rocksdb::Status r = reader.Open(table.string());
+    if (r.ok()) r = reader.VerifyChecksum();
+    if (!r.ok()) {
+      damaged->push_back(table.string() + ": " + r.ToString());
+      if (first.ok()) first = FromRocks(r, "checking " + table.string());
+    }
+  }
+  if (first.ok()) {
+    if (rocksdb::Status v = h.db->VerifyChecksum(); !v.ok()) {
+      damaged->push_back(path.string() + ": " + v.ToString());
+      first = FromRocks(v, "checking the checksums of storage");
+    }
+  }
+  // Every blob file the store uses: there, of its size, each record whole.
+  for (auto* handle : h.handles) {
+    rocksdb::ColumnFamilyMetaData meta;
+    h.db->GetColumnFamilyMetaData(handle, &meta);
+    for (const auto& blob : meta.blob_files) {
+      const fs::path file = path / fs::path(blob.blob_file_name).filename();
+      std::error_code ec;
+      const uintmax_t size = fs::file_size(file, ec);
+      Status b;
+      if (ec) {
+        b = Status::Corruption(file.filename().string() + " is missing (" + ec.message() + ")");
+      } else if (size != blob.blob_file_size) {
+        b = Status::Corruption(file.filename().string() + " has " + std::to_string(size) +
+                               " bytes, the MANIFEST says " + std::to_string(blob.blob_file_size));
+      } else {
+        b = VerifyBlobFile(file);
+      }
+      if (!b.ok()) {
+        damaged->push_back(file.string() + ": " + std::string(b.message()));
+        if (first.ok()) first = b;
+      }
+    }
+  }
+  return first;
+}
+
+// Sets every file of the store aside in `to`, as it is now.
+Status SetAside(const fs::path& path, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec) return Status::IOError("creating " + to.string() + ": " + ec.message());
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    if (!e.is_regular_file()) continue;
+    const std::string name = e.path().filename().string();
+    if (name == "LOCK" || name.rfind("LOG", 0) == 0) continue;
+    const std::string kind = FileKind(e.path());
+    std::error_code link_ec;
+    // Tables and blob files never change once written: a link keeps them.
+    if (kind == "table" || kind == "blob") fs::create_hard_link(e.path(), to / name, link_ec);
+    if (kind != "table" && kind != "blob") link_ec = std::make_error_code(std::errc::not_supported);
+    if (link_ec) {
+      std::error_code copy_ec;
+      fs::copy_file(e.path(), to / name, copy_ec);
+      if (copy_ec)
+        return Status::IOError("copying " + e.path().string() + ": " + copy_ec.message());
+    }
+  }
+  if (ec) return Status::IOError("listing " + path.string() + ": " + ec.message());
+  return Status::OK();
+}
+
+// True if CURRENT names a MANIFEST file that exists.
+bool CurrentNamesAManifest(const fs::path& path) {
+  std::string current;
+  std::ifstream in(path / "CURRENT");
+  std::getline(in, current);
+  std::error_code ec;
+  return current.rfind("MANIFEST-", 0) == 0 && current.find('/') == std::string::npos &&
+         fs::is_regular_file(path / current, ec);
+}
+
+// Points CURRENT at the newest MANIFEST that names a store RocksDB can open;
+// true if it did.
+bool RestoreCurrent(const fs::path& path, StoreRepairReport* report) {
+  std::vector<std::pair<uint64_t, std::string>> manifests;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("MANIFEST-", 0) != 0) continue;
+    char* end = nullptr;
+    const uint64_t n = std::strtoull(name.c_str() + 9, &end, 10);
+    if (end != nullptr && *end == '\0') manifests.emplace_back(n, name);
+  }
+  std::sort(manifests.rbegin(), manifests.rend());
+  std::string current;
+  {
+    std::ifstream in(path / "CURRENT");
+    std::getline(in, current);
+  }
+  for (const auto& [n, name] : manifests) {
+    if (name == current) continue;
+    {
+      std::ofstream out(path / "CURRENT.repair", std::ios::trunc);
+      out << name << "\n";
+      out.flush();
+      if (!out) return false;
+    }
+    fs::rename(path / "CURRENT.repair", path / "CURRENT", ec);
+    if (ec) return false;
+    rocksdb::DBOptions options = StoreDbOptions();
+    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords;
+    options.track_and_verify_wals_in_manifest = false;
+    Handle h;
+    if (OpenStore(path, options, FamilyDescriptors(rocksdb::NewLRUCache(1 << 20)), &h).ok()) {
+      report->actions.push_back("CURRENT pointed again at " + name);
+      return true;
+    }
+  }
+  return false;
+}
+
+// Counts the writes a lenient replay skips: a batch's representation starts
+// with its first sequence number and its count of writes (8 + 4 bytes, little
+// endian), and each write takes one sequence number, so a batch that starts
+// past where the one before it ended follows a stretch that was not read.
+class SkippedWrites : public rocksdb::WalFilter {
+ public:
+  const char* Name() const override { return "relate.SkippedWrites"; }
+  WalProcessingOption LogRecordFound(unsigned long long /*log_number*/,
+                                     const std::string& log_file_name,
+                                     const rocksdb::WriteBatch& batch,
+                                     rocksdb::WriteBatch* /*new_batch*/,
+                                     bool* /*batch_changed*/) override {
+    const std::string& rep = batch.Data();
+    if (rep.size() < 12) return WalProcessingOption::kContinueProcessing;
+    const uint64_t seq = Fixed64(rep.data());
+    const uint32_t count = Fixed32(rep.data() + 8);
+    if (end_ != 0 && seq > end_) {
+      skipped_ += seq - end_;
+      files_.insert(fs::path(log_file_name).filename().string());
+    }
+    end_ = std::max(end_, seq + count);
+    return WalProcessingOption::kContinueProcessing;
+  }
+  uint64_t skipped() const { return skipped_; }
+  const std::set<std::string>& files() const { return files_; }
+
+ private:
+  uint64_t end_ = 0, skipped_ = 0;
+  std::set<std::string> files_;
+};
+
+// Opens the store replaying its logs around damaged records (and without the
+// logs that are gone), writes every family's memory into tables and closes it.
+Status ReplayLogsLeniently(const fs::path& path, StoreRepairReport* report) {
+  rocksdb::DBOptions options = StoreDbOptions();
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords;
+  options.track_and_verify_wals_in_manifest = false;
+  // An open deletes the table and blob files its MANIFEST does not name: with
+  // one that lost its last edits (cut short, say) those are the newest data.
+  // Such a store is rebuilt from its files instead.
+  {
+    std::vector<std::string> names;
+    RELATE_RETURN_IF_ERROR(FromRocks(
+        rocksdb::DB::ListColumnFamilies(options, path.string(), &names), "reading the MANIFEST"));
+    auto cache = rocksdb::NewLRUCache(1 << 20);
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (auto& d : FamilyDescriptors(cache)) {
+      if (std::find(names.begin(), names.end(), d.name) != names.end()) descriptors.push_back(d);
+    }
+    Handle look;
+    rocksdb::DB* db = nullptr;
+    RELATE_RETURN_IF_ERROR(
+        FromRocks(rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(),
+                                               descriptors, &look.handles, &db),
+                  "opening storage leniently"));
+    look.db.reset(db);
+    RELATE_RETURN_IF_ERROR(EveryFileIsNamed(path, look));
+  }
+  options.create_missing_column_families = true;
+  SkippedWrites skipped;
+  options.wal_filter = &skipped;
+  Handle h;
+  RELATE_RETURN_IF_ERROR(
+      FromRocks(OpenStore(path, options, FamilyDescriptors(rocksdb::NewLRUCache(8 << 20)), &h),
+                "opening storage leniently"));
+  RELATE_RETURN_IF_ERROR(FromRocks(h.db->Flush(rocksdb::FlushOptions(), h.handles), "flushing"));
+  RELATE_RETURN_IF_ERROR(FromRocks(h.Close(), "closing storage"));
+  if (skipped.skipped() > 0) {
+    std::string names;
+    for (const auto& f : skipped.files()) names += (names.empty() ? "" : ", ") + f;
+    report->damaged_files.push_back(
+        names + ": " + std::to_string(skipped.skipped()) +
+        " writes in damaged stretches of the write-ahead log could not be read (each batch they "
+        "belonged to is lost whole: a batch is all or nothing)");
+  }
+  report->actions.push_back("write-ahead logs replayed, skipping what is damaged in them");
+  return Status::OK();
+}
+
+// A scratch database holding every family in Family order, for the handles
+// that SstFileWriter needs to name a family (and its id) in a table's
+// properties. Ids follow Family order: the order Store::Open creates them in.
+class ScratchFamilies {
+ public:
+  static Result<std::unique_ptr<ScratchFamilies>> Create(const fs::path& dir) {
+    auto out = std::unique_ptr<ScratchFamilies>(new ScratchFamilies(dir));
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    out->options_.create_if_missing = true;
+    out->options_.create_missing_column_families = true;
+    RELATE_RETURN_IF_ERROR(
+        FromRocks(OpenStore(dir, out->options_, FamilyDescriptors(out->cache_), &out->h_),
+                  "creating " + dir.string()));
+    return out;
+  }
+  ~ScratchFamilies() {
+    h_.Close().PermitUncheckedError();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  // A writer of a table of family `f` at `file`.
+  Result<std::unique_ptr<rocksdb::SstFileWriter>> Writer(int f, const fs::path& file) {
+    auto writer = std::make_unique<rocksdb::SstFileWriter>(
+        rocksdb::EnvOptions(), rocksdb::Options(options_, FamilyOptions(f, cache_)), h_.handles[f]);
+    RELATE_RETURN_IF_ERROR(FromRocks(writer->Open(file.string()), "writing " + file.string()));
+    return writer;
+  }
+
+ private:
+  explicit ScratchFamilies(fs::path dir) : dir_(std::move(dir)) {}
+  fs::path dir_;
+  rocksdb::DBOptions options_;
+  std::shared_ptr<rocksdb::Cache> cache_ = rocksdb::NewLRUCache(1 << 20);
+  Handle h_;
+};
+
+// The next free file number of the store's directory.
+uint64_t NextFileNumber(const fs::path& path) {
+  uint64_t next = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    next = std::max<uint64_t>(next, std::strtoull(e.path().filename().c_str(), nullptr, 10));
+  }
+  return next + 1;
+}
+
+std::string TableFileName(uint64_t number) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%06llu.sst", static_cast<unsigned long long>(number));
+  return name;
+}
+
+// Writes, beside the store's tables, one table per family holding only
+// kPlaceholderKey, so RepairDB knows every family.
+Status WritePlaceholderTables(const fs::path& path, ScratchFamilies* scratch) {
+  uint64_t number = NextFileNumber(path) + 1000;
+  for (int f = 0; f < kFamilies; ++f) {
+    const fs::path file = path / TableFileName(number++);
+    RELATE_ASSIGN_OR_RETURN(auto writer, scratch->Writer(f, file));
+    RELATE_RETURN_IF_ERROR(FromRocks(writer->Put(kPlaceholderKey, ""), "writing " + file.string()));
+    RELATE_RETURN_IF_ERROR(FromRocks(writer->Finish(), "writing " + file.string()));
+  }
+  return Status::OK();
+}
+
+// Calls fn(key, value) for every entry of the table that `reader` has open
+// that is not in a damaged block, in key order. A read that meets a damaged
+// block resumes after it: Seek(k) reads the block the index places k in, so
+// "Seek(k) fails" holds exactly for the k from just after the last key read up
+// to the damaged block's separator in the index; a binary search over keys of
+// kProbeBytes bytes finds the first k past it. Keys in the damaged block are
+// lost with it. Returns the number of damaged stretches skipped.
+uint64_t ReadAroundDamage(
+    rocksdb::SstFileReader& reader,
+    const std::function<void(const rocksdb::Slice&, const rocksdb::Slice&)>& fn) {
+  constexpr size_t kProbeBytes = 256;
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(ro));
+  auto fails = [&](const std::string& k) {
+    std::unique_ptr<rocksdb::Iterator> probe(reader.NewIterator(ro));
+    probe->Seek(k);
+    return !probe->status().ok();
+  };
+  // (a + b) / 2 of two big-endian numbers of the same size.
+  auto midpoint = [](const std::string& a, const std::string& b) {
+    std::string sum(a.size() + 1, '\0');
+    unsigned carry = 0;
+    for (size_t i = a.size(); i-- > 0;) {
+      const unsigned t = static_cast<uint8_t>(a[i]) + static_cast<uint8_t>(b[i]) + carry;
+      sum[i + 1] = static_cast<char>(t & 0xFF);
+      carry = t >> 8;
+    }
+    sum[0] = static_cast<char>(carry);
+    std::string mid(a.size(), '\0');
+    for (size_t i = 0; i < a.size(); ++i) {
+      mid[i] = static_cast<char>(((static_cast<uint8_t>(sum[i]) & 1) << 7) |
+                                 (static_cast<uint8_t>(sum[i + 1]) >> 1));
+    }
+    return mid;
+  };
+  uint64_t skipped = 0;
+  std::string last;
+  bool any = false;
+  it->SeekToFirst();
+  for (int stretch = 0; stretch < 100000; ++stretch) {
+    for (; it->Valid(); it->Next()) {
+      fn(it->key(), it->value());
+      last = it->key().ToString();
+      any = true;
+    }
+    if (it->status().ok()) break;
+    ++skipped;
+    const size_t width = std::max(kProbeBytes, last.size() + 1);
+    std::string lo = any ? last + '\0' : std::string();
+    lo.resize(width, '\0');
+    std::string hi(width, '\xff');
+    if (fails(hi)) break;  // the damage runs to the end
+    while (true) {
+      std::string mid = midpoint(lo, hi);
+      if (mid == lo) break;
+      (fails(mid) ? lo : hi) = std::move(mid);
+    }
+    it.reset(reader.NewIterator(ro));
+    it->Seek(hi);
+  }
+  return skipped;
+}
+
+// Copies what can still be read of each damaged table into a new table of its
+// family (values a blob family keeps in blob files copied out of `blobs`),
+// and moves the damaged one to `damaged_dir`; RepairDB then uses the copy.
+// A table whose footer, index or properties are unreadable is left to
+// RepairDB, which sets it aside whole.
+Status SalvageDamagedTables(const fs::path& path, const fs::path& damaged_dir, BlobFiles* blobs,
+                            ScratchFamilies* scratch, StoreRepairReport* report) {
+  std::vector<fs::path> tables;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    if (e.path().extension() == ".sst") tables.push_back(e.path());
+  }
+  std::sort(tables.begin(), tables.end());
+  uint64_t number = NextFileNumber(path) + 2000;
+  for (const auto& table : tables) {
+    rocksdb::Options options(StoreDbOptions(), FamilyOptions(kDefault, nullptr));
+    rocksdb::SstFileReader reader(options);
+    if (!reader.Open(table.string()).ok()) continue;
+    if (reader.VerifyChecksum().ok()) continue;
+    auto props = reader.GetTableProperties();
+    int family = -1;
+    for (int f = 0; f < kFamilies && props; ++f) {
+      if (props->column_family_name == kFamilyNames[f]) family = f;
+    }
+    if (family < 0) continue;
+    const fs::path copy = path / TableFileName(number++);
+    RELATE_ASSIGN_OR_RETURN(auto writer, scratch->Writer(family, copy));
+    uint64_t kept = 0, dropped = 0;
+    Status status;
+    const uint64_t skipped =
+        ReadAroundDamage(reader, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+          if (!status.ok()) return;
+          const std::string_view value(v.data(), v.size());
+          if (KeepsBlobs(family) && blobs->IsBlobIndex(value)) {
+            auto got = blobs->Resolve(std::string_view(k.data(), k.size()), value);
+            if (!got) {
+              ++dropped;
+              return;
+            }
+            status = FromRocks(writer->Put(k, *got), "writing " + copy.string());
+          } else {
+            status = FromRocks(writer->Put(k, v), "writing " + copy.string());
+          }
+          ++kept;
+        });
+    RELATE_RETURN_IF_ERROR(status);
+    if (kept > 0) {
+      RELATE_RETURN_IF_ERROR(FromRocks(writer->Finish(), "writing " + copy.string()));
+    } else {
+      writer.reset();
+      fs::remove(copy, ec);
+    }
+    fs::create_directories(damaged_dir, ec);
+    fs::rename(table, damaged_dir / table.filename(), ec);
+    if (ec) return Status::IOError("moving " + table.string() + ": " + ec.message());
+    report->actions.push_back(table.filename().string() + " (" + kFamilyNames[family] +
+                              "): " + std::to_string(kept) + " entries copied out, " +
+                              std::to_string(skipped) + " damaged stretches skipped" +
+                              (dropped ? ", " + std::to_string(dropped) + " values lost" : ""));
+    report->values_lost += dropped;
+  }
+  return Status::OK();
+}
+
+// Values whose blob index was in a table block that did not survive are still
+// in their blob file, beside their key: each key of a blob family that the
+// rebuilt store lacks gets its value back, from the newest blob file holding
+// it (integrated blob files are written by flushes, in file number order, and
+// never rewritten). A value of a record that was deleted comes back as an
+// orphan, which CheckConsistency removes.
+Status RestoreOrphanBlobs(Handle& h, const fs::path& held, StoreRepairReport* report) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(held, ec)) {
+    if (e.path().extension() == ".blob") files.push_back(e.path());
+  }
+  std::sort(files.rbegin(), files.rend());  // newest first (names are zero-padded numbers)
+  std::set<std::pair<uint32_t, std::string>> seen;
+  uint64_t restored = 0;
+  Status status;
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  for (const auto& file : files) {
+    rocksdb::WriteBatch batch;
+    // The file's damage was reported when the store was inspected.
+    const Status scanned =
+        ScanBlobFile(file, [&](uint32_t family, std::string_view key, std::string_view value) {
+          if (!status.ok() || family >= static_cast<uint32_t>(kFamilies) ||
+              !KeepsBlobs(static_cast<int>(family)))
+            return;
+          if (!seen.emplace(family, std::string(key)).second) return;  // a newer file had it
+          std::string existing;
+          rocksdb::Status s = h.db->Get(rocksdb::ReadOptions(), h.handles[family],
+                                        rocksdb::Slice(key.data(), key.size()), &existing);
+          if (s.ok()) return;
+          if (!s.IsNotFound()) {
+            status = FromRocks(s, "reading the rebuilt storage");
+            return;
+          }
+          status = FromRocks(batch.Put(h.handles[family], rocksdb::Slice(key.data(), key.size()),
+                                       rocksdb::Slice(value.data(), value.size())),
+                             "batch");
+          ++restored;
+        });
+    (void)scanned;
+    RELATE_RETURN_IF_ERROR(status);
+    if (batch.Count() > 0) {
+      RELATE_RETURN_IF_ERROR(FromRocks(h.db->Write(sync, &batch), "writing the rebuilt storage"));
+    }
+  }
+  if (restored > 0) {
+    report->actions.push_back(std::to_string(restored) +
+                              " values whose table entry was lost read back from their blob files");
+  }
+  return Status::OK();
+}
+
+// RocksDB's RepairDB with the blob files moved out to `held` first, then a
+// full compaction that copies the values they hold back in.
+Status Rebuild(const fs::path& path, const fs::path& held, StoreRepairReport* report) {
+  std::error_code ec;
+  fs::create_directories(held, ec);
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    if (e.path().extension() != ".blob") continue;
+    fs::rename(e.path(), held / e.path().filename(), ec);
+    if (ec) return Status::IOError("moving " + e.path().string() + ": " + ec.message());
+  }
+  BlobFiles files(held);
+  {
+    RELATE_ASSIGN_OR_RETURN(auto scratch, ScratchFamilies::Create(held.parent_path() / "scratch"));
+    RELATE_RETURN_IF_ERROR(
+        SalvageDamagedTables(path, held.parent_path() / "damaged", &files, scratch.get(), report));
+    RELATE_RETURN_IF_ERROR(WritePlaceholderTables(path, scratch.get()));
+  }
+  auto cache = rocksdb::NewLRUCache(8 << 20);
+  // Log entries become tables with their values inline: a blob file RepairDB
+  // wrote would be one its MANIFEST does not name.
+  auto descriptors = FamilyDescriptors(cache);
+  for (auto& d : descriptors) d.options.enable_blob_files = false;
+  rocksdb::DBOptions options = StoreDbOptions();
+  options.track_and_verify_wals_in_manifest = false;
+  RELATE_RETURN_IF_ERROR(FromRocks(rocksdb::RepairDB(path.string(), options, descriptors),
+                                   "rebuilding the MANIFEST of " + path.string()));
+  report->actions.push_back("MANIFEST rebuilt from the table files and logs (RocksDB's repair)");
+
+  BlobResolver resolver(&files);
+  descriptors = FamilyDescriptors(cache);
+  for (int f = 0; f < kFamilies; ++f) {
+    if (KeepsBlobs(f)) descriptors[f].options.compaction_filter = &resolver;
+  }
+  Handle h;
+  RELATE_RETURN_IF_ERROR(
+      FromRocks(OpenStore(path, options, descriptors, &h), "opening the rebuilt storage"));
+  rocksdb::WriteBatch placeholders;
+  for (auto* handle : h.handles) {
+    RELATE_RETURN_IF_ERROR(FromRocks(placeholders.Delete(handle, kPlaceholderKey), "batch"));
+  }
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  RELATE_RETURN_IF_ERROR(
+      FromRocks(h.db->Write(sync, &placeholders), "writing the rebuilt storage"));
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (int f = 0; f < kFamilies; ++f) {
+    RELATE_RETURN_IF_ERROR(FromRocks(h.db->CompactRange(compact, h.handles[f], nullptr, nullptr),
+                                     std::string("compacting ") + kFamilyNames[f]));
+  }
+  RELATE_RETURN_IF_ERROR(RestoreOrphanBlobs(h, held, report));
+  RELATE_RETURN_IF_ERROR(FromRocks(h.Close(), "closing the rebuilt storage"));
+  if (resolver.resolved() > 0) {
+    report->actions.push_back(std::to_string(resolver.resolved()) +
+                              " values copied back out of the blob files");
+  }
+  report->values_lost += resolver.lost();
+  for (const auto& p : resolver.problems()) {
+    report->damaged_files.push_back(p + " (its values are lost)");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<StoreRepairReport> Store::Repair(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return Status::NotFound("no storage at " + path.string());
+  StoreRepairReport report;
+  std::vector<std::string> damaged;
+  const Status first = Inspect(path, &damaged);
+  if (first.ok()) return report;                          // whole: nothing is touched
+  if (first.code() == Status::Code::kBusy) return first;  // in use, not damaged
+  report.rebuilt = true;
+  report.damaged_files = damaged;
+  if (damaged.empty()) report.damaged_files.push_back(std::string(first.message()));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  const fs::path aside = path / "lost" / ("repair-" + std::to_string(ms));
+  RELATE_RETURN_IF_ERROR(SetAside(path, aside / "original"));
+  report.set_aside = (aside / "original").string();
+
+  // The cheap repairs first, each followed by a strict look.
+  std::vector<std::string> ignored;
+  if (!CurrentNamesAManifest(path)) RestoreCurrent(path, &report);
+  if (ReplayLogsLeniently(path, &report).ok() && Inspect(path, &ignored).ok()) return report;
+  RELATE_RETURN_IF_ERROR(Rebuild(path, aside / "blobs", &report));
+  ignored.clear();
+  if (Status s = Inspect(path, &ignored); !s.ok()) {
+    for (auto& d : ignored) report.damaged_files.push_back("after repair: " + d);
+  }
+  return report;
+}
+
+}  // namespace relate::storage
