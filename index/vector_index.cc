@@ -159,18 +159,42 @@ Status CheckVector(std::span<const float> vector, uint32_t dimension, Metric met
     }
     norm2 += static_cast<double>(vector[i]) * vector[i];
   }
-  if (metric == Metric::kCosine && !(norm2 > 0)) {
-    return Status::InvalidArgument("vector is all zeros, which has no direction for cosine");
+  if (metric == Metric::kCosine) {
+    // Normalised (in double, PrepareVectors) before it is stored or searched.
+    if (!(norm2 > 0)) {
+      return Status::InvalidArgument("vector is all zeros, which has no direction for cosine");
+    }
+    return Status::OK();
   }
-  if (!std::isfinite(static_cast<float>(norm2))) {
-    return Status::InvalidArgument("vector norm overflows float");
+  // The distance of two vectors can reach (|a| + |b|)^2 = 4 |a|^2: kept in
+  // float range, no L2 distance or inner product overflows to infinity.
+  constexpr double kMaxNorm2 = std::numeric_limits<float>::max() / 4.0;
+  if (!(norm2 <= kMaxNorm2)) {
+    char what[160];
+    std::snprintf(what, sizeof what,
+                  "vector is too long (squared length %.3g, at most %.3g): distances between "
+                  "such vectors overflow float; scale the vectors down",
+                  norm2, kMaxNorm2);
+    return Status::InvalidArgument(what);
   }
   return Status::OK();
 }
 
 void PrepareVectors(Metric metric, uint32_t dimension, std::span<float> vectors) {
   if (metric != Metric::kCosine || dimension == 0) return;
-  faiss::fvec_renorm_L2(dimension, vectors.size() / dimension, vectors.data());
+  // In double: FAISS's float renormalisation leaves a vector whose squared
+  // length underflows (values near 1e-23) as it was.
+  for (size_t start = 0; start + dimension <= vectors.size(); start += dimension) {
+    double norm2 = 0;
+    for (size_t i = start; i < start + dimension; ++i) {
+      norm2 += static_cast<double>(vectors[i]) * vectors[i];
+    }
+    if (!(norm2 > 0)) continue;
+    const double scale = 1.0 / std::sqrt(norm2);
+    for (size_t i = start; i < start + dimension; ++i) {
+      vectors[i] = static_cast<float>(vectors[i] * scale);
+    }
+  }
 }
 
 namespace {

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <boost/test/unit_test.hpp>
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <mutex>
@@ -177,6 +178,46 @@ BOOST_AUTO_TEST_CASE(UpsertedRecordIsReturnedWhole) {
   BOOST_TEST(r.vector == records[1].vector, boost::test_tools::per_element());
   BOOST_TEST((r.metadata == records[1].metadata));
   BOOST_TEST(db->Count("papers").value() == 3u);
+}
+
+// A tiny cosine vector's squared length underflows float: it used to be
+// stored unnormalised and score 2e-23 against its own direction.
+BOOST_AUTO_TEST_CASE(TinyCosineVectorIsNormalisedAndScoresOne) {
+  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "tiny", .dimension = 4}).ok());
+  const std::vector<float> tiny{1e-23f, 1e-23f, 1e-23f, 1e-23f};
+  BOOST_TEST_REQUIRE(
+      db->Upsert("tiny", std::vector<Record>{Record{.key = "t", .vector = tiny}}).ok());
+  const std::vector<float> ones{1, 1, 1, 1};
+  auto hits = db->Search("tiny", ones, {.k = 1}).value();
+  BOOST_TEST_REQUIRE(hits.size() == 1u);
+  BOOST_TEST(hits[0].score == 1.0f, boost::test_tools::tolerance(1e-5f));
+  auto tiny_query = db->Search("tiny", tiny, {.k = 1}).value();
+  BOOST_TEST(tiny_query.at(0).score == 1.0f, boost::test_tools::tolerance(1e-5f));
+}
+
+// L2 distances between vectors ingest accepted overflowed to infinity (so
+// their order was wrong): vectors that long are refused, naming the bound.
+BOOST_AUTO_TEST_CASE(VectorWhoseDistancesOverflowIsRefused) {
+  for (Metric metric : {Metric::kL2, Metric::kInnerProduct}) {
+    const std::string name = metric == Metric::kL2 ? "l2" : "ip";
+    BOOST_TEST_REQUIRE(db->CreateCollection({.name = name, .dimension = 2, .metric = metric}).ok());
+    Status s =
+        db->Upsert(name, std::vector<Record>{Record{.key = "big", .vector = {1e19f, -1e19f}}});
+    BOOST_TEST(s.code() == Status::Code::kInvalidArgument);
+    BOOST_TEST(std::string(s.message()).find("too long") != std::string::npos, s.ToString());
+    BOOST_TEST(db->Count(name).value() == 0u);
+    // The largest accepted vectors still have finite, ordered distances.
+    BOOST_TEST_REQUIRE(
+        db->Upsert(name, std::vector<Record>{Record{.key = "a", .vector = {6e18f, 0}},
+                                             Record{.key = "b", .vector = {-6e18f, 0}},
+                                             Record{.key = "c", .vector = {0, 1}}})
+            .ok());
+    auto hits = db->Search(name, std::vector<float>{6e18f, 0}, {.k = 3}).value();
+    BOOST_TEST_REQUIRE(hits.size() == 3u);
+    for (const auto& h : hits) BOOST_TEST(std::isfinite(h.distance), name << " " << h.key);
+    BOOST_TEST(hits[0].key == "a");
+    BOOST_TEST(hits[2].key == "b");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(UpsertOfExistingKeyReplacesItAndItsVector) {
