@@ -56,6 +56,38 @@ Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vect
                                  std::to_string(spec.dimension));
 }
 
+Status CheckName(std::string_view name, const std::string& what) {
+  if (name.empty() || name.size() > kMaxNameBytes) {
+    return Status::InvalidArgument(what + " must have 1 to " + std::to_string(kMaxNameBytes) +
+                                   " bytes");
+  }
+  if (const size_t at = InvalidUtf8At(name); at != std::string_view::npos) {
+    return Status::InvalidArgument(what + " is not valid UTF-8 (byte " + std::to_string(at) + ")");
+  }
+  return Status::OK();
+}
+
+Status CheckRecordStrings(const Record& record) {
+  auto check = [](std::string_view s, const std::string& what) {
+    const size_t at = InvalidUtf8At(s);
+    if (at == std::string_view::npos) return Status::OK();
+    return Status::InvalidArgument(what + " is not valid UTF-8 (byte " + std::to_string(at) +
+                                   " of " + std::to_string(s.size()) + ")");
+  };
+  RELATE_RETURN_IF_ERROR(check(record.key, "the key"));
+  RELATE_RETURN_IF_ERROR(check(record.text, "the text"));
+  for (const auto& [name, value] : record.metadata) {
+    RELATE_RETURN_IF_ERROR(check(name, "a metadata field name"));
+    const std::string what = "metadata field " + Quote(name);
+    if (const auto* str = std::get_if<std::string>(&value)) {
+      RELATE_RETURN_IF_ERROR(check(*str, what));
+    } else if (const auto* list = std::get_if<std::vector<std::string>>(&value)) {
+      for (const auto& item : *list) RELATE_RETURN_IF_ERROR(check(item, what));
+    }
+  }
+  return Status::OK();
+}
+
 DBImpl::DBImpl(fs::path dir, Options options, std::unique_ptr<WriterLock> lock,
                std::unique_ptr<storage::Store> store)
     : dir_(std::move(dir)),
@@ -346,10 +378,7 @@ Status DBImpl::CreateCollection(const CollectionSpec& requested) {
     spec.dimension = model_dim;
     model_version = (*model)->meta.info.version;
   }
-  if (spec.name.empty() || spec.name.size() > kMaxNameBytes) {
-    return Status::InvalidArgument("collection name must have 1 to " +
-                                   std::to_string(kMaxNameBytes) + " bytes");
-  }
+  RELATE_RETURN_IF_ERROR(CheckName(spec.name, "collection name"));
   if (spec.dimension == 0 || spec.dimension > kMaxDimension) {
     return Status::InvalidArgument("collection " + Quote(spec.name) + ": dimension must be 1 to " +
                                    std::to_string(kMaxDimension) + ", not " +
@@ -357,11 +386,8 @@ Status DBImpl::CreateCollection(const CollectionSpec& requested) {
   }
   std::set<std::string_view> fields;
   for (const auto& field : spec.filterable) {
-    if (field.empty() || field.size() > kMaxNameBytes) {
-      return Status::InvalidArgument("collection " + Quote(spec.name) +
-                                     ": a filterable field name must have 1 to " +
-                                     std::to_string(kMaxNameBytes) + " bytes");
-    }
+    RELATE_RETURN_IF_ERROR(
+        CheckName(field, "collection " + Quote(spec.name) + ": a filterable field name"));
     if (!fields.insert(field).second) {
       return Status::InvalidArgument("collection " + Quote(spec.name) + ": filterable field " +
                                      Quote(field) + " is named twice");
@@ -505,7 +531,8 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
     if (r.key.empty()) {
       return Status::InvalidArgument(where + ": record " + std::to_string(i) + " has an empty key");
     }
-    Status s = CheckRecordVector(spec, r.vector);
+    Status s = CheckRecordStrings(r);
+    if (s.ok()) s = CheckRecordVector(spec, r.vector);
     if (!s.ok()) {
       return s.WithContext(where + ": record " + std::to_string(i) + " (key " + Quote(r.key) + ")");
     }

@@ -41,6 +41,9 @@ inline constexpr const char* kMarkerName = "RELATE";
 
 // Longest collection or model name, in bytes.
 inline constexpr size_t kMaxNameBytes = 200;
+// InvalidArgument unless `name` (a collection, model or field name; `what`
+// says which) has 1 to kMaxNameBytes bytes of valid UTF-8.
+Status CheckName(std::string_view name, const std::string& what);
 
 inline std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -95,6 +98,13 @@ Result<TextTerms> TextTermsFor(const CollectionSpec& spec, std::string_view text
 
 // ValidateVector's check, with the collection named in the message.
 Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vector);
+// InvalidArgument naming the field (key, text, a metadata name or string
+// value) of `record` that is not valid UTF-8, and the byte where it stops being
+// so: storage keeps them as protobuf strings, which must be UTF-8 to parse.
+Status CheckRecordStrings(const Record& record);
+// The offset of the first byte of `s` that does not start a valid UTF-8
+// sequence, or std::string_view::npos if `s` is valid UTF-8.
+size_t InvalidUtf8At(std::string_view s);
 
 // A shared mutex that lets a waiting writer in ahead of the readers that come
 // after it. std::shared_mutex on glibc lets new readers in while a writer waits,

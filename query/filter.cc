@@ -1227,4 +1227,17 @@ bool operator==(const Filter& a, const Filter& b) {
   return NodeEqual(*a.root_, *b.root_);
 }
 
+namespace query {
+
+size_t InvalidUtf8At(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8Length(s, i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace query
+
 }  // namespace relate

@@ -173,10 +173,7 @@ Status DBImpl::ImportModel(std::string_view name, const std::filesystem::path& f
                            const ModelOptions& options) {
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
   const std::string where = "model import " + Quote(name);
-  if (name.empty() || name.size() > kMaxNameBytes) {
-    return Status::InvalidArgument(where + ": a model name must have 1 to " +
-                                   std::to_string(kMaxNameBytes) + " bytes");
-  }
+  RELATE_RETURN_IF_ERROR(CheckName(name, where + ": a model name"));
   RELATE_RETURN_IF_ERROR(embed::ParseActivation(options.activation).error().WithContext(where));
   if (options.pooling != "mean" && options.pooling != "sif") {
     return Status::InvalidArgument(where + ": unknown pooling \"" + options.pooling +

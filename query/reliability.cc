@@ -309,6 +309,30 @@ Result<StorageReport> DBImpl::CheckStorage() {
     return report;
   }
   AddFindings(*found, &report);
+  // Every model's data is read back whole (RocksDB checks each chunk's
+  // checksum, blob files included) and decoded, as a search by text would.
+  std::vector<std::shared_ptr<ModelEntry>> models;
+  {
+    std::shared_lock catalog(catalog_mu_);
+    for (const auto& [name, versions] : models_) {
+      for (const auto& [version, entry] : versions) models.push_back(entry);
+    }
+  }
+  for (const auto& entry : models) {
+    ModelEntry fresh;
+    fresh.meta = entry->meta;
+    auto loaded = LoadModel(fresh);
+    if (!loaded) {
+      if (loaded.error().code() != Status::Code::kCorruption &&
+          loaded.error().code() != Status::Code::kInvalidArgument) {
+        return loaded.error();
+      }
+      report.problems.push_back("model " + Quote(entry->meta.info.name) + " version " +
+                                std::to_string(entry->meta.info.version) +
+                                " is damaged (drop it, or import it again): " +
+                                loaded.error().ToString());
+    }
+  }
   return report;
 }
 

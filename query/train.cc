@@ -67,10 +67,7 @@ std::string Describe(const TrainOptions& o, float learning_rate) {
 Status DBImpl::TrainModel(std::string_view name, const TrainOptions& options) {
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
   const std::string where = "training model " + Quote(name);
-  if (name.empty() || name.size() > kMaxNameBytes) {
-    return Status::InvalidArgument(where + ": a model name must have 1 to " +
-                                   std::to_string(kMaxNameBytes) + " bytes");
-  }
+  RELATE_RETURN_IF_ERROR(CheckName(name, where + ": a model name"));
   if (options.corpus.empty() == options.collection.empty()) {
     return Status::InvalidArgument(where +
                                    ": give either corpus files or a collection to learn from");

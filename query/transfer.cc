@@ -291,9 +291,7 @@ class DBImpl::Importer {
     const ModelInfo& info = meta.info;
     const std::string what =
         "model " + Quote(info.name) + " version " + std::to_string(info.version);
-    if (info.name.empty() || info.name.size() > kMaxNameBytes) {
-      return Fail("a model name must have 1 to " + std::to_string(kMaxNameBytes) + " bytes");
-    }
+    if (Status s = CheckName(info.name, "a model name"); !s.ok()) return Fail(s.message());
     if (auto existing = db_.FindModel(info.name)) {
       return Status::AlreadyExists(reader_.Where() + ": " + what + ": the database has a model " +
                                    Quote(info.name) + " (version " +
@@ -391,9 +389,7 @@ class DBImpl::Importer {
     RELATE_RETURN_IF_ERROR(FinishCollection());
     CollectionSpec& spec = meta.spec;
     const std::string what = "collection " + Quote(spec.name);
-    if (spec.name.empty() || spec.name.size() > kMaxNameBytes) {
-      return Fail("a collection name must have 1 to " + std::to_string(kMaxNameBytes) + " bytes");
-    }
+    if (Status s = CheckName(spec.name, "a collection name"); !s.ok()) return Fail(s.message());
     if (db_.Find(spec.name)) {
       return Status::AlreadyExists(reader_.Where() + ": " + what +
                                    " exists in the database; drop it, or import into another "
@@ -477,6 +473,11 @@ class DBImpl::Importer {
                   "next_record_id " + std::to_string(meta.next_record_id));
     }
     if (rec.version == 0) return Fail(what + ": version 0 (versions count from 1)");
+    if (Status s = CheckRecordStrings(
+            Record{.key = rec.key, .text = rec.text, .metadata = rec.metadata});
+        !s.ok()) {
+      return Fail(what + ": " + std::string(s.message()));
+    }
     if (Status s = CheckRecordVector(meta.spec, rec.vector); !s.ok()) {
       return Fail(what + ": " + std::string(s.message()));
     }

@@ -220,6 +220,32 @@ BOOST_AUTO_TEST_CASE(VectorWhoseDistancesOverflowIsRefused) {
   }
 }
 
+// Storage keeps keys, texts and metadata strings as protobuf strings, which
+// must be UTF-8 to be read back: anything else is refused, naming the field.
+BOOST_AUTO_TEST_CASE(StringsThatAreNotUtf8AreRefusedAndNothingIsWritten) {
+  const std::vector<float> v(kDim, 1.0f);
+  const std::vector<std::pair<Record, std::string>> cases = {
+      {Record{.key = "k\xff", .vector = v}, "the key"},
+      {Record{.key = "k", .text = "caf\xc3", .vector = v}, "the text"},
+      {Record{.key = "k", .metadata = {{"\xc0\xaf", int64_t{1}}}, .vector = v},
+       "a metadata field name"},  // an overlong form
+      {Record{.key = "k", .metadata = {{"s", std::string("\xf5\x80\x80\x80")}}, .vector = v},
+       "metadata field \"s\""},
+  };
+  for (const auto& [record, field] : cases) {
+    Status s = db->Upsert("papers", std::vector<Record>{MakeRecords(1, 1)[0], record});
+    BOOST_TEST(s.code() == Status::Code::kInvalidArgument, field);
+    BOOST_TEST(std::string(s.message()).find(field + " is not valid UTF-8") != std::string::npos,
+               s.ToString());
+    BOOST_TEST(db->Count("papers").value() == 0u);
+  }
+  Status s = db->CreateCollection({.name = "n\xff", .dimension = 2});
+  BOOST_TEST(std::string(s.message()).find("not valid UTF-8") != std::string::npos, s.ToString());
+  BOOST_TEST(
+      db->Upsert("papers", std::vector<Record>{Record{.key = "ключ", .text = "текст", .vector = v}})
+          .ok());
+}
+
 BOOST_AUTO_TEST_CASE(UpsertOfExistingKeyReplacesItAndItsVector) {
   auto records = MakeRecords(10, 3);
   BOOST_TEST(db->Upsert("papers", records).ok());

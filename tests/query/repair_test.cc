@@ -255,4 +255,52 @@ BOOST_AUTO_TEST_CASE(DamageMatrixKeepsEveryRecordWhosePartsSurvive,
   }
 }
 
+// A damaged model blob passed CheckStorage (only a query of the model failed):
+// now it is named, and repair keeps what it can and says so.
+BOOST_AUTO_TEST_CASE(DamagedModelDataIsReportedByCheckStorage) {
+  testutil::ScratchDir dir;
+  const fs::path path = dir.path() / "db";
+  const fs::path vectors = dir.path() / "words.txt";
+  {
+    std::ofstream out(vectors);
+    out << "40 96\n";
+    auto rows = testutil::RandomVectors(40, 96, 5);
+    for (size_t w = 0; w < 40; ++w) {
+      out << "word" << w;
+      for (size_t d = 0; d < 96; ++d) out << " " << rows[w * 96 + d];
+      out << "\n";
+    }
+  }
+  {
+    auto db = DB::Open(path, Quiet({.create_if_missing = true})).value();
+    BOOST_TEST_REQUIRE(db->ImportModel("m", vectors).ok());
+  }
+  DB::Open(path, Quiet()).value().reset();  // the model's data moves into table and blob files
+  std::vector<fs::path> blobs;
+  for (const auto& e : fs::directory_iterator(path / "store")) {
+    if (e.path().extension() == ".blob") blobs.push_back(e.path());
+  }
+  BOOST_TEST_REQUIRE(blobs.size() == 1u);
+  {
+    auto db = DB::Open(path, Quiet()).value();
+    BOOST_TEST(db->CheckStorage().value().ok());
+    BOOST_TEST(db->SimilarWords("m", "word1", 3).has_value());
+  }
+  Damage(blobs[0], "flip");
+  {
+    auto db = DB::Open(path, Quiet()).value();
+    auto check = db->CheckStorage().value();
+    BOOST_TEST(!check.ok());
+    bool named = false;
+    for (const auto& p : check.problems) named |= p.find("model \"m\"") != std::string::npos;
+    BOOST_TEST(named);
+  }
+  auto report = DB::Repair(path, Quiet());
+  BOOST_TEST_REQUIRE(report.has_value(), report.error().ToString());
+  BOOST_TEST(!report->actions.empty());
+  bool named = false;
+  for (const auto& p : report->problems) named |= p.find("model \"m\"") != std::string::npos;
+  BOOST_TEST(named);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -522,6 +522,28 @@ BOOST_AUTO_TEST_CASE(DamagedStreamsAreRefusedNamingTheFrameAndLeaveNothing) {
           "key twice", {"twice"});
   refused(edited([&](auto& f) { f.erase(f.begin() + static_cast<ptrdiff_t>(record)); }),
           "a record missing", {"announces", frame_at(record - 1)});
+  // Strings storage keeps as protobuf strings must be UTF-8: an import used to
+  // accept them, and every read of the collection then failed.
+  refused(edited([&](auto& f) {
+            std::get<storage::ExportRecord>(f[record]).record.key = "bad\xff\xfekey";
+          }),
+          "key not UTF-8", {"the key is not valid UTF-8", frame_at(record)});
+  refused(edited([&](auto& f) {
+            std::get<storage::ExportRecord>(f[record]).record.text = "caf\xc3";
+          }),
+          "text not UTF-8", {"the text is not valid UTF-8"});
+  refused(edited([&](auto& f) {
+            std::get<storage::ExportRecord>(f[record]).record.metadata["n\x80"] = int64_t{1};
+          }),
+          "metadata name not UTF-8", {"metadata field name is not valid UTF-8"});
+  refused(edited([&](auto& f) {
+            std::get<storage::ExportRecord>(f[record]).record.metadata["tag"] =
+                std::vector<std::string>{"ok", "\xed\xa0\x80"};  // a surrogate
+          }),
+          "metadata value not UTF-8", {"metadata field \"tag\" is not valid UTF-8"});
+  refused(edited([&](auto& f) { std::get<storage::CollectionMeta>(f[words]).spec.name = "w\xff"; }),
+          "collection name not UTF-8 (a string in the stream's own format)",
+          {"does not parse", frame_at(words)});
   refused(edited([&](auto& f) { std::get<storage::CollectionMeta>(f[words]).model_version = 7; }),
           "unknown model version", {"version 7", frame_at(words)});
   refused(edited([&](auto& f) {
