@@ -39,6 +39,8 @@
 #include <set>
 
 #include "storage/families.h"
+#include "storage/log_salvage.h"
+#include "storage/rocks_format.h"
 #include "storage/store.h"
 
 namespace relate::storage {
@@ -49,55 +51,6 @@ namespace fs = std::filesystem;
 // id, or are short names in the default family), for the tables that name
 // each family to RepairDB.
 constexpr std::string_view kPlaceholderKey = "\xff\xff\xff\xff relate repair: family placeholder";
-
-// CRC-32C (Castagnoli), as RocksDB checksums its blob records.
-uint32_t Crc32c(const char* data, size_t n) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) {
-    crc = table[(crc ^ static_cast<uint8_t>(data[i])) & 0xFF] ^ (crc >> 8);
-  }
-  return crc ^ 0xFFFFFFFFu;
-}
-
-// RocksDB stores CRCs masked (util/crc32c.h).
-uint32_t Unmask(uint32_t masked) {
-  const uint32_t rot = masked - 0xa282ead8u;
-  return (rot >> 17) | (rot << 15);
-}
-
-uint32_t Fixed32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t Fixed64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-bool Varint64(const char** p, const char* end, uint64_t* v) {
-  uint64_t r = 0;
-  for (int shift = 0; shift <= 63 && *p < end; shift += 7) {
-    const auto b = static_cast<uint8_t>(**p);
-    ++*p;
-    r |= static_cast<uint64_t>(b & 0x7F) << shift;
-    if ((b & 0x80) == 0) {
-      *v = r;
-      return true;
-    }
-  }
-  return false;
-}
 
 // The blob file format (RocksDB db/blob/blob_log_format.h, version 1): a
 // 30-byte header, records of a 32-byte header (key size, value size,
@@ -544,6 +497,32 @@ bool RestoreCurrent(const fs::path& path, StoreRepairReport* report) {
   return false;
 }
 
+// Rewrites each damaged write-ahead log to hold the whole batches that it
+// still has, past the damage too (log_salvage.h).
+void SalvageLogs(const fs::path& path, StoreRepairReport* report) {
+  std::vector<fs::path> logs;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    if (e.path().extension() == ".log") logs.push_back(e.path());
+  }
+  std::sort(logs.begin(), logs.end());
+  for (const auto& log : logs) {
+    auto salvaged = SalvageLog(log);
+    const std::string name = log.filename().string();
+    if (!salvaged) {
+      report->damaged_files.push_back(name + ": " + std::string(salvaged.error().message()));
+      continue;
+    }
+    if (salvaged->damaged_stretches == 0) continue;
+    report->damaged_files.push_back(
+        name + ": " + std::to_string(salvaged->damaged_stretches) + " damaged stretch(es), " +
+        std::to_string(salvaged->damaged_bytes) +
+        " bytes: the batches written there are lost whole (a batch is all or nothing)");
+    report->actions.push_back(name + ": rewritten with the " + std::to_string(salvaged->batches) +
+                              " whole batches it holds, before and after the damage");
+  }
+}
+
 // Counts the writes a lenient replay skips: a batch's representation starts
 // with its first sequence number and its count of writes (8 + 4 bytes, little
 // endian), and each write takes one sequence number, so a batch that starts
@@ -956,6 +935,7 @@ Result<StoreRepairReport> Store::Repair(const fs::path& path) {
 
   // The cheap repairs first, each followed by a strict look.
   std::vector<std::string> ignored;
+  SalvageLogs(path, &report);
   if (!CurrentNamesAManifest(path)) RestoreCurrent(path, &report);
   if (ReplayLogsLeniently(path, &report).ok() && Inspect(path, &ignored).ok()) return report;
   RELATE_RETURN_IF_ERROR(Rebuild(path, aside / "blobs", &report));
