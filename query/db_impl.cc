@@ -143,6 +143,13 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
   }
 
   std::unique_ptr<DBImpl> db(new DBImpl(dir, options, std::move(lock), std::move(store)));
+  if (std::string kept; size_t n = db->store_->UnnamedFilesKept(&kept)) {
+    db->Log("storage: " + std::to_string(n) +
+            " table or blob files that its MANIFEST does not name were kept in " + kept +
+            " instead of being deleted (a crash during a flush leaves such files; a MANIFEST "
+            "that lost its last edits does too, and then they hold the newest records: if "
+            "records are missing, `relate repair` puts them back)");
+  }
   RELATE_ASSIGN_OR_RETURN(auto metas, db->store_->LoadCatalog());
   std::unordered_set<std::string> wanted_files;
   for (auto& meta : metas) {

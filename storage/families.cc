@@ -5,6 +5,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
+#include <chrono>
 #include <string>
 
 namespace relate::storage {
@@ -106,6 +107,53 @@ rocksdb::DBOptions StoreDbOptions() {
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   options.track_and_verify_wals_in_manifest = true;
   return options;
+}
+
+OpenGuard::OpenGuard(std::filesystem::path store) : store_(std::move(store)) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(store_, ec)) return;
+  links_ = store_ / kLostDir / ".open-guard";
+  fs::remove_all(links_, ec);
+  fs::create_directories(links_, ec);
+  if (ec) return;
+  for (const auto& e : fs::directory_iterator(store_, ec)) {
+    const std::string ext = e.path().extension().string();
+    if (ext != ".sst" && ext != ".blob") continue;
+    std::error_code link_ec;
+    fs::create_hard_link(e.path(), links_ / e.path().filename(), link_ec);
+    if (!link_ec) linked_.push_back(e.path().filename().string());
+  }
+}
+
+OpenGuard::~OpenGuard() {
+  std::error_code ec;
+  if (links_.empty()) return;
+  std::filesystem::remove_all(links_, ec);
+  std::filesystem::remove(links_.parent_path(), ec);  // lost/, if nothing else is there
+}
+
+size_t OpenGuard::Keep(std::string* where) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> deleted;
+  std::error_code ec;
+  for (const auto& name : linked_) {
+    if (!fs::exists(store_ / name, ec)) deleted.push_back(name);
+  }
+  if (deleted.empty()) return 0;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  const fs::path kept = store_ / kLostDir / (std::string(kUnnamedPrefix) + std::to_string(ms));
+  fs::create_directories(kept, ec);
+  size_t n = 0;
+  for (const auto& name : deleted) {
+    std::error_code move_ec;
+    fs::rename(links_ / name, kept / name, move_ec);
+    if (!move_ec) ++n;
+  }
+  *where = kept.string();
+  return n;
 }
 
 }  // namespace relate::storage

@@ -7,7 +7,9 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 
+#include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -53,5 +55,30 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(
 // Corruption instead of silently dropping the records after it; and a log the
 // MANIFEST names but that is gone fails it too. Repair opens more leniently.
 rocksdb::DBOptions StoreDbOptions();
+
+// Where, in a store's directory, a writer's open keeps the table and blob
+// files that its MANIFEST does not name: lost/unnamed-<unix ms>/.
+inline constexpr const char* kLostDir = "lost";
+inline constexpr const char* kUnnamedPrefix = "unnamed-";
+
+// A writer's open deletes the table and blob files the MANIFEST does not name.
+// Most are left by a crash during a flush or compaction, but with a MANIFEST
+// that lost its last edits (cut short at a record's end) they are the newest
+// data, gone without a word. An OpenGuard made before the open links every
+// table and blob file aside; Keep(), after it, keeps the links of those the
+// open deleted in lost/unnamed-<ms>/ (repair puts them back) and drops the rest.
+class OpenGuard {
+ public:
+  explicit OpenGuard(std::filesystem::path store);
+  ~OpenGuard();
+  OpenGuard(const OpenGuard&) = delete;
+  OpenGuard& operator=(const OpenGuard&) = delete;
+  // The number of files the open deleted (kept in *where), or 0.
+  size_t Keep(std::string* where);
+
+ private:
+  std::filesystem::path store_, links_;
+  std::vector<std::string> linked_;
+};
 
 }  // namespace relate::storage

@@ -37,6 +37,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "storage/families.h"
 #include "storage/log_salvage.h"
@@ -82,68 +83,93 @@ Status ReadAt(int fd, uint64_t offset, size_t n, std::string* out) {
 // record checked against its checksums and the key it belongs to. Thread-safe.
 class BlobFiles {
  public:
-  explicit BlobFiles(fs::path dir) : dir_(std::move(dir)) {}
+  // Blob files looked for in each of `dirs` (a number may be in several: the
+  // record that passes its checks is the one).
+  explicit BlobFiles(std::vector<fs::path> dirs) : dirs_(std::move(dirs)) {}
   ~BlobFiles() {
-    for (auto& [number, fd] : fds_) {
-      if (fd >= 0) ::close(fd);
+    for (auto& [number, fds] : fds_) {
+      for (int fd : fds) ::close(fd);
     }
   }
   BlobFiles(const BlobFiles&) = delete;
   BlobFiles& operator=(const BlobFiles&) = delete;
 
-  // True if `value` decodes as a blob index naming a blob file of this
-  // directory (a value a table keeps inline seldom does, and never both).
-  bool IsBlobIndex(std::string_view value) const {
-    const char* p = value.data();
-    const char* end = p + value.size();
-    uint64_t expiration = 0, number = 0, offset = 0, size = 0;
-    if (p == end) return false;
-    const auto type = static_cast<uint8_t>(*p++);
-    if (type == 2 && !Varint64(&p, end, &expiration)) return false;
-    if ((type != 1 && type != 2) || !Varint64(&p, end, &number) || !Varint64(&p, end, &offset) ||
-        !Varint64(&p, end, &size) || p + 1 != end) {
-      return false;
-    }
-    std::error_code ec;
-    return fs::exists(dir_ / BlobFileName(number), ec);
+  // True if `value` decodes as a blob index naming a blob file of these
+  // directories (a value a table keeps inline seldom does, and never both).
+  bool IsBlobIndex(std::string_view value) {
+    Index index;
+    return Decode(value, &index) && index.type != 0 && !Files(index.number).empty();
   }
 
   // The value `index` names for `user_key`, or Corruption / NotFound saying why not.
-  Result<std::string> Resolve(std::string_view user_key, std::string_view index) {
-    const char* p = index.data();
-    const char* end = p + index.size();
-    if (p == end) return Status::Corruption("empty blob index");
-    const auto type = static_cast<uint8_t>(*p++);
-    uint64_t expiration = 0, number = 0, offset = 0, size = 0;
-    if (type == 0) {  // a value kept in the table itself, with a time to live
-      if (!Varint64(&p, end, &expiration)) return Status::Corruption("bad blob index");
-      return std::string(p, end);
-    }
-    if (type == 2 && !Varint64(&p, end, &expiration)) return Status::Corruption("bad blob index");
-    if ((type != 1 && type != 2) || !Varint64(&p, end, &number) || !Varint64(&p, end, &offset) ||
-        !Varint64(&p, end, &size) || p + 1 != end) {
-      return Status::Corruption("bad blob index");
-    }
-    if (static_cast<uint8_t>(*p) != 0) {
-      return Status::Corruption("blob " + BlobFileName(number) + " is compressed");
-    }
-    const uint64_t record = offset - user_key.size() - kBlobRecordHeaderSize;
-    if (offset < user_key.size() + kBlobRecordHeaderSize + kBlobHeaderSize) {
+  Result<std::string> Resolve(std::string_view user_key, std::string_view value) {
+    Index index;
+    if (!Decode(value, &index)) return Status::Corruption("bad blob index");
+    if (index.type == 0) return std::string(index.inline_value);
+    const std::string name = BlobFileName(index.number);
+    if (index.compression != 0) return Status::Corruption("blob " + name + " is compressed");
+    if (index.offset < user_key.size() + kBlobRecordHeaderSize + kBlobHeaderSize) {
       return Status::Corruption("bad blob offset");
     }
-    int fd = -1;
-    {
-      std::lock_guard lock(mu_);
-      auto it = fds_.find(number);
-      if (it == fds_.end()) {
-        it = fds_.emplace(number,
-                          ::open((dir_ / BlobFileName(number)).c_str(), O_RDONLY | O_CLOEXEC))
-                 .first;
-      }
-      fd = it->second;
+    const std::vector<int> fds = Files(index.number);
+    if (fds.empty()) return Status::NotFound("blob file " + name + " is missing");
+    Status first;
+    for (int fd : fds) {
+      auto got = ReadRecord(fd, name, user_key, index);
+      if (got) return got;
+      if (first.ok()) first = got.error();
     }
-    const std::string name = BlobFileName(number);
-    if (fd < 0) return Status::NotFound("blob file " + name + " is missing");
+    return first;
+  }
+
+ private:
+  struct Index {
+    uint8_t type = 0;
+    uint64_t number = 0, offset = 0, size = 0;
+    uint8_t compression = 0;
+    std::string_view inline_value;
+  };
+
+  // RocksDB db/blob/blob_index.h: a type byte (0: inline with a time to live,
+  // 1: in a blob file, 2: in a blob file with a time to live), the expiration
+  // for 0 and 2, then file number, offset and size as varints and a compression byte.
+  static bool Decode(std::string_view value, Index* out) {
+    const char* p = value.data();
+    const char* end = p + value.size();
+    if (p == end) return false;
+    out->type = static_cast<uint8_t>(*p++);
+    uint64_t expiration = 0;
+    if (out->type == 0) {
+      if (!Varint64(&p, end, &expiration)) return false;
+      out->inline_value = std::string_view(p, static_cast<size_t>(end - p));
+      return true;
+    }
+    if (out->type == 2 && !Varint64(&p, end, &expiration)) return false;
+    if ((out->type != 1 && out->type != 2) || !Varint64(&p, end, &out->number) ||
+        !Varint64(&p, end, &out->offset) || !Varint64(&p, end, &out->size) || p + 1 != end) {
+      return false;
+    }
+    out->compression = static_cast<uint8_t>(*p);
+    return true;
+  }
+
+  std::vector<int> Files(uint64_t number) {
+    std::lock_guard lock(mu_);
+    auto it = fds_.find(number);
+    if (it == fds_.end()) {
+      std::vector<int> fds;
+      for (const auto& dir : dirs_) {
+        const int fd = ::open((dir / BlobFileName(number)).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) fds.push_back(fd);
+      }
+      it = fds_.emplace(number, std::move(fds)).first;
+    }
+    return it->second;
+  }
+
+  static Result<std::string> ReadRecord(int fd, const std::string& name, std::string_view user_key,
+                                        const Index& index) {
+    const uint64_t record = index.offset - user_key.size() - kBlobRecordHeaderSize;
     std::string header;
     if (Status s = ReadAt(fd, record, kBlobRecordHeaderSize, &header); !s.ok()) {
       return Status::Corruption(name + ": " + std::string(s.message()));
@@ -151,11 +177,11 @@ class BlobFiles {
     if (Unmask(Fixed32(header.data() + 24)) != Crc32c(header.data(), 24)) {
       return Status::Corruption(name + ": a record header fails its checksum");
     }
-    if (Fixed64(header.data()) != user_key.size() || Fixed64(header.data() + 8) != size) {
+    if (Fixed64(header.data()) != user_key.size() || Fixed64(header.data() + 8) != index.size) {
       return Status::Corruption(name + ": the record is not the one the table points at");
     }
     std::string body;
-    if (Status s = ReadAt(fd, record + kBlobRecordHeaderSize, user_key.size() + size, &body);
+    if (Status s = ReadAt(fd, record + kBlobRecordHeaderSize, user_key.size() + index.size, &body);
         !s.ok()) {
       return Status::Corruption(name + ": " + std::string(s.message()));
     }
@@ -168,10 +194,9 @@ class BlobFiles {
     return body.substr(user_key.size());
   }
 
- private:
-  fs::path dir_;
+  std::vector<fs::path> dirs_;
   std::mutex mu_;
-  std::map<uint64_t, int> fds_;
+  std::map<uint64_t, std::vector<int>> fds_;
 };
 
 // Reads the blob file at `path`: calls fn(column family id, key, value) for
@@ -349,32 +374,57 @@ Status EveryFileIsNamed(const fs::path& path, const Handle& h) {
   return Status::OK();
 }
 
+// Opens the store read-only (nothing written, nothing deleted) with the
+// families its MANIFEST has.
+rocksdb::Status OpenReadOnly(const fs::path& path, const rocksdb::DBOptions& options, Handle* out) {
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(options, path.string(), &names);
+  if (!s.ok()) return s;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (auto& d : FamilyDescriptors(rocksdb::NewLRUCache(8 << 20))) {
+    if (std::find(names.begin(), names.end(), d.name) != names.end()) descriptors.push_back(d);
+  }
+  rocksdb::DB* db = nullptr;
+  try {
+    s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(), descriptors,
+                                     &out->handles, &db);
+  } catch (const std::exception& e) {
+    s = rocksdb::Status::Corruption(e.what());
+  }
+  if (s.ok()) out->db.reset(db);
+  return s;
+}
+
+// The lost/unnamed-* directories of the store that hold files (OpenGuard).
+std::vector<fs::path> UnnamedDirs(const fs::path& path) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path / kLostDir, ec)) {
+    if (e.is_directory() && e.path().filename().string().rfind(kUnnamedPrefix, 0) == 0 &&
+        !fs::is_empty(e.path(), ec)) {
+      out.push_back(e.path());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 // The first problem of a strict look at the store: open, every table's
 // checksums, every blob file's records. OK when the store is whole.
 Status Inspect(const fs::path& path, std::vector<std::string>* damaged) {
   auto cache = rocksdb::NewLRUCache(8 << 20);
   Handle h;
   rocksdb::DBOptions options = StoreDbOptions();
-  // Read-only, so a look at a whole store writes nothing; a database written
-  // before the newer families lacks them.
-  std::vector<std::string> names;
-  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(options, path.string(), &names);
-  if (!s.ok()) return FromRocks(s, "opening storage");
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (auto& d : FamilyDescriptors(cache)) {
-    if (std::find(names.begin(), names.end(), d.name) != names.end()) descriptors.push_back(d);
+  // Read-only, so a look at a whole store writes nothing.
+  if (rocksdb::Status s = OpenReadOnly(path, options, &h); !s.ok()) {
+    return FromRocks(s, "opening storage");
   }
-  rocksdb::DB* db = nullptr;
-  try {
-    s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(), descriptors,
-                                     &h.handles, &db);
-  } catch (const std::exception& e) {
-    s = rocksdb::Status::Corruption(e.what());
+  for (const auto& dir : UnnamedDirs(path)) {
+    damaged->push_back(dir.string() + ": files a MANIFEST did not name, kept by an open");
   }
-  if (!s.ok()) return FromRocks(s, "opening storage");
-  h.db.reset(db);
   Status first = EveryFileIsNamed(path, h);
   if (!first.ok()) damaged->push_back(path.string() + ": " + std::string(first.message()));
+  if (first.ok() && !damaged->empty()) first = Status::Corruption(damaged->front());
   // Every table the store uses, one at a time, so each damaged one is named.
   std::vector<rocksdb::LiveFileMetaData> live;
   h.db->GetLiveFilesMetaData(&live);
@@ -475,6 +525,7 @@ bool RestoreCurrent(const fs::path& path, StoreRepairReport* report) {
     std::ifstream in(path / "CURRENT");
     std::getline(in, current);
   }
+  Handle h_trial;
   for (const auto& [n, name] : manifests) {
     if (name == current) continue;
     {
@@ -485,15 +536,21 @@ bool RestoreCurrent(const fs::path& path, StoreRepairReport* report) {
     }
     fs::rename(path / "CURRENT.repair", path / "CURRENT", ec);
     if (ec) return false;
+    // A read-only trial: a writer's open of an older MANIFEST would delete
+    // the newer files it does not name.
     rocksdb::DBOptions options = StoreDbOptions();
     options.wal_recovery_mode = rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords;
     options.track_and_verify_wals_in_manifest = false;
-    Handle h;
-    if (OpenStore(path, options, FamilyDescriptors(rocksdb::NewLRUCache(1 << 20)), &h).ok()) {
+    if (OpenReadOnly(path, options, &h_trial).ok() && EveryFileIsNamed(path, h_trial).ok()) {
+      h_trial.Close().PermitUncheckedError();
       report->actions.push_back("CURRENT pointed again at " + name);
       return true;
     }
+    h_trial.Close().PermitUncheckedError();
   }
+  // None fits: CURRENT as it was (RepairDB writes a new one).
+  std::ofstream restore(path / "CURRENT", std::ios::trunc);
+  restore << current << (current.empty() ? "" : "\n");
   return false;
 }
 
@@ -564,21 +621,9 @@ Status ReplayLogsLeniently(const fs::path& path, StoreRepairReport* report) {
   // one that lost its last edits (cut short, say) those are the newest data.
   // Such a store is rebuilt from its files instead.
   {
-    std::vector<std::string> names;
-    RELATE_RETURN_IF_ERROR(FromRocks(
-        rocksdb::DB::ListColumnFamilies(options, path.string(), &names), "reading the MANIFEST"));
-    auto cache = rocksdb::NewLRUCache(1 << 20);
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (auto& d : FamilyDescriptors(cache)) {
-      if (std::find(names.begin(), names.end(), d.name) != names.end()) descriptors.push_back(d);
-    }
     Handle look;
-    rocksdb::DB* db = nullptr;
     RELATE_RETURN_IF_ERROR(
-        FromRocks(rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(),
-                                               descriptors, &look.handles, &db),
-                  "opening storage leniently"));
-    look.db.reset(db);
+        FromRocks(OpenReadOnly(path, options, &look), "opening storage leniently"));
     RELATE_RETURN_IF_ERROR(EveryFileIsNamed(path, look));
   }
   options.create_missing_column_families = true;
@@ -803,13 +848,23 @@ Status SalvageDamagedTables(const fs::path& path, const fs::path& damaged_dir, B
 // it (integrated blob files are written by flushes, in file number order, and
 // never rewritten). A value of a record that was deleted comes back as an
 // orphan, which CheckConsistency removes.
-Status RestoreOrphanBlobs(Handle& h, const fs::path& held, StoreRepairReport* report) {
-  std::vector<fs::path> files;
+Status RestoreOrphanBlobs(Handle& h, const std::vector<fs::path>& dirs, StoreRepairReport* report) {
+  // Newest first: by number (names are zero-padded), and for one number, the
+  // store's own file before one an open set aside (written before it).
+  std::vector<std::tuple<std::string, size_t, fs::path>> found;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(held, ec)) {
-    if (e.path().extension() == ".blob") files.push_back(e.path());
+  for (size_t d = 0; d < dirs.size(); ++d) {
+    for (const auto& e : fs::directory_iterator(dirs[d], ec)) {
+      if (e.path().extension() == ".blob")
+        found.emplace_back(e.path().filename().string(), d, e.path());
+    }
   }
-  std::sort(files.rbegin(), files.rend());  // newest first (names are zero-padded numbers)
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    return std::get<0>(a) != std::get<0>(b) ? std::get<0>(a) > std::get<0>(b)
+                                            : std::get<1>(a) < std::get<1>(b);
+  });
+  std::vector<fs::path> files;
+  for (const auto& f : found) files.push_back(std::get<2>(f));
   std::set<std::pair<uint32_t, std::string>> seen;
   uint64_t restored = 0;
   Status status;
@@ -860,7 +915,27 @@ Status Rebuild(const fs::path& path, const fs::path& held, StoreRepairReport* re
     fs::rename(e.path(), held / e.path().filename(), ec);
     if (ec) return Status::IOError("moving " + e.path().string() + ": " + ec.message());
   }
-  BlobFiles files(held);
+  // Files an open kept instead of deleting come back: tables under new
+  // numbers (RocksDB may have used theirs since), blob files beside the others
+  // under their own (the tables' blob indexes name them).
+  std::vector<fs::path> blob_dirs{held};
+  uint64_t number = NextFileNumber(path) + 3000;
+  const auto unnamed = UnnamedDirs(path);
+  for (size_t k = 0; k < unnamed.size(); ++k) {
+    const fs::path blobs = held.parent_path() / ("unnamed-blobs-" + std::to_string(k));
+    fs::create_directories(blobs, ec);
+    for (const auto& e : fs::directory_iterator(unnamed[k], ec)) {
+      const std::string ext = e.path().extension().string();
+      const fs::path to =
+          ext == ".sst" ? path / TableFileName(number++) : blobs / e.path().filename();
+      fs::rename(e.path(), to, ec);
+      if (ec) return Status::IOError("moving " + e.path().string() + ": " + ec.message());
+    }
+    blob_dirs.push_back(blobs);
+    fs::rename(unnamed[k], held.parent_path() / unnamed[k].filename(), ec);
+    report->actions.push_back("the files in " + unnamed[k].string() + " are used again");
+  }
+  BlobFiles files(blob_dirs);
   {
     RELATE_ASSIGN_OR_RETURN(auto scratch, ScratchFamilies::Create(held.parent_path() / "scratch"));
     RELATE_RETURN_IF_ERROR(
@@ -900,7 +975,7 @@ Status Rebuild(const fs::path& path, const fs::path& held, StoreRepairReport* re
     RELATE_RETURN_IF_ERROR(FromRocks(h.db->CompactRange(compact, h.handles[f], nullptr, nullptr),
                                      std::string("compacting ") + kFamilyNames[f]));
   }
-  RELATE_RETURN_IF_ERROR(RestoreOrphanBlobs(h, held, report));
+  RELATE_RETURN_IF_ERROR(RestoreOrphanBlobs(h, blob_dirs, report));
   RELATE_RETURN_IF_ERROR(FromRocks(h.Close(), "closing the rebuilt storage"));
   if (resolver.resolved() > 0) {
     report->actions.push_back(std::to_string(resolver.resolved()) +

@@ -15,6 +15,7 @@
 #include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -435,6 +436,9 @@ struct Store::Rep {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   bool read_only = false;
+  // Table and blob files this open would have deleted, and where they are kept.
+  size_t unnamed_kept = 0;
+  std::string unnamed_dir;
 
   // Null for a family a read-only store's database lacks (IsNewerFamily).
   rocksdb::ColumnFamilyHandle* cf(int f) const { return handles[f]; }
@@ -462,6 +466,11 @@ Store::Store(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 Store::~Store() = default;
 
 bool Store::read_only() const { return rep_->read_only; }
+
+size_t Store::UnnamedFilesKept(std::string* where) const {
+  *where = rep_->unnamed_dir;
+  return rep_->unnamed_kept;
+}
 
 Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
                                            const StoreOptions& store_options) {
@@ -493,6 +502,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
   rocksdb::DB* db = nullptr;
   rocksdb::Status s;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::optional<OpenGuard> guard;
+  if (!store_options.read_only) guard.emplace(path);
   try {
     s = store_options.read_only
             ? rocksdb::DB::OpenForReadOnly(rocksdb::Options(options, {}), path.string(),
@@ -501,6 +512,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
   } catch (const std::exception& e) {
     return Status::IOError("opening storage " + path.string() + ": " + e.what());
   }
+  if (guard) rep->unnamed_kept = guard->Keep(&rep->unnamed_dir);
   if (!s.ok()) return FromRocks(s, "opening storage " + path.string());
   rep->db.reset(db);
   rep->handles.assign(kFamilies, nullptr);

@@ -204,6 +204,10 @@ class Store {
   static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& path,
                                              const StoreOptions& options);
   ~Store();
+  // The table and blob files of the store that its MANIFEST did not name, which
+  // this (writer's) open kept in *where instead of deleting them (families.h:
+  // OpenGuard); 0 if there were none.
+  size_t UnnamedFilesKept(std::string* where) const;
 
   bool read_only() const;
 
