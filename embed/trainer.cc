@@ -11,6 +11,8 @@
 #include <fstream>
 #include <thread>
 
+#include "util/durable_file.h"
+
 namespace relate::embed {
 namespace {
 
@@ -262,43 +264,6 @@ CorpusProgressFn ReadProgress(const TrainOptions& options, const char* phase) {
     if (p.elapsed_seconds > 0) p.words_per_second_per_thread = words / p.elapsed_seconds;
     options.progress(p);
   };
-}
-
-Status WriteFileAtomically(const fs::path& path, const std::string& bytes) {
-  const fs::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return Status::IOError("training checkpoint " + tmp.string() + ": cannot create: " +
-                           std::strerror(errno));
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = errno;
-      ::close(fd);
-      return Status::IOError("training checkpoint " + tmp.string() + ": write failed: " +
-                             std::strerror(e));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    return Status::IOError("training checkpoint " + tmp.string() + ": fsync failed: " +
-                           std::strerror(errno));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    return Status::IOError("training checkpoint " + path.string() + ": rename failed: " +
-                           ec.message());
-  }
-  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return Status::OK();
 }
 
 }  // namespace
@@ -614,7 +579,7 @@ Status Trainer::SaveCheckpoint(const fs::path& path) const {
   w.Put(sum);
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  return WriteFileAtomically(path, w.out());
+  return util::WriteFileDurably(path, w.out()).WithContext("training checkpoint");
 }
 
 Result<std::unique_ptr<Trainer>> Trainer::Resume(const fs::path& checkpoint,

@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/durable_file.h"
+
 namespace relate::embed {
 namespace {
 
@@ -594,82 +596,6 @@ Result<WordVectors> ReadBinary(const fs::path& path, const ProgressFn& progress)
 // have a control byte or the high bit set.
 bool IsValueTextChar(char c) { return (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\r'; }
 
-// Replaces a file atomically: writes a temporary file next to it, and Commit() fsyncs
-// and renames it over the target. Destroyed without Commit(), it removes the temporary.
-class AtomicFileWriter {
- public:
-  explicit AtomicFileWriter(fs::path path) : path_(std::move(path)) {}
-  ~AtomicFileWriter() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!tmp_.empty() && !committed_) ::unlink(tmp_.c_str());
-  }
-  AtomicFileWriter(const AtomicFileWriter&) = delete;
-  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
-
-  Status Open() {
-    static std::atomic<uint64_t> counter{0};
-    const std::string name =
-        "." + path_.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-";
-    for (;;) {
-      tmp_ = path_.parent_path() / (name + std::to_string(counter.fetch_add(1)));
-      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ >= 0) break;
-      const int err = errno;
-      if (err != EEXIST) {
-        tmp_.clear();
-        return ErrnoError(path_, "cannot create a temporary file next to it", err);
-      }
-    }
-    buf_.reserve(kChunkBytes + kChunkBytes / 4);
-    return Status::OK();
-  }
-
-  Status Append(std::string_view s) {
-    buf_.append(s);
-    return buf_.size() >= kChunkBytes ? Flush() : Status::OK();
-  }
-
-  Status Commit() {
-    RELATE_RETURN_IF_ERROR(Flush());
-    if (::fsync(fd_) != 0) return ErrnoError(path_, "fsync failed", errno);
-    const int fd = std::exchange(fd_, -1);
-    if (::close(fd) != 0) return ErrnoError(path_, "close failed", errno);
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
-      return ErrnoError(path_, "cannot rename the temporary file over it", errno);
-    }
-    committed_ = true;
-    // Best effort: the file is complete and in place; this only makes the rename durable.
-    const fs::path dir = path_.has_parent_path() ? path_.parent_path() : fs::path(".");
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-    return Status::OK();
-  }
-
- private:
-  Status Flush() {
-    size_t done = 0;
-    while (done < buf_.size()) {
-      const ssize_t n = ::write(fd_, buf_.data() + done, buf_.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoError(path_, "write failed", errno);
-      }
-      done += static_cast<size_t>(n);
-    }
-    buf_.clear();
-    return Status::OK();
-  }
-
-  fs::path path_;
-  fs::path tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-  std::string buf_;
-};
-
 // Refuses what a word2vec reader could not read back.
 Status CheckWritable(const fs::path& path, const WordVectors& vectors) {
   const Vocabulary& vocab = vectors.vocabulary;
@@ -705,7 +631,7 @@ std::string HeaderLine(const WordVectors& vectors) {
 
 Status WriteText(const fs::path& path, const WordVectors& vectors) {
   RELATE_RETURN_IF_ERROR(CheckWritable(path, vectors));
-  AtomicFileWriter out(path);
+  util::DurableFileWriter out(path);
   RELATE_RETURN_IF_ERROR(out.Open());
   RELATE_RETURN_IF_ERROR(out.Append(HeaderLine(vectors)));
   std::string line;
@@ -727,7 +653,7 @@ Status WriteText(const fs::path& path, const WordVectors& vectors) {
 
 Status WriteBinary(const fs::path& path, const WordVectors& vectors) {
   RELATE_RETURN_IF_ERROR(CheckWritable(path, vectors));
-  AtomicFileWriter out(path);
+  util::DurableFileWriter out(path);
   RELATE_RETURN_IF_ERROR(out.Open());
   RELATE_RETURN_IF_ERROR(out.Append(HeaderLine(vectors)));
   std::string line;

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "util/durable_file.h"
+
 namespace relate::query {
 namespace {
 
@@ -19,17 +21,7 @@ constexpr uint32_t kMaxDimension = 65536;
 constexpr size_t kRebuildChunk = 4096;
 
 Status WriteMarker(const fs::path& dir) {
-  const fs::path tmp = dir / "RELATE.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << kMarkerText;
-    out.flush();
-    if (!out) return Status::IOError("writing " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, dir / kMarkerName, ec);
-  if (ec) return Status::IOError("renaming " + tmp.string() + ": " + ec.message());
-  return Status::OK();
+  return util::WriteFileDurably(dir / kMarkerName, kMarkerText);
 }
 
 Status CheckMarker(const fs::path& marker) {

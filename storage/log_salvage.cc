@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "storage/rocks_format.h"
+#include "util/durable_file.h"
 
 namespace relate::storage {
 namespace {
@@ -98,42 +99,6 @@ void AppendRecords(std::string_view batch, std::string* out) {
   } while (!batch.empty());
 }
 
-Status WriteDurably(const fs::path& path, const std::string& bytes) {
-  const fs::path tmp = path.string() + ".salvage";
-  auto fail = [&](const std::string& what) {
-    const int err = errno;
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    return Status::IOError(what + " " + tmp.string() + ": " + std::strerror(err));
-  };
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail("creating");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return fail("writing");
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    return fail("syncing");
-  }
-  ::close(fd);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::IOError("renaming " + tmp.string() + ": " + ec.message());
-  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_CLOEXEC);
-  if (dir < 0) return Status::IOError("opening " + path.parent_path().string());
-  const int rc = ::fsync(dir);
-  ::close(dir);
-  if (rc != 0) return Status::IOError("syncing " + path.parent_path().string());
-  return Status::OK();
-}
-
 }  // namespace
 
 Result<LogSalvage> SalvageLog(const fs::path& path) {
@@ -213,7 +178,7 @@ Result<LogSalvage> SalvageLog(const fs::path& path) {
   // The assembled batches are referenced by `kept`: build the new log now.
   std::string log;
   for (std::string_view batch : kept) AppendRecords(batch, &log);
-  RELATE_RETURN_IF_ERROR(WriteDurably(path, log));
+  RELATE_RETURN_IF_ERROR(util::WriteFileDurably(path, log));
   return out;
 }
 

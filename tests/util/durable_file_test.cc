@@ -1,0 +1,80 @@
+#define BOOST_TEST_MODULE util
+#include "util/durable_file.h"
+
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+
+#include "tests/testutil/testutil.h"
+
+using namespace relate;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+size_t FilesIn(const fs::path& dir) {
+  return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(DurableFileTest)
+
+BOOST_AUTO_TEST_CASE(CommitReplacesTheFileAndSyncsItAndItsDirectory) {
+  testutil::ScratchDir dir;
+  const fs::path target = dir.path() / "f";
+  { std::ofstream(target) << "old"; }
+  auto& d = util::Durability();
+  const uint64_t files = d.file_syncs, renames = d.renames, dirs = d.directory_syncs;
+  BOOST_TEST_REQUIRE(util::WriteFileDurably(target, "new contents").ok());
+  BOOST_TEST(ReadAll(target) == "new contents");
+  BOOST_TEST(d.file_syncs == files + 1);
+  BOOST_TEST(d.renames == renames + 1);
+  BOOST_TEST(d.directory_syncs == dirs + 1);
+  BOOST_TEST(FilesIn(dir.path()) == 1u);  // no temporary left
+}
+
+BOOST_AUTO_TEST_CASE(UncommittedWriterLeavesTheTargetAsItWas) {
+  testutil::ScratchDir dir;
+  const fs::path target = dir.path() / "f";
+  { std::ofstream(target) << "old"; }
+  {
+    util::DurableFileWriter w(target);
+    BOOST_TEST_REQUIRE(w.Open().ok());
+    BOOST_TEST_REQUIRE(w.Append(std::string(3 << 20, 'x')).ok());  // past one chunk: written out
+    BOOST_TEST(FilesIn(dir.path()) == 2u);
+  }
+  BOOST_TEST(ReadAll(target) == "old");
+  BOOST_TEST(FilesIn(dir.path()) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(LargeFileComesBackWhole) {
+  testutil::ScratchDir dir;
+  const fs::path target = dir.path() / "big";
+  std::string bytes;
+  for (uint32_t i = 0; i < 700000; ++i) bytes += static_cast<char>(i * 7919u % 251u);
+  util::DurableFileWriter w(target);
+  BOOST_TEST_REQUIRE(w.Open().ok());
+  for (size_t at = 0; at < bytes.size(); at += 4093) {
+    BOOST_TEST_REQUIRE(w.Append(std::string_view(bytes).substr(at, 4093)).ok());
+  }
+  BOOST_TEST_REQUIRE(w.Commit().ok());
+  BOOST_TEST((ReadAll(target) == bytes));
+}
+
+BOOST_AUTO_TEST_CASE(MissingDirectoryIsAnErrorNamingTheFile) {
+  testutil::ScratchDir dir;
+  const fs::path target = dir.path() / "no" / "such" / "f";
+  Status s = util::WriteFileDurably(target, "x");
+  BOOST_TEST(s.code() == Status::Code::kNotFound);
+  BOOST_TEST(std::string(s.message()).find(target.string()) != std::string::npos, s.ToString());
+  BOOST_TEST(util::SyncDirectory(dir.path() / "no").code() == Status::Code::kNotFound);
+  util::DurableFileWriter unopened(dir.path() / "g");
+  BOOST_TEST(unopened.Append("x").code() == Status::Code::kFailedPrecondition);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

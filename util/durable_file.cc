@@ -1,0 +1,111 @@
+#include "util/durable_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+namespace relate::util {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+
+// NotFound for a missing file or directory, IOError for the rest.
+Status Errno(const fs::path& path, const std::string& what, int err) {
+  const std::string m = path.string() + ": " + what + ": " + std::strerror(err);
+  return err == ENOENT ? Status::NotFound(m) : Status::IOError(m);
+}
+
+fs::path DirectoryOf(const fs::path& path) {
+  return path.has_parent_path() ? path.parent_path() : fs::path(".");
+}
+
+}  // namespace
+
+DurabilityCounters& Durability() {
+  static DurabilityCounters counters;
+  return counters;
+}
+
+DurableFileWriter::DurableFileWriter(fs::path path) : path_(std::move(path)) {}
+
+DurableFileWriter::~DurableFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!tmp_.empty() && !committed_) ::unlink(tmp_.c_str());
+}
+
+Status DurableFileWriter::Open() {
+  static std::atomic<uint64_t> counter{0};
+  const std::string name =
+      "." + path_.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-";
+  for (;;) {
+    tmp_ = DirectoryOf(path_) / (name + std::to_string(counter.fetch_add(1)));
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd_ >= 0) break;
+    const int err = errno;
+    if (err != EEXIST) {
+      tmp_.clear();
+      return Errno(path_, "cannot create a temporary file beside it", err);
+    }
+  }
+  return Status::OK();
+}
+
+Status DurableFileWriter::Append(std::string_view bytes) {
+  if (fd_ < 0) return Status::FailedPrecondition(path_.string() + ": not open for writing");
+  buf_.append(bytes);
+  return buf_.size() >= kChunkBytes ? Flush() : Status::OK();
+}
+
+Status DurableFileWriter::Flush() {
+  size_t done = 0;
+  while (done < buf_.size()) {
+    const ssize_t n = ::write(fd_, buf_.data() + done, buf_.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno(path_, "write failed", errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  buf_.clear();
+  return Status::OK();
+}
+
+Status DurableFileWriter::Commit() {
+  if (fd_ < 0) return Status::FailedPrecondition(path_.string() + ": not open for writing");
+  RELATE_RETURN_IF_ERROR(Flush());
+  if (::fsync(fd_) != 0) return Errno(path_, "fsync failed", errno);
+  ++Durability().file_syncs;
+  const int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0) return Errno(path_, "close failed", errno);
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    return Errno(path_, "cannot rename the temporary file over it", errno);
+  }
+  ++Durability().renames;
+  committed_ = true;
+  return SyncDirectory(DirectoryOf(path_));
+}
+
+Status WriteFileDurably(const fs::path& path, std::string_view bytes) {
+  DurableFileWriter writer(path);
+  RELATE_RETURN_IF_ERROR(writer.Open());
+  RELATE_RETURN_IF_ERROR(writer.Append(bytes));
+  return writer.Commit();
+}
+
+Status SyncDirectory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno(dir, "cannot open the directory to sync it", errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Errno(dir, "directory fsync failed", err);
+  ++Durability().directory_syncs;
+  return Status::OK();
+}
+
+}  // namespace relate::util

@@ -1,0 +1,68 @@
+// The one way relate writes a file it must not lose or leave half-written:
+// the bytes go to a temporary file beside the target, which is synced, renamed
+// over the target, and then the directory is synced, so after a crash or a
+// power cut the target is the old file or the new one, whole. Every error says
+// which file and what failed, the same way for every writer.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "relate/status.h"
+
+namespace relate::util {
+
+// Writes one file whole or not at all. Open(), Append()..., Commit(): until
+// Commit() succeeds the target is untouched; a writer destroyed before that
+// removes its temporary file. Not thread-safe.
+class DurableFileWriter {
+ public:
+  explicit DurableFileWriter(std::filesystem::path path);
+  ~DurableFileWriter();
+  DurableFileWriter(const DurableFileWriter&) = delete;
+  DurableFileWriter& operator=(const DurableFileWriter&) = delete;
+
+  // Creates the temporary file (".<name>.tmp-<pid>-<n>" beside the target).
+  // NotFound if the target's directory does not exist, IOError if the file
+  // cannot be created there; both name the target.
+  Status Open();
+  // Buffers `bytes`, writing them out in large chunks. IOError on a failed write.
+  Status Append(std::string_view bytes);
+  // Writes what is buffered, syncs the file, renames it over the target and
+  // syncs the directory. IOError naming the file and the step that failed;
+  // the target is the old file then (or, if only the directory sync failed,
+  // already the new one, which a crash may still undo).
+  Status Commit();
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  Status Flush();
+
+  std::filesystem::path path_;
+  std::filesystem::path tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+  std::string buf_;
+};
+
+// Writes `bytes` as the whole of `path`, as a DurableFileWriter does.
+Status WriteFileDurably(const std::filesystem::path& path, std::string_view bytes);
+
+// Syncs the directory `dir` (so the names created, renamed or removed in it
+// last). IOError naming it.
+Status SyncDirectory(const std::filesystem::path& dir);
+
+// Counts of what the durable writes above did, for tests that check the
+// contract (every commit syncs its file and its directory).
+struct DurabilityCounters {
+  std::atomic<uint64_t> file_syncs{0};
+  std::atomic<uint64_t> renames{0};
+  std::atomic<uint64_t> directory_syncs{0};
+};
+DurabilityCounters& Durability();
+
+}  // namespace relate::util
