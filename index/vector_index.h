@@ -129,7 +129,7 @@ struct BuildParams {
 
 // What an index holds and costs.
 struct IndexStats {
-  std::string kind;          // "flat", "hnsw" or "faiss"
+  std::string kind;          // "flat", "hnsw", "faiss" or "unusable" (see VectorIndex::Unusable)
   size_t live = 0;           // vectors searches can return
   size_t dead = 0;           // deleted vectors still held (tombstones) until a rebuild
   size_t holes = 0;          // IVF: positions of removed entries, dropped by a rebuild
@@ -149,9 +149,12 @@ void ScorePair(Metric metric, const float* a, const float* b, size_t dimension, 
 //  - "Flat": exact search with relate's SIMD scan (one query) or BLAS (many).
 //  - "HNSW<M>" / "HNSW<M>,Flat": FAISS's HNSW graph and flat storage, built and
 //    searched by relate's own loops (index/hnsw.h).
-//  - any other FAISS index_factory spec (IVF, PQ, SQ, OPQ, HNSW over codes),
-//    built and searched by FAISS. One that needs training searches exactly
-//    until Train is called.
+//  - these FAISS index_factory specs, built and searched by FAISS: IVF<n>,
+//    IVF<n>_HNSW<M> or IMI2x<bits> over Flat, SQ<type> or PQ<m>[x<bits>];
+//    PQ<m>[x<bits>]; SQ<type> (SQ4, SQ6, SQ8, SQfp16); LSH; HNSW<M> over
+//    PQ<m> or SQ<type>; each after any of the transforms PCA<d>, OPQ<m>[_<d>],
+//    RR<d>, L2norm and Pad<d> (CheckSpec has the limits). One that needs
+//    training searches exactly until Train is called.
 // Remove deletes Flat rows and IVF entries for real; in the other kinds it
 // leaves a tombstone that searches skip, and a rebuild drops it.
 //
@@ -172,10 +175,26 @@ class VectorIndex {
   static std::string ResolveSpec(std::string_view spec);
   // What "auto" wants for `rows` vectors: "Flat" or "HNSW32".
   static std::string AutoSpec(size_t rows, uint32_t dimension);
-  // Builds an empty index. InvalidArgument if FAISS cannot build `spec`.
+  // Whether relate builds `spec` for vectors of `dimension`: the kinds above in
+  // FAISS 1.7.3's grammar, with every count in range (FAISS asserts, divides by
+  // zero or allocates without bound on some that it parses). InvalidArgument
+  // naming the spec and what is wrong with it.
+  static Status CheckSpec(uint32_t dimension, std::string_view spec);
+  // Builds an empty index. InvalidArgument if `spec` fails CheckSpec or FAISS
+  // cannot build it.
   static Result<std::unique_ptr<VectorIndex>> Create(uint32_t dimension, Metric metric,
                                                      std::string_view spec,
                                                      const BuildParams& build = {});
+  // An index for a stored collection whose spec fails CheckSpec (`why`, its
+  // message): a database written by a version that took the spec still opens,
+  // and the collection can be listed and dropped. It holds nothing; Add,
+  // Remove, Train, the searches and Reconstruct return FailedPrecondition
+  // (see CheckUsable), and Save writes nothing.
+  static std::unique_ptr<VectorIndex> Unusable(uint32_t dimension, Metric metric,
+                                               std::string_view spec, std::string_view why);
+  // OK, or the FailedPrecondition of an index made by Unusable: what is wrong
+  // with its spec and what to do.
+  Status CheckUsable() const;
 
   ~VectorIndex();
 
@@ -243,7 +262,7 @@ class VectorIndex {
   std::vector<uint64_t> Ids() const;
 
   // Writes a checkpoint atomically (temporary file, fsync, rename) that records
-  // `collection_id` and `last_change`.
+  // `collection_id` and `last_change`. An unusable index writes nothing.
   Status Save(const std::filesystem::path& path, uint32_t collection_id,
               uint64_t last_change) const;
 
@@ -253,7 +272,8 @@ class VectorIndex {
   };
   // Reads a checkpoint. NotFound if the file is missing; Corruption if it is
   // truncated, fails its checksum, is of an older format, or belongs to another
-  // collection, shape or spec.
+  // collection, shape or spec. A `spec` that fails CheckSpec gives an index
+  // made by Unusable (last change 0) whatever the file holds, or if it is missing.
   static Result<Loaded> Load(const std::filesystem::path& path, uint32_t collection_id,
                              uint32_t dimension, Metric metric, std::string_view spec,
                              const BuildParams& build = {});

@@ -570,6 +570,9 @@ Status DBImpl::Upsert(std::string_view collection, std::span<const Record> recor
     write.unlock();
     return Upsert(collection, given, options);
   }
+  // A collection whose stored index spec this version refuses takes no writes:
+  // storage is left as it was.
+  RELATE_RETURN_IF_ERROR(c->index->CheckUsable().WithContext(where));
   storage::CollectionMeta meta = c->Meta();
   RELATE_ASSIGN_OR_RETURN(auto existing, store_->LookupKeys(meta.id, keys));
   storage::Batch batch(*store_);
@@ -604,6 +607,7 @@ Result<size_t> DBImpl::Delete(std::string_view collection, std::span<const std::
 
   std::lock_guard write(write_mu_);
   if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
+  RELATE_RETURN_IF_ERROR(c->index->CheckUsable().WithContext(where));
   storage::CollectionMeta meta = c->Meta();
   RELATE_ASSIGN_OR_RETURN(auto existing, store_->LookupKeys(meta.id, views));
   storage::Batch batch(*store_);
@@ -952,6 +956,11 @@ Result<VerifyReport> DBImpl::Verify(std::string_view collection) {
   std::lock_guard write(write_mu_);
   std::shared_lock lock(c->index_mu);
   const index::VectorIndex& index = *c->index;
+  if (Status s = index.CheckUsable(); !s.ok()) {
+    // One problem, not one a record: the index cannot hold them.
+    problem(std::string(s.message()));
+    return report;
+  }
   report.indexed = index.size();
   std::unordered_set<uint64_t> stored;
   const bool exact = index.keeps_exact_vectors();

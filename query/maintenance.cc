@@ -75,6 +75,14 @@ Result<std::unique_ptr<index::VectorIndex>> DBImpl::BuildFromStorage(
         c.meta.id, [&](uint64_t, std::span<const float>) { return ++rows, Status::OK(); }, at));
     use = index::VectorIndex::AutoSpec(rows, dim);
   }
+  if (Status bad = index::VectorIndex::CheckSpec(dim, use); !bad.ok()) {
+    // A spec an older version took: while the database opens (the collection
+    // is not in the catalog yet) the collection gets an unusable index, so it
+    // can be listed and dropped; a rebuild of an open one fails (a write, say).
+    auto unusable = index::VectorIndex::Unusable(dim, spec.metric, use, bad.message());
+    if (!Find(spec.name)) return unusable;
+    return unusable->CheckUsable().WithContext("collection " + Quote(spec.name));
+  }
   RELATE_ASSIGN_OR_RETURN(auto index, index::VectorIndex::Create(dim, spec.metric, use));
   index->Reserve(c.Meta().count);  // about what the snapshot holds
   RELATE_RETURN_IF_ERROR(AddStoredVectors(c, *index, at, stop, nullptr));

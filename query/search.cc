@@ -609,6 +609,10 @@ Result<DBImpl::ScoredLists> DBImpl::FindIds(SearchRun& run, std::span<const floa
     flat = c.index->spec() == "Flat" || c.index->needs_training();
     index_vectors = c.index->keeps_exact_vectors();
     spec = c.index->spec();
+    // An index made by Unusable says what is wrong with the collection's spec.
+    if (Status s = c.index->CheckUsable(); !s.ok()) {
+      return s.WithContext("collection " + Quote(c.meta.spec.name));
+    }
   }
   if (run.options.explain != nullptr) run.options.explain->records = live;
   if (run.options.filter.empty()) {

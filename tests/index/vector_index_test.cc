@@ -145,6 +145,160 @@ BOOST_AUTO_TEST_CASE(BadSpecsAreRefused) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_SUITE(SpecTest)
+
+// Specs FAISS 1.7.3 parses but then asserts on, divides by zero with or
+// allocates without bound for, and others it cannot build: refused up front
+// with the spec and what is wrong, at kDim (16) dimensions.
+BOOST_AUTO_TEST_CASE(HostileSpecsAreRefusedSayingWhatIsWrong) {
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"IVF0,Flat", "list count must be from 1 to 1048576, not 0"},
+      {"IVF99999999999,Flat", "not 99999999999"},
+      {"IVF2000000,Flat", "list count must be from 1 to 1048576"},
+      {"IVF16,PQ0", "part count (over 16 dimensions) must be from 1 to 16, not 0"},
+      {"IVF16,PQ8x0", "bits a part must be from 1 to 8, not 0"},
+      {"IVF16,PQ8x9", "bits a part must be from 1 to 8, not 9"},
+      {"IVF16,PQ3", "the part count must divide the dimension"},
+      {"IVF16", "needs a code after it"},
+      {"IVF16,Bogus", "no code \"Bogus\""},
+      {"IVF16,SQ7", "use SQ4, SQ6, SQ8 or SQfp16"},
+      {"IVF16_HNSW0,Flat", "HNSW needs M from 2 to 1024"},
+      {"PQ8x0", "bits a part must be from 1 to 16, not 0"},
+      {"PQ0", "part count (over 16 dimensions) must be from 1 to 16, not 0"},
+      {"PQ0x8", "not 0"},
+      {"PQ8x17", "bits a part must be from 1 to 16, not 17"},
+      {"PQ8x99999999999", "not 99999999999"},
+      {"PQ5", "the part count must divide the dimension"},
+      {"PQ32", "must be from 1 to 16, not 32"},
+      {"SQ7", "\"SQ7\" is not a scalar quantizer"},
+      {"SQ", "is not a scalar quantizer"},
+      {"HNSW0", "HNSW needs M"},
+      {"HNSW32,PQ0", "not 0"},
+      {"HNSW32,PQ3", "the part count must divide the dimension"},
+      {"HNSW32,SQ3", "is not a scalar quantizer"},
+      {"OPQ0,IVF16,PQ8", "OPQ's part count"},
+      {"OPQ3,IVF16,PQ8", "the part count must divide the dimension"},
+      {"OPQ8_32,IVF16,PQ8", "OPQ's output dimension (of 16) must be from 1 to 16, not 32"},
+      {"PCA0,Flat", "PCA's output dimension (of 16) must be from 1 to 16, not 0"},
+      {"PCA64,Flat", "not 64"},
+      {"PCA8,PQ16", "part count (over 8 dimensions)"},
+      {"RR0,Flat", "RR's output dimension"},
+      {"IMI2x0,Flat", "IMI's bits a half must be from 1 to 10, not 0"},
+      {"IMI2x40,Flat", "not 40"},
+      {"PCA8", "it ends with the transform PCA8"},
+      {"Flat,", "empty part"},
+      {",Flat", "empty part"},
+      {"IVF16,,Flat", "empty part"},
+      {"IVF16(PQ4),Flat", "is not an index relate builds"},
+      {"LSQ4x8", "is not an index relate builds"},
+      {std::string(300, 'F'), "at most 256"},
+  };
+  for (const auto& [spec, why] : refused) {
+    for (Metric metric : {Metric::kCosine, Metric::kL2}) {
+      auto made = VectorIndex::Create(kDim, metric, spec);
+      BOOST_TEST_REQUIRE(!made.has_value(), spec);
+      BOOST_TEST(made.error().code() == Status::Code::kInvalidArgument, spec);
+      const std::string message(made.error().message());
+      BOOST_TEST(message.find("index spec \"" + spec + "\"") != std::string::npos, message);
+      BOOST_TEST(message.find(why) != std::string::npos, message);
+      BOOST_TEST(VectorIndex::CheckSpec(kDim, spec).ToString() == made.error().ToString());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(GoodSpecsStillCreate) {
+  for (std::string spec : {"Flat",
+                           "auto",
+                           "HNSW32",
+                           "HNSW16,Flat",
+                           "HNSW",
+                           "HNSW16,SQ8",
+                           "HNSW16,PQ4",
+                           "IVF16,Flat",
+                           "IVF16,PQ4",
+                           "IVF16,PQ8x4np",
+                           "IVF16,SQfp16",
+                           "IVF16_HNSW8,Flat",
+                           "PQ8x4",
+                           "PQ16x16",
+                           "SQ8",
+                           "SQ4",
+                           "OPQ8,IVF16,PQ8x4",
+                           "OPQ4_8,PQ4",
+                           "PCA8,IVF16,Flat",
+                           "PCAR8,HNSW16",
+                           "RR8,PQ4",
+                           "L2norm,Flat",
+                           "Pad32,PQ32"}) {
+    auto made = VectorIndex::Create(kDim, Metric::kCosine, spec);
+    BOOST_TEST(made.has_value(), spec << ": " << (made ? "" : made.error().ToString()));
+  }
+  // The dimension decides what divides it.
+  BOOST_TEST(VectorIndex::Create(15, Metric::kCosine, "PQ5").has_value());
+  BOOST_TEST(VectorIndex::Create(kDim, Metric::kCosine, "PQ5").error().code() ==
+             Status::Code::kInvalidArgument);
+  // FAISS's own refusals stay refusals, not crashes (IMI and LSH are L2 only).
+  BOOST_TEST(VectorIndex::Create(kDim, Metric::kL2, "IMI2x4,Flat").has_value());
+  BOOST_TEST(VectorIndex::Create(kDim, Metric::kCosine, "IMI2x4,Flat").error().code() ==
+             Status::Code::kInvalidArgument);
+  BOOST_TEST(VectorIndex::Create(kDim, Metric::kL2, "LSH").has_value());
+}
+
+// A database written by a version that took a spec this one refuses: its
+// index loads as one that refuses every use, saying why, instead of failing.
+BOOST_AUTO_TEST_CASE(StoredBadSpecLoadsAsAnIndexThatSaysWhatIsWrong) {
+  testutil::ScratchDir dir;
+  const auto path = dir.path() / "c.faiss";
+  for (bool file : {false, true}) {
+    if (file) {
+      BOOST_TEST_REQUIRE(
+          Filled(Metric::kCosine, testutil::RandomVectors(20, kDim, 3))->Save(path, 1, 20).ok());
+    }
+    auto loaded = VectorIndex::Load(path, 1, kDim, Metric::kCosine, "IVF0,Flat");
+    BOOST_TEST_REQUIRE(loaded.has_value(), loaded.error().ToString());
+    BOOST_TEST(loaded->last_change == 0u);
+    VectorIndex& index = *loaded->index;
+    const Status why = index.CheckUsable();
+    BOOST_TEST(why.code() == Status::Code::kFailedPrecondition);
+    const std::string message(why.message());
+    BOOST_TEST(message.find("index spec \"IVF0,Flat\"") != std::string::npos, message);
+    BOOST_TEST(message.find("list count") != std::string::npos, message);
+    BOOST_TEST(message.find("drop the collection") != std::string::npos, message);
+    BOOST_TEST(index.spec() == "IVF0,Flat");
+    BOOST_TEST(index.size() == 0u);
+    BOOST_TEST(index.Stats().kind == "unusable");
+    BOOST_TEST(index.Ids().empty());
+    BOOST_TEST(!index.needs_training());
+    const auto v = testutil::RandomVectors(2, kDim, 4);
+    const std::vector<uint64_t> ids{1, 2};
+    BOOST_TEST(index.Add(ids, v).ToString() == why.ToString());
+    BOOST_TEST(index.Remove(ids).error().ToString() == why.ToString());
+    BOOST_TEST(index.Train(v).ToString() == why.ToString());
+    BOOST_TEST(index.TrainOnHeld(10).ToString() == why.ToString());
+    BOOST_TEST(index.Search(std::span(v).first(kDim), 1).error().ToString() == why.ToString());
+    BOOST_TEST(index.SearchExact(std::span(v).first(kDim), 1, ids).error().code() ==
+               Status::Code::kFailedPrecondition);
+    BOOST_TEST(index.RangeSearch(std::span(v).first(kDim), 0.5f, 10).error().code() ==
+               Status::Code::kFailedPrecondition);
+    BOOST_TEST(index.Reconstruct(1).error().code() == Status::Code::kFailedPrecondition);
+    // Nothing to save; a checkpoint there stays as it was.
+    std::error_code ec;
+    const auto before = std::filesystem::exists(path) ? std::filesystem::file_size(path) : 0;
+    BOOST_TEST(index.Save(path, 1, 30).ok());
+    BOOST_TEST((std::filesystem::exists(path) ? std::filesystem::file_size(path) : 0) == before);
+    BOOST_TEST(!std::filesystem::exists(path.string() + ".tmp", ec));
+  }
+  // Every refused spec, PQ8x0 (a division by zero in FAISS) among them.
+  auto pq = VectorIndex::Load(path, 1, kDim, Metric::kL2, "PQ8x0");
+  BOOST_TEST_REQUIRE(pq.has_value());
+  BOOST_TEST(pq->index->CheckUsable().code() == Status::Code::kFailedPrecondition);
+  // A good spec is still loaded from its file.
+  BOOST_TEST(VectorIndex::Load(path, 1, kDim, Metric::kCosine, "Flat").value().index->size() ==
+             20u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE(CheckpointTest)
 
 BOOST_AUTO_TEST_CASE(SavedIndexLoadsWithItsLastChange) {

@@ -12,6 +12,7 @@
 
 #include "index/vector_index.h"
 #include "relate/relate.h"
+#include "storage/store.h"
 #include "tests/testutil/testutil.h"
 
 using namespace relate;
@@ -572,6 +573,63 @@ BOOST_AUTO_TEST_CASE(VerifyReportsAnIndexThatDisagreesWithStorage) {
   BOOST_TEST(!report.ok());
   BOOST_TEST(report.vectors_checked == 20u);
   BOOST_TEST(report.problems.at(0).find("storage says") != std::string::npos);
+}
+
+// A collection whose stored index spec this version refuses (an older one took
+// it, and crashed inside FAISS on it): the database opens, the collection
+// says what is wrong when searched or written, and it can be dropped.
+BOOST_AUTO_TEST_CASE(StoredSpecThisVersionRefusesLeavesTheDatabaseUsable) {
+  auto records = MakeRecords(50, 40);
+  BOOST_TEST_REQUIRE(
+      db->CreateCollection({.name = "bad", .dimension = kDim, .index_spec = "IVF16,Flat"}).ok());
+  BOOST_TEST_REQUIRE(
+      db->CreateCollection({.name = "empty", .dimension = kDim, .index_spec = "PQ4"}).ok());
+  BOOST_TEST_REQUIRE(db->Upsert("bad", records).ok());
+  BOOST_TEST_REQUIRE(db->Upsert("papers", records).ok());
+  db.reset();
+  {
+    auto store = storage::Store::Open(dir.path() / "db" / "store", {}).value();
+    storage::Batch batch(*store);
+    std::vector<storage::CollectionMeta> catalog = store->LoadCatalog().value();
+    for (auto meta : catalog) {
+      if (meta.spec.name == "papers") continue;
+      meta.spec.index_spec = meta.spec.name == "bad" ? "IVF0,Flat" : "PQ4x0";
+      batch.PutCollection(meta);
+    }
+    BOOST_TEST_REQUIRE(store->Write(batch, true).ok());
+  }
+  for (int round = 0; round < 2; ++round) {
+    Open();
+    BOOST_TEST(db->ListCollections().value().size() == 3u);
+    BOOST_TEST(db->DescribeCollection("bad").value().spec.index_spec == "IVF0,Flat");
+    BOOST_TEST(db->Count("bad").value() == 50u);
+    BOOST_TEST(db->Get("bad", "k3").value().text == "text of k3");
+    for (std::string name : {"bad", "empty"}) {
+      auto found = db->Search(name, records[0].vector, {.k = 3});
+      BOOST_TEST_REQUIRE(!found.has_value());
+      BOOST_TEST(found.error().code() == Status::Code::kFailedPrecondition);
+      const std::string message(found.error().message());
+      BOOST_TEST(message.find("collection \"" + name + "\"") != std::string::npos, message);
+      BOOST_TEST(message.find(name == "bad" ? "\"IVF0,Flat\"" : "\"PQ4x0\"") != std::string::npos,
+                 message);
+      BOOST_TEST(message.find("drop the collection") != std::string::npos, message);
+      Status s = db->Upsert(name, std::span(records).first(1));
+      BOOST_TEST(s.code() == Status::Code::kFailedPrecondition);
+      BOOST_TEST(std::string(s.message()).find("drop the collection") != std::string::npos);
+    }
+    // The other collection is untouched.
+    BOOST_TEST(db->Search("papers", records[7].vector, {.k = 1}).value().at(0).key == "k7");
+    BOOST_TEST(db->Verify("papers").value().ok());
+    BOOST_TEST(db->Stats("bad").has_value());
+  }
+  db.reset();
+  BOOST_TEST(DB::Repair(dir.path() / "db").has_value());
+  Open();
+  BOOST_TEST(db->DropCollection("bad").ok());
+  BOOST_TEST(db->DropCollection("empty").ok());
+  Open();
+  BOOST_TEST(db->ListCollections().value().size() == 1u);
+  BOOST_TEST(db->Verify("papers").value().ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
