@@ -2,8 +2,11 @@
 // similarity, and the standard evaluations (word similarity, analogies).
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <sstream>
 #include <unordered_map>
@@ -72,7 +75,52 @@ double Pearson(const std::vector<double>& x, const std::vector<double>& y) {
     sxx += (x[i] - mx) * (x[i] - mx);
     syy += (y[i] - my) * (y[i] - my);
   }
-  return sxx == 0 || syy == 0 ? 0 : sxy / std::sqrt(sxx * syy);
+  // Undefined (NaN) when either side is constant: no order to correlate.
+  return sxx == 0 || syy == 0 ? std::numeric_limits<double>::quiet_NaN()
+                              : sxy / std::sqrt(sxx * syy);
+}
+
+// The longest line an evaluation file may have (real ones hold a few words):
+// a file without newlines, /dev/zero say, is not read into memory whole.
+constexpr size_t kMaxEvalLineBytes = size_t{1} << 20;
+
+// Opens an evaluation file. NotFound if it does not exist, InvalidArgument if
+// it is a directory, IOError if it cannot be opened.
+Status OpenEvalFile(const std::filesystem::path& file, std::ifstream& in) {
+  std::error_code ec;
+  const std::filesystem::file_type type = std::filesystem::status(file, ec).type();
+  if (type == std::filesystem::file_type::not_found) {
+    return Status::NotFound(file.string() + " does not exist");
+  }
+  if (type == std::filesystem::file_type::directory) {
+    return Status::InvalidArgument(file.string() + " is a directory; name the evaluation file");
+  }
+  errno = 0;
+  in.open(file, std::ios::binary);
+  if (!in) {
+    return Status::IOError(file.string() + " cannot be read" +
+                           (errno != 0 ? std::string(": ") + std::strerror(errno) : ""));
+  }
+  return Status::OK();
+}
+
+// Reads line `line_no` of `file` into `line`, without its newline; false at
+// the end. InvalidArgument for a line longer than kMaxEvalLineBytes.
+Result<bool> ReadEvalLine(std::istream& in, const std::filesystem::path& file, size_t line_no,
+                          std::string& line) {
+  line.clear();
+  std::streambuf& buf = *in.rdbuf();
+  for (;;) {
+    const int c = buf.sbumpc();
+    if (c == std::char_traits<char>::eof()) return !line.empty();
+    if (c == '\n') return true;
+    if (line.size() == kMaxEvalLineBytes) {
+      return Status::InvalidArgument(file.string() + ":" + std::to_string(line_no) +
+                                     ": line longer than " + std::to_string(kMaxEvalLineBytes) +
+                                     " bytes; is it an evaluation file?");
+    }
+    line.push_back(static_cast<char>(c));
+  }
 }
 
 }  // namespace
@@ -226,12 +274,14 @@ Result<WordSimReport> DBImpl::EvaluateWordSim(std::string_view model_name,
                                               const std::filesystem::path& file) {
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(model_name));
   RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
-  std::ifstream in(file);
-  if (!in) return Status::NotFound(file.string() + " cannot be read");
+  std::ifstream in;
+  RELATE_RETURN_IF_ERROR(OpenEvalFile(file, in));
   WordSimReport report;
   std::vector<double> human, predicted;
   std::string line;
-  for (size_t line_no = 1; std::getline(in, line); ++line_no) {
+  for (size_t line_no = 1;; ++line_no) {
+    RELATE_ASSIGN_OR_RETURN(const bool more, ReadEvalLine(in, file, line_no, line));
+    if (!more) break;
     if (line.empty() || line[0] == '#') continue;
     std::istringstream fields(line);
     std::string w1, w2;
@@ -257,7 +307,8 @@ Result<WordSimReport> DBImpl::EvaluateWordSim(std::string_view model_name,
     predicted.push_back(dot);
     ++report.covered;
   }
-  if (report.covered >= 2) report.spearman = Pearson(Ranks(human), Ranks(predicted));
+  report.spearman = report.covered >= 2 ? Pearson(Ranks(human), Ranks(predicted))
+                                        : std::numeric_limits<double>::quiet_NaN();
   return report;
 }
 
@@ -274,8 +325,8 @@ Result<AnalogyReport> DBImpl::EvaluateAnalogies(std::string_view model_name,
   std::unordered_map<std::string, uint32_t> allowed;
   for (uint32_t id = 0; id < limit; ++id) allowed.emplace(AsciiLower(vocabulary.Token(id)), id);
 
-  std::ifstream in(file);
-  if (!in) return Status::NotFound(file.string() + " cannot be read");
+  std::ifstream in;
+  RELATE_RETURN_IF_ERROR(OpenEvalFile(file, in));
   struct Question {
     size_t section;
     uint32_t a, b, c, d;
@@ -283,10 +334,17 @@ Result<AnalogyReport> DBImpl::EvaluateAnalogies(std::string_view model_name,
   AnalogyReport report;
   std::vector<Question> questions;
   std::string line;
-  for (size_t line_no = 1; std::getline(in, line); ++line_no) {
+  for (size_t line_no = 1;; ++line_no) {
+    RELATE_ASSIGN_OR_RETURN(const bool more, ReadEvalLine(in, file, line_no, line));
+    if (!more) break;
     if (line.empty()) continue;
     if (line[0] == ':') {
-      report.sections.push_back({line.substr(line.find_first_not_of(": ")), 0, 0, 0});
+      const size_t name = line.find_first_not_of(": \t\r");
+      if (name == std::string::npos) {
+        return Status::InvalidArgument(file.string() + ":" + std::to_string(line_no) +
+                                       ": a section line needs a name after \":\"");
+      }
+      report.sections.push_back({line.substr(name), 0, 0, 0});
       continue;
     }
     if (report.sections.empty()) report.sections.push_back({"(no section)", 0, 0, 0});

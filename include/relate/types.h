@@ -300,6 +300,8 @@ enum class AnalogyMethod {
 
 // Spearman correlation of a model's cosine similarities with human scores.
 struct WordSimReport {
+  // NaN when undefined: fewer than two pairs covered, or all their human
+  // scores (or all their similarities) equal.
   double spearman = 0;
   size_t pairs = 0;                 // pairs in the file
   size_t covered = 0;               // pairs whose two words the model has

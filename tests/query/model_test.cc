@@ -462,6 +462,33 @@ BOOST_AUTO_TEST_CASE(WordSimilarityIsSpearmanOverCoveredPairs) {
              Status::Code::kInvalidArgument);
 }
 
+// Fewer than two covered pairs, or tied scores, leave rho undefined: NaN, not 0.
+// Directories, endless lines and unnamed sections are refused naming the file.
+BOOST_AUTO_TEST_CASE(EvaluationsRefuseWhatIsNotAnEvaluationFile) {
+  BOOST_TEST_REQUIRE(db->ImportModel("r", Write("r.vec", kRoyalModel)).ok());
+  for (const std::string pairs : {"king man 9\n", "", "king zebra 1\nking man 2\n",
+                                  "king man 5\nking queen 5\nking apple 5\n"}) {
+    auto r = db->EvaluateWordSim("r", Write("ws.txt", pairs)).value();
+    BOOST_TEST(std::isnan(r.spearman), pairs);
+  }
+  for (const std::filesystem::path& bad : {dir.path(), std::filesystem::path("/dev/zero"),
+                                           Write("long.txt", std::string(3 << 20, 'x'))}) {
+    const Status ws = db->EvaluateWordSim("r", bad).error();
+    const Status an = db->EvaluateAnalogies("r", bad).error();
+    for (const Status& s : {ws, an}) {
+      BOOST_TEST(s.code() == Status::Code::kInvalidArgument, s.ToString());
+      BOOST_TEST(std::string(s.message()).find(bad.string()) != std::string::npos, s.ToString());
+    }
+  }
+  BOOST_TEST(db->EvaluateWordSim("r", dir.path() / "none.txt").error().code() ==
+             Status::Code::kNotFound);
+  const Status unnamed =
+      db->EvaluateAnalogies("r", Write("q.txt", ": \nman king woman queen\n")).error();
+  BOOST_TEST(std::string(unnamed.message()).find("q.txt:1: a section line needs a name") !=
+                 std::string::npos,
+             unnamed.ToString());
+}
+
 BOOST_AUTO_TEST_CASE(AnalogyAccuracyCountsAsWord2VecDoes) {
   BOOST_TEST_REQUIRE(db->ImportModel("r", Write("r.vec", kRoyalModel)).ok());
   const auto file = Write("q.txt",
