@@ -1,12 +1,17 @@
 #include "tools/cli.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -56,6 +61,73 @@ std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // The limit of a range search (--min-score) without -k.
 constexpr size_t kRangeLimit = 1000;
+
+// Whether `path` is `dir` or inside it, both resolved (symbolic links, "..").
+bool InsideDir(const fs::path& path, const fs::path& dir) {
+  auto resolved = [](const fs::path& p) {
+    std::error_code ec;
+    fs::path r = fs::weakly_canonical(fs::absolute(p, ec), ec);
+    return ec ? fs::absolute(p, ec).lexically_normal() : r;
+  };
+  const fs::path inner = resolved(path), outer = resolved(dir);
+  auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+  return o == outer.end() || (std::next(o) == outer.end() && o->empty());
+}
+
+// Refuses, before anything is written, a file a command would write (`what`
+// names the command) by renaming a temporary file over it: one inside the
+// database directory `db_dir` (it would replace a file of the database), a
+// symbolic link or anything but a regular file (the rename would replace the
+// link or the node itself, not write to it), and without `force` a file that
+// exists. InvalidArgument or AlreadyExists saying what to do.
+Status CheckOutputFile(const std::string& what, const fs::path& target, const fs::path& db_dir,
+                       bool force) {
+  const std::string where = what + ": " + target.string();
+  if (InsideDir(target, db_dir)) {
+    return Status::InvalidArgument(where + " is inside the database directory " + db_dir.string() +
+                                   "; write the file outside it");
+  }
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(target, ec);
+  switch (st.type()) {
+    case fs::file_type::not_found:
+      return Status::OK();
+    case fs::file_type::regular:
+      if (force) return Status::OK();
+      return Status::AlreadyExists(where + " exists; pass --force to overwrite it");
+    case fs::file_type::symlink:
+      return Status::InvalidArgument(
+          where + " is a symbolic link; name the file itself, or remove the link");
+    case fs::file_type::directory:
+      return Status::InvalidArgument(where + " is a directory; name a file to write");
+    case fs::file_type::none:
+      return Status::IOError(where + ": " + ec.message());
+    default:
+      return Status::InvalidArgument(where +
+                                     " is not a regular file (a device, FIFO or socket); name a "
+                                     "new file or a regular one");
+  }
+}
+
+// Creates a new empty file next to `target` for a write renamed over it when
+// complete: a name no file had (O_EXCL), so no other file is truncated.
+Result<fs::path> NewTempFile(const fs::path& target) {
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string name =
+      "." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-";
+  for (int i = 0;; ++i) {
+    fs::path tmp = dir / (name + std::to_string(i));
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      ::close(fd);
+      return tmp;
+    }
+    if (errno != EEXIST) {
+      return Status::IOError("cannot create a temporary file next to " + target.string() + ": " +
+                             std::strerror(errno));
+    }
+  }
+}
 
 json MetadataToJson(const Metadata& metadata) {
   json out = json::object();
@@ -380,6 +452,7 @@ class Cli {
   void ImportCommand();
   std::vector<std::string> export_collections_;
   std::string output_ = "-";
+  bool force_ = false;  // export, model export: overwrite an existing file
 };
 
 std::string Cli::DbDir() const {
@@ -1165,6 +1238,10 @@ void Cli::Verify() {
 }
 
 void Cli::BackupCommand() {
+  if (InsideDir(backup_dir_, DbDir())) {
+    throw Failure{kExitBadInput, "backup: " + backup_dir_ + " is inside the database directory " +
+                                     DbDir() + "; a backup goes outside it"};
+  }
   auto db = OpenDb(false);  // a reader: backs up while another process writes
   BackupReport r = Check(db->Backup(backup_dir_));
   if (g_.json) {
@@ -1202,14 +1279,27 @@ void Cli::RepairCommand() {
                  {"records_lost", r.records_lost},
                  {"entries_fixed", r.entries_fixed},
                  {"damaged_files", r.damaged_files},
+                 {"actions", r.actions},
+                 {"set_aside", r.set_aside},
                  {"problems", r.problems}}
                 .dump()
          << "\n";
     return;
   }
-  out_ << fmt::format("repaired {}: {} records kept, {} lost, {} entries fixed\n", dir, r.records,
-                      r.records_lost, r.entries_fixed);
-  for (const auto& f : r.damaged_files) out_ << "  unreadable file set aside: " << f << "\n";
+  if (r.actions.empty()) {
+    out_ << fmt::format("{}: storage files are whole and were not touched; {} records, {} lost, {} "
+                        "entries fixed\n",
+                        dir, r.records, r.records_lost, r.entries_fixed);
+  } else {
+    out_ << fmt::format("repaired {}: {} records kept, {} lost, {} entries fixed\n", dir,
+                        r.records, r.records_lost, r.entries_fixed);
+  }
+  for (const auto& f : r.damaged_files) out_ << "  damaged: " << f << "\n";
+  for (const auto& a : r.actions) out_ << "  done: " << a << "\n";
+  if (!r.set_aside.empty()) {
+    out_ << "  the files as they were before repair are in " << r.set_aside
+         << " (delete them once the database has what you need)\n";
+  }
   for (const auto& p : r.problems) out_ << "  " << p << "\n";
 }
 
@@ -1421,6 +1511,7 @@ void Cli::ModelApply() {
 }
 
 void Cli::ModelExport() {
+  Check(CheckOutputFile("model export", file_, DbDir(), force_));
   auto db = OpenDb(false);
   const std::string format = format_ == "auto" ? "word2vec-text" : format_;
   Check(db->ExportModel(model_, file_, format));
@@ -1505,6 +1596,20 @@ void Cli::SimilarityCommand() {
 void Cli::EvalWordSim() {
   auto db = OpenDb(false);
   WordSimReport r = Check(db->EvaluateWordSim(model_, file_));
+  if (std::isnan(r.spearman)) {
+    std::string why;
+    if (r.covered < 2) {
+      why = fmt::format("the model has both words of {} of its {} pairs, and rho needs two",
+                        r.covered, r.pairs);
+    } else {
+      why = fmt::format(
+          "the human scores or the model's similarities of its {} covered pairs are all equal",
+          r.covered);
+    }
+    if (!r.missed.empty()) why += " (missing words include " + r.missed[0] + ")";
+    throw Failure{kExitBadInput,
+                  "eval wordsim: " + file_ + ": Spearman's rho is undefined: " + why};
+  }
   if (g_.json) {
     out_ << json{{"spearman", r.spearman},
                  {"pairs", r.pairs},
@@ -1526,6 +1631,13 @@ void Cli::EvalWordSim() {
 void Cli::EvalAnalogy() {
   auto db = OpenDb(false);
   AnalogyReport r = Check(db->EvaluateAnalogies(model_, file_, restrict_));
+  if (r.answered == 0) {
+    throw Failure{kExitBadInput,
+                  fmt::format("eval analogy: {}: accuracy is undefined: none of its {} "
+                              "questions has all four words among the model's {}words",
+                              file_, r.questions,
+                              restrict_ ? fmt::format("{} most frequent ", restrict_) : "")};
+  }
   auto pct = [](size_t c, size_t a) { return a == 0 ? 0.0 : 100.0 * c / a; };
   if (g_.json) {
     json sections = json::array();
@@ -1555,19 +1667,24 @@ void Cli::EvalAnalogy() {
 }
 
 void Cli::ExportCommand() {
+  const bool to_stdout = output_ == "-";
+  if (!to_stdout) Check(CheckOutputFile("export", output_, DbDir(), force_));
   auto db = OpenDb(false);  // a reader: exports while another process writes
   ExportOptions options;
   options.collections = export_collections_;
-  const bool to_stdout = output_ == "-";
   const auto start = Clock::now();
   TransferReport r;
   if (to_stdout) {
     r = Check(db->Export(options, out_));
   } else {
     // Written whole or not at all: a temporary file, renamed when complete.
-    const fs::path tmp = output_ + ".tmp";
+    const fs::path tmp = Check(NewTempFile(output_));
     std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-    if (!file) throw Failure{kExitBadInput, "export: cannot write " + tmp.string()};
+    if (!file) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw Failure{kExitBadInput, "export: cannot write " + tmp.string()};
+    }
     Result<TransferReport> written = db->Export(options, file);
     file.close();
     if (written && !file) written = Status::IOError("export: writing " + tmp.string() + " failed");
@@ -1806,6 +1923,7 @@ int Cli::Main(std::span<const std::string> args) {
   exp->add_option("name", model_)->required();
   exp->add_option("file", file_)->required();
   exp->add_option("--format", format_, "word2vec-text (default) or word2vec-binary");
+  exp->add_flag("--force", force_, "Overwrite FILE if it exists (a regular file only)");
   auto* train = model_sub("train",
                           "Learn a model from text (skip-gram or CBOW, negative sampling), as a "
                           "new version of NAME",
@@ -1904,6 +2022,7 @@ int Cli::Main(std::span<const std::string> args) {
   db_export->add_option("collections", export_collections_,
                         "Collections to export (default: all, and every model)");
   db_export->add_option("-o,--output", output_, "File to write (default -: standard output)");
+  db_export->add_flag("--force", force_, "Overwrite the file if it exists (a regular file only)");
   sub("import", "Add the collections and models of an export stream, all or nothing",
       &Cli::ImportCommand)
       ->add_option("file", file_, "The stream (- for standard input)")

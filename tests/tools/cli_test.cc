@@ -2,6 +2,7 @@
 #include "tools/cli.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -556,13 +557,168 @@ BOOST_AUTO_TEST_CASE(DamagedStorageIsReportedByVerifyAndRepaired) {
   BOOST_TEST(damaged.out.find(largest.filename().string()) != std::string::npos, damaged.out);
   BOOST_TEST(damaged.err.find("relate repair") != std::string::npos, damaged.err);
   Outcome repaired = Db({"repair"});
-  BOOST_TEST(repaired.out.find("unreadable file set aside: ") != std::string::npos, repaired.out);
+  BOOST_TEST(repaired.out.find("damaged: ") != std::string::npos, repaired.out);
   BOOST_TEST(repaired.out.find(largest.filename().string()) != std::string::npos, repaired.out);
+  BOOST_TEST(repaired.out.find("done: ") != std::string::npos, repaired.out);
+  BOOST_TEST(repaired.out.find("lost/repair-") != std::string::npos, repaired.out);
+  // A second repair finds the database whole and touches nothing.
+  Outcome again = Db({"repair"});
+  BOOST_TEST(again.out.find("were not touched") != std::string::npos, again.out);
+  BOOST_TEST(again.out.find("done: ") == std::string::npos, again.out);
   Outcome ok = Db({"verify"});
   BOOST_TEST(ok.out.find("storage: ok") != std::string::npos, ok.out);
   json report = json::parse(Db({"--json", "verify"}).out);
   BOOST_TEST(report["storage"]["ok"] == true);
   BOOST_TEST(report["collections"].size() == 2u);
+}
+
+std::string Slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Temporary files a write left next to its target.
+size_t TempFilesIn(const std::filesystem::path& dir) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    n += e.path().filename().string().find(".tmp") != std::string::npos;
+  }
+  return n;
+}
+
+// `export -o FILE` renames a temporary file over FILE: an existing file is
+// refused unless --force, and what the rename would replace rather than
+// write (a device, a FIFO, a symbolic link, a directory, a file of the
+// database) is refused always; nothing of the target changes.
+BOOST_AUTO_TEST_CASE(ExportRefusesTargetsItWouldClobber) {
+  Db({"--create", "create", "docs", "--dim", "4"});
+  Db({"ingest", "docs", WriteFile("docs.jsonl", Lines(10, 4, 1))});
+  const std::string stream = Db({"export"}).out;
+  const auto kept = WriteFile("kept.relate", "keep me\n");
+  Outcome exists = Db({"export", "-o", kept}, tools::kExitBadInput);
+  BOOST_TEST(exists.err.find(kept + " exists; pass --force to overwrite it") != std::string::npos,
+             exists.err);
+  BOOST_TEST(Slurp(kept) == "keep me\n");
+  Db({"export", "-o", kept, "--force"});
+  BOOST_TEST(Slurp(kept) == stream);
+
+  Outcome device = Db({"export", "-o", "/dev/null", "--force"}, tools::kExitBadInput);
+  BOOST_TEST(device.err.find("/dev/null is not a regular file") != std::string::npos, device.err);
+  BOOST_TEST(std::filesystem::is_character_file("/dev/null"));
+  const auto fifo = dir.path() / "fifo";
+  BOOST_TEST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  Outcome piped = Db({"export", "-o", fifo.string(), "--force"}, tools::kExitBadInput);
+  BOOST_TEST(piped.err.find("is not a regular file") != std::string::npos, piped.err);
+  BOOST_TEST(std::filesystem::is_fifo(fifo));
+  Outcome directory = Db({"export", "-o", dir.path().string()}, tools::kExitBadInput);
+  BOOST_TEST(directory.err.find("is a directory") != std::string::npos, directory.err);
+
+  const auto target = WriteFile("target.txt", "pointed at\n");
+  const auto link = dir.path() / "link.relate";
+  std::filesystem::create_symlink(target, link);
+  for (bool force : {false, true}) {
+    std::vector<std::string> args{"export", "-o", link.string()};
+    if (force) args.push_back("--force");
+    Outcome linked = Db(args, tools::kExitBadInput);
+    BOOST_TEST(linked.err.find("is a symbolic link") != std::string::npos, linked.err);
+    BOOST_TEST(std::filesystem::is_symlink(link));
+    BOOST_TEST(Slurp(target) == "pointed at\n");
+  }
+
+  const auto current = std::filesystem::path(db) / "store" / "CURRENT";
+  const std::string current_before = Slurp(current);
+  for (const std::string& inside :
+       {current.string(), db + "/new.relate", (dir.path() / "db" / "index" / ".." / "x").string(),
+        (dir.path() / "." / "db").string()}) {
+    Outcome refused = Db({"export", "-o", inside, "--force"}, tools::kExitBadInput);
+    BOOST_TEST(refused.err.find("is inside the database directory") != std::string::npos,
+               refused.err);
+  }
+  BOOST_TEST(Slurp(current) == current_before);
+  BOOST_TEST(!std::filesystem::exists(db + "/new.relate"));
+  // A backup inside the database is refused too.
+  Db({"backup", db + "/index/backup"}, tools::kExitBadInput);
+  BOOST_TEST(!std::filesystem::exists(db + "/index/backup"));
+  BOOST_TEST(CountOf(db, "docs") == 10u);
+  Db({"verify"});
+  BOOST_TEST(TempFilesIn(dir.path()) == 0u);
+  BOOST_TEST(TempFilesIn(std::filesystem::path(db) / "store") == 0u);
+}
+
+// `model export NAME FILE` refuses the same targets as export.
+BOOST_AUTO_TEST_CASE(ModelExportRefusesTargetsItWouldClobber) {
+  const auto vec = WriteFile("m.vec", "3 2\nking 1 0\nqueen 0.5 0.5\napple 0 1\n");
+  Db({"--create", "model", "import", vec, "--name", "m"});
+  const auto kept = WriteFile("kept.vec", "keep me\n");
+  Outcome exists = Db({"model", "export", "m", kept}, tools::kExitBadInput);
+  BOOST_TEST(exists.err.find(kept + " exists; pass --force to overwrite it") != std::string::npos,
+             exists.err);
+  BOOST_TEST(Slurp(kept) == "keep me\n");
+  Db({"model", "export", "m", kept, "--force"});
+  BOOST_TEST(Slurp(kept).rfind("3 2\n", 0) == 0u);
+  Outcome device = Db({"model", "export", "m", "/dev/null", "--force"}, tools::kExitBadInput);
+  BOOST_TEST(device.err.find("is not a regular file") != std::string::npos, device.err);
+  const auto target = WriteFile("target.txt", "pointed at\n");
+  const auto link = dir.path() / "link.vec";
+  std::filesystem::create_symlink(target, link);
+  Outcome linked = Db({"model", "export", "m", link.string(), "--force"}, tools::kExitBadInput);
+  BOOST_TEST(linked.err.find("is a symbolic link") != std::string::npos, linked.err);
+  BOOST_TEST(Slurp(target) == "pointed at\n");
+  const auto current = std::filesystem::path(db) / "store" / "CURRENT";
+  const std::string current_before = Slurp(current);
+  Outcome inside = Db({"model", "export", "m", current.string(), "--force"}, tools::kExitBadInput);
+  BOOST_TEST(inside.err.find("is inside the database directory") != std::string::npos, inside.err);
+  BOOST_TEST(Slurp(current) == current_before);
+  BOOST_TEST(json::parse(Db({"model", "list", "--json"}).out).size() == 1u);
+  Db({"verify"});
+  BOOST_TEST(TempFilesIn(dir.path()) == 0u);
+}
+
+// `eval wordsim` and `eval analogy` on what is not an evaluation file, or on
+// one whose result is undefined: an error naming the file, never a 0.
+BOOST_AUTO_TEST_CASE(EvalRefusesNonFilesEndlessLinesAndUndefinedResults) {
+  const auto vec =
+      WriteFile("r.vec", "5 3\nman 1 0 0\nwoman 0 1 0\nking 1 0 1\nqueen 0 1 1\napple 0 0 -1\n");
+  Db({"--create", "model", "import", vec, "--name", "r"});
+  const auto endless = WriteFile("endless.txt", std::string((1 << 20) + 10, 'x'));
+  for (const std::string kind : {"wordsim", "analogy"}) {
+    Outcome directory = Db({"eval", kind, "r", dir.path().string()}, tools::kExitBadInput);
+    BOOST_TEST(directory.err.find(dir.path().string() + " is a directory") != std::string::npos,
+               directory.err);
+    Outcome zeros = Db({"eval", kind, "r", "/dev/zero"}, tools::kExitBadInput);
+    BOOST_TEST(zeros.err.find("/dev/zero:1: line longer than 1048576 bytes") != std::string::npos,
+               zeros.err);
+    Outcome longline = Db({"eval", kind, "r", endless}, tools::kExitBadInput);
+    BOOST_TEST(longline.err.find(endless + ":1: line longer than") != std::string::npos,
+               longline.err);
+    Db({"eval", kind, "r", (dir.path() / "absent.txt").string()}, tools::kExitNotFound);
+  }
+  for (const std::string& pairs : {std::string("king\tman\t9\n"), std::string(""),
+                                   std::string("king\tzebra\t9\nking\tman\t3\n"),
+                                   std::string("king\tman\t5\nking\tqueen\t5\n")}) {
+    const auto file = WriteFile("ws.txt", pairs);
+    for (bool as_json : {false, true}) {
+      std::vector<std::string> args{"eval", "wordsim", "r", file};
+      if (as_json) args.push_back("--json");
+      Outcome undefined = Db(args, tools::kExitBadInput);
+      BOOST_TEST(undefined.err.find(file + ": Spearman's rho is undefined") != std::string::npos,
+                 undefined.err);
+      BOOST_TEST(undefined.out.empty(), undefined.out);
+    }
+  }
+  for (const std::string section : {":", ": ", ":  \t"}) {
+    const auto file = WriteFile("q.txt", section + "\nman king woman queen\n");
+    Outcome unnamed = Db({"eval", "analogy", "r", file}, tools::kExitBadInput);
+    BOOST_TEST(unnamed.err.find(file + ":1: a section line needs a name") != std::string::npos,
+               unnamed.err);
+  }
+  const auto unknown = WriteFile("q.txt", ": royal\nman king woman zebra\n");
+  Outcome none = Db({"eval", "analogy", "r", unknown}, tools::kExitBadInput);
+  BOOST_TEST(none.err.find("accuracy is undefined: none of its 1 questions") != std::string::npos,
+             none.err);
+  // A file that ends without a newline still counts its last line.
+  const auto ws = WriteFile("ws.txt", "king\tman\t9\nking\tqueen\t7\nking\tapple\t1");
+  BOOST_TEST(json::parse(Db({"eval", "wordsim", "r", ws, "--json"}).out)["covered"] == 3);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
