@@ -43,6 +43,7 @@
 #include "storage/log_salvage.h"
 #include "storage/rocks_format.h"
 #include "storage/store.h"
+#include "util/durable_file.h"
 
 namespace relate::storage {
 namespace {
@@ -528,14 +529,7 @@ bool RestoreCurrent(const fs::path& path, StoreRepairReport* report) {
   Handle h_trial;
   for (const auto& [n, name] : manifests) {
     if (name == current) continue;
-    {
-      std::ofstream out(path / "CURRENT.repair", std::ios::trunc);
-      out << name << "\n";
-      out.flush();
-      if (!out) return false;
-    }
-    fs::rename(path / "CURRENT.repair", path / "CURRENT", ec);
-    if (ec) return false;
+    if (!util::WriteFileDurably(path / "CURRENT", name + "\n").ok()) return false;
     // A read-only trial: a writer's open of an older MANIFEST would delete
     // the newer files it does not name.
     rocksdb::DBOptions options = StoreDbOptions();
@@ -549,8 +543,7 @@ bool RestoreCurrent(const fs::path& path, StoreRepairReport* report) {
     h_trial.Close().PermitUncheckedError();
   }
   // None fits: CURRENT as it was (RepairDB writes a new one).
-  std::ofstream restore(path / "CURRENT", std::ios::trunc);
-  restore << current << (current.empty() ? "" : "\n");
+  (void)util::WriteFileDurably(path / "CURRENT", current.empty() ? "" : current + "\n");
   return false;
 }
 

@@ -23,6 +23,7 @@
 
 #include "relate/relate.h"
 #include "tools/jsonl.h"
+#include "util/durable_file.h"
 
 namespace relate::tools {
 namespace {
@@ -106,26 +107,6 @@ Status CheckOutputFile(const std::string& what, const fs::path& target, const fs
       return Status::InvalidArgument(where +
                                      " is not a regular file (a device, FIFO or socket); name a "
                                      "new file or a regular one");
-  }
-}
-
-// Creates a new empty file next to `target` for a write renamed over it when
-// complete: a name no file had (O_EXCL), so no other file is truncated.
-Result<fs::path> NewTempFile(const fs::path& target) {
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string name =
-      "." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-";
-  for (int i = 0;; ++i) {
-    fs::path tmp = dir / (name + std::to_string(i));
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) {
-      ::close(fd);
-      return tmp;
-    }
-    if (errno != EEXIST) {
-      return Status::IOError("cannot create a temporary file next to " + target.string() + ": " +
-                             std::strerror(errno));
-    }
   }
 }
 
@@ -1677,27 +1658,16 @@ void Cli::ExportCommand() {
   if (to_stdout) {
     r = Check(db->Export(options, out_));
   } else {
-    // Written whole or not at all: a temporary file, renamed when complete.
-    const fs::path tmp = Check(NewTempFile(output_));
-    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-    if (!file) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw Failure{kExitBadInput, "export: cannot write " + tmp.string()};
-    }
+    // Written whole or not at all (util/durable_file.h).
+    util::DurableFileWriter writer(output_);
+    Check(writer.Open());
+    util::DurableOstream file(&writer);
     Result<TransferReport> written = db->Export(options, file);
-    file.close();
-    if (written && !file) written = Status::IOError("export: writing " + tmp.string() + " failed");
-    std::error_code ec;
-    if (!written) {
-      fs::remove(tmp, ec);
-      Fail(written.error());
-    }
-    fs::rename(tmp, output_, ec);
-    if (ec) {
-      fs::remove(tmp, ec);
-      throw Failure{kExitStorage, "export: renaming " + tmp.string() + ": " + ec.message()};
-    }
+    file.flush();
+    if (written && !file.status().ok()) written = file.status();
+    if (written && !file) written = Status::IOError("export: writing " + output_ + " failed");
+    if (!written) Fail(written.error());
+    Check(writer.Commit());
     r = *written;
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -90,6 +90,23 @@ Status DurableFileWriter::Commit() {
   return SyncDirectory(DirectoryOf(path_));
 }
 
+DurableOstream::DurableOstream(DurableFileWriter* writer) : std::ostream(nullptr) {
+  buf_.writer = writer;
+  rdbuf(&buf_);
+}
+
+std::streamsize DurableOstream::Buf::xsputn(const char* s, std::streamsize n) {
+  if (!status.ok()) return 0;
+  status = writer->Append(std::string_view(s, static_cast<size_t>(n)));
+  return status.ok() ? n : 0;
+}
+
+DurableOstream::Buf::int_type DurableOstream::Buf::overflow(int_type c) {
+  if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+  const char ch = traits_type::to_char_type(c);
+  return xsputn(&ch, 1) == 1 ? c : traits_type::eof();
+}
+
 Status WriteFileDurably(const fs::path& path, std::string_view bytes) {
   DurableFileWriter writer(path);
   RELATE_RETURN_IF_ERROR(writer.Open());

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,25 @@ class DurableFileWriter {
   int fd_ = -1;
   bool committed_ = false;
   std::string buf_;
+};
+
+// A std::ostream over a DurableFileWriter, for code that writes to a stream:
+// the stream goes bad at the first failed write, and status() says why. The
+// writer still needs its Commit() (after a flush of this stream).
+class DurableOstream : public std::ostream {
+ public:
+  explicit DurableOstream(DurableFileWriter* writer);
+  // OK, or the first failed Append.
+  const Status& status() const { return buf_.status; }
+
+ private:
+  struct Buf : std::streambuf {
+    DurableFileWriter* writer = nullptr;
+    Status status;
+    std::streamsize xsputn(const char* s, std::streamsize n) override;
+    int_type overflow(int_type c) override;
+  };
+  Buf buf_;
 };
 
 // Writes `bytes` as the whole of `path`, as a DurableFileWriter does.

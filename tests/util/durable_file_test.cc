@@ -66,6 +66,26 @@ BOOST_AUTO_TEST_CASE(LargeFileComesBackWhole) {
   BOOST_TEST((ReadAll(target) == bytes));
 }
 
+BOOST_AUTO_TEST_CASE(StreamWritesGoThroughTheWriter) {
+  testutil::ScratchDir dir;
+  const fs::path target = dir.path() / "s";
+  util::DurableFileWriter w(target);
+  BOOST_TEST_REQUIRE(w.Open().ok());
+  util::DurableOstream out(&w);
+  out << "line " << 42 << '\n' << std::string(2 << 20, 'y');
+  out.flush();
+  BOOST_TEST(out.good());
+  BOOST_TEST(out.status().ok());
+  BOOST_TEST_REQUIRE(w.Commit().ok());
+  BOOST_TEST((ReadAll(target) == "line 42\n" + std::string(2 << 20, 'y')));
+  // A writer that was never opened: the stream goes bad and says why.
+  util::DurableFileWriter unopened(dir.path() / "u");
+  util::DurableOstream bad(&unopened);
+  bad << "x";
+  BOOST_TEST(!bad.good());
+  BOOST_TEST(bad.status().code() == Status::Code::kFailedPrecondition);
+}
+
 BOOST_AUTO_TEST_CASE(MissingDirectoryIsAnErrorNamingTheFile) {
   testutil::ScratchDir dir;
   const fs::path target = dir.path() / "no" / "such" / "f";
