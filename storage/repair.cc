@@ -441,12 +441,7 @@ Status Inspect(const fs::path& path, std::vector<std::string>* damaged) {
       if (first.ok()) first = FromRocks(r, "checking " + table.string());
     }
   }
-  if (first.ok()) {
-    if (rocksdb::Status v = h.db->VerifyChecksum(); !v.ok()) {
-      damaged->push_back(path.string() + ": " + v.ToString());
-      first = FromRocks(v, "checking the checksums of storage");
-    }
-  }
+  // (No DB::VerifyChecksum besides: it would read every table a second time.)
   // Every blob file the store uses: there, of its size, each record whole.
   for (auto* handle : h.handles) {
     rocksdb::ColumnFamilyMetaData meta;
