@@ -326,21 +326,21 @@ std::vector<uint32_t> FastTextModel::SubwordBuckets(std::string_view word, int m
   return out;
 }
 
-Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
-                                          const FastTextProgressFn& progress) {
-  const std::string name = path.string();
-  try {
-    std::error_code ec;
-    const uint64_t file_size = std::filesystem::file_size(path, ec);
-    if (ec) return Status::IOError(name + ": cannot read the fastText model: " + ec.message());
-    std::unique_ptr<std::FILE, FileCloser> file(std::fopen(name.c_str(), "rb"));
-    if (!file) {
-      return Status::IOError(name + ": cannot open the fastText model: " + std::strerror(errno));
-    }
-    Reader in(name, file.get(), file_size, progress);
-    in.Progress();
+// The parts of a fastText .bin file, read in order; each checks what it reads
+// and says where a bad byte is (FastTextModel's friend: it fills the model).
+class FastTextReading {
+ public:
+  // What the dictionary says, for the parts after it.
+  struct Dictionary {
+    uint64_t at = 0;
+    int32_t nwords = 0;
+    int32_t nlabels = 0;
+    int64_t pruneidx_size = -1;
+  };
 
-    // Header: the magic number and version, or (before them) dim and ws.
+  // The magic number and version (or, before them, dim and ws) and the args.
+  static Status Header(Reader& in, uint64_t file_size, Args* args, uint64_t* args_at,
+                       FastTextModel* model) {
     if (file_size < 8) {
       return in.Invalid(
           0, "not a fastText .bin file: it has only " + std::to_string(file_size) + " bytes");
@@ -349,12 +349,10 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
     int32_t second = 0;
     RELATE_RETURN_IF_ERROR(in.Read(&first, "the magic number"));
     RELATE_RETURN_IF_ERROR(in.Read(&second, "the version"));
-    Args args;
-    FastTextModel model;
-    model.legacy_ = first != kMagic;
-    if (model.legacy_) {
-      args.dim = first;
-      args.ws = second;
+    model->legacy_ = first != kMagic;
+    if (model->legacy_) {
+      args->dim = first;
+      args->ws = second;
     } else {
       if (second > kNewestVersion) {
         return in.Invalid(4, "fastText file format version " + std::to_string(second) +
@@ -366,12 +364,12 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
                                  " (relate reads versions " + std::to_string(kOldestVersion) +
                                  " to " + std::to_string(kNewestVersion) + ")");
       }
-      RELATE_RETURN_IF_ERROR(in.Read(&args.dim, "args.dim"));
-      RELATE_RETURN_IF_ERROR(in.Read(&args.ws, "args.ws"));
+      RELATE_RETURN_IF_ERROR(in.Read(&args->dim, "args.dim"));
+      RELATE_RETURN_IF_ERROR(in.Read(&args->ws, "args.ws"));
     }
-    const uint64_t args_at = model.legacy_ ? 0 : 8;
-    if (Status s = ReadArgsTail(in, &args); !s.ok()) {
-      if (model.legacy_) {
+    *args_at = model->legacy_ ? 0 : 8;
+    if (Status s = ReadArgsTail(in, args); !s.ok()) {
+      if (model->legacy_) {
         return in.Invalid(0,
                           "not a fastText .bin file: it does not start with fastText's "
                           "magic number 793712314 and is too short for a 2016 fastText "
@@ -379,53 +377,52 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
       }
       return s;
     }
-    if (const std::string why = ImplausibleArgs(args); !why.empty()) {
-      if (model.legacy_) {
+    if (const std::string why = ImplausibleArgs(*args); !why.empty()) {
+      if (model->legacy_) {
         return in.Invalid(0,
                           "not a fastText .bin file: it does not start with fastText's "
                           "magic number 793712314, and its first bytes are not a 2016 "
                           "fastText header either (they would mean " +
                               why + ")");
       }
-      return in.Corrupt(args_at, "the fastText header is inconsistent: " + why);
+      return in.Corrupt(*args_at, "the fastText header is inconsistent: " + why);
     }
-    const bool supervised = args.model == kModelSupervised;
-    if (args.bucket == 0 && NgramsPossible(args.minn, args.maxn)) {
-      return in.Corrupt(args_at, "args.bucket is 0 but n-grams of " + std::to_string(args.minn) +
-                                     " to " + std::to_string(args.maxn) +
-                                     " characters need bucket rows");
+    if (args->bucket == 0 && NgramsPossible(args->minn, args->maxn)) {
+      return in.Corrupt(*args_at, "args.bucket is 0 but n-grams of " + std::to_string(args->minn) +
+                                      " to " + std::to_string(args->maxn) +
+                                      " characters need bucket rows");
     }
-    model.minn_ = args.minn;
-    model.maxn_ = args.maxn;
+    model->minn_ = args->minn;
+    model->maxn_ = args->maxn;
+    return Status::OK();
+  }
 
-    // Dictionary.
-    const uint64_t dict_at = in.offset();
+  // The words (a supervised model's entries are only checked) and the pruned index.
+  static Status ReadDictionary(Reader& in, bool supervised, Dictionary* d, FastTextModel* model) {
+    d->at = in.offset();
     int32_t size = 0;
-    int32_t nwords = 0;
-    int32_t nlabels = 0;
     int64_t ntokens = 0;
-    int64_t pruneidx_size = -1;
     RELATE_RETURN_IF_ERROR(in.Read(&size, "dictionary size"));
-    RELATE_RETURN_IF_ERROR(in.Read(&nwords, "dictionary nwords"));
-    RELATE_RETURN_IF_ERROR(in.Read(&nlabels, "dictionary nlabels"));
+    RELATE_RETURN_IF_ERROR(in.Read(&d->nwords, "dictionary nwords"));
+    RELATE_RETURN_IF_ERROR(in.Read(&d->nlabels, "dictionary nlabels"));
     RELATE_RETURN_IF_ERROR(in.Read(&ntokens, "dictionary ntokens"));
-    if (!model.legacy_) {
-      RELATE_RETURN_IF_ERROR(in.Read(&pruneidx_size, "dictionary pruneidx_size"));
+    if (!model->legacy_) {
+      RELATE_RETURN_IF_ERROR(in.Read(&d->pruneidx_size, "dictionary pruneidx_size"));
     }
-    if (size < 0 || nwords < 0 || nlabels < 0 || int64_t{nwords} + nlabels != size) {
-      return in.Corrupt(dict_at, "the dictionary counts disagree: size " + std::to_string(size) +
-                                     ", nwords " + std::to_string(nwords) + ", nlabels " +
-                                     std::to_string(nlabels));
+    if (size < 0 || d->nwords < 0 || d->nlabels < 0 || int64_t{d->nwords} + d->nlabels != size) {
+      return in.Corrupt(d->at, "the dictionary counts disagree: size " + std::to_string(size) +
+                                   ", nwords " + std::to_string(d->nwords) + ", nlabels " +
+                                   std::to_string(d->nlabels));
     }
     // Each entry takes at least 10 bytes; checking first keeps a damaged count
     // from reserving gigabytes.
     if (uint64_t{static_cast<uint32_t>(size)} * 10 > in.remaining()) {
-      return in.Corrupt(dict_at, "the dictionary claims " + std::to_string(size) +
-                                     " entries but only " + std::to_string(in.remaining()) +
-                                     " bytes follow: the file is truncated or damaged");
+      return in.Corrupt(d->at, "the dictionary claims " + std::to_string(size) +
+                                   " entries but only " + std::to_string(in.remaining()) +
+                                   " bytes follow: the file is truncated or damaged");
     }
-    Vocabulary& vocabulary = model.words_.vocabulary;
-    vocabulary.Reserve(static_cast<size_t>(nwords));
+    Vocabulary& vocabulary = model->words_.vocabulary;
+    vocabulary.Reserve(static_cast<size_t>(d->nwords));
     std::string word;
     for (int32_t i = 0; i < size; ++i) {
       const uint64_t entry_at = in.offset();
@@ -435,7 +432,7 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
       int8_t type = 0;
       RELATE_RETURN_IF_ERROR(in.Read(&count, what + " count"));
       RELATE_RETURN_IF_ERROR(in.Read(&type, what + " type"));
-      const int8_t expected_type = i < nwords ? kEntryWord : kEntryLabel;
+      const int8_t expected_type = i < d->nwords ? kEntryWord : kEntryLabel;
       if (type != expected_type) {
         return in.Corrupt(in.offset() - 1, what + " has type " + std::to_string(type) +
                                                ", expected " + std::to_string(expected_type) +
@@ -444,7 +441,7 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
       // A supervised model is refused below, once the quantized flag is known.
       if (supervised) continue;
       if (type == kEntryLabel) {
-        model.labels_.push_back(word);
+        model->labels_.push_back(word);
         continue;
       }
       if (count < 0) {
@@ -464,28 +461,32 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
       }
       if ((i & 0xFFFF) == 0) in.Progress();
     }
-    if (pruneidx_size < -1) {
-      return in.Corrupt(dict_at + 20,
-                        "dictionary pruneidx_size is " + std::to_string(pruneidx_size));
+    if (d->pruneidx_size < -1) {
+      return in.Corrupt(d->at + 20,
+                        "dictionary pruneidx_size is " + std::to_string(d->pruneidx_size));
     }
-    if (pruneidx_size > 0) {
-      if (static_cast<uint64_t>(pruneidx_size) > in.remaining() / 8) {
-        return in.Truncated("the pruned n-gram index", static_cast<uint64_t>(pruneidx_size) * 8);
+    if (d->pruneidx_size > 0) {
+      if (static_cast<uint64_t>(d->pruneidx_size) > in.remaining() / 8) {
+        return in.Truncated("the pruned n-gram index", static_cast<uint64_t>(d->pruneidx_size) * 8);
       }
       RELATE_RETURN_IF_ERROR(
-          in.Skip(static_cast<uint64_t>(pruneidx_size) * 8, "the pruned n-gram index"));
+          in.Skip(static_cast<uint64_t>(d->pruneidx_size) * 8, "the pruned n-gram index"));
     }
+    return Status::OK();
+  }
 
-    // Input matrix.
+  // The quantized flag and the input matrix: words' rows, then n-gram buckets.
+  static Status InputMatrix(Reader& in, const Args& args, uint64_t args_at, bool supervised,
+                            const Dictionary& d, uint64_t* matrix_at, FastTextModel* model) {
     uint8_t quantized = 0;
     const uint64_t quant_at = in.offset();
-    if (!model.legacy_) RELATE_RETURN_IF_ERROR(in.Read(&quantized, "the quantized-input flag"));
-    std::sort(model.labels_.begin(), model.labels_.end());
+    if (!model->legacy_) RELATE_RETURN_IF_ERROR(in.Read(&quantized, "the quantized-input flag"));
+    std::sort(model->labels_.begin(), model->labels_.end());
     if (supervised) {
       return in.Invalid(
           args_at + 28,
           std::string("this is a supervised fastText model (text classification") +
-              (quantized == 1 ? ", quantized .ftz" : "") + ", " + std::to_string(nlabels) +
+              (quantized == 1 ? ", quantized .ftz" : "") + ", " + std::to_string(d.nlabels) +
               " labels), not word vectors: relate reads models trained with `fasttext "
               "skipgram` or `fasttext cbow`");
     }
@@ -498,27 +499,27 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
                         "product-quantized codes, which relate does not read; use the "
                         "model's full .bin file");
     }
-    if (pruneidx_size >= 0) {
+    if (d.pruneidx_size >= 0) {
       // fastText itself refuses this ("Invalid model file", its issue #332).
-      return in.Corrupt(dict_at + 20,
+      return in.Corrupt(d.at + 20,
                         "the dictionary is pruned but the input matrix is not quantized; "
                         "fastText refuses such files too: download the model again");
     }
-    if (nwords == 0) return in.Corrupt(dict_at, "the dictionary has no words");
-    const uint64_t matrix_at = in.offset();
+    if (d.nwords == 0) return in.Corrupt(d.at, "the dictionary has no words");
+    *matrix_at = in.offset();
     int64_t rows = 0;
     int64_t cols = 0;
     RELATE_RETURN_IF_ERROR(in.Read(&rows, "the input matrix rows"));
     RELATE_RETURN_IF_ERROR(in.Read(&cols, "the input matrix columns"));
     if (cols != args.dim) {
-      return in.Corrupt(matrix_at + 8, "the input matrix has " + std::to_string(cols) +
-                                           " columns but args.dim is " + std::to_string(args.dim));
+      return in.Corrupt(*matrix_at + 8, "the input matrix has " + std::to_string(cols) +
+                                            " columns but args.dim is " + std::to_string(args.dim));
     }
-    if (rows != int64_t{nwords} + args.bucket) {
-      return in.Corrupt(matrix_at,
-                        "the input matrix has " + std::to_string(rows) +
-                            " rows, expected nwords + bucket = " + std::to_string(nwords) + " + " +
-                            std::to_string(args.bucket));
+    if (rows != int64_t{d.nwords} + args.bucket) {
+      return in.Corrupt(
+          *matrix_at, "the input matrix has " + std::to_string(rows) +
+                          " rows, expected nwords + bucket = " + std::to_string(d.nwords) + " + " +
+                          std::to_string(args.bucket));
     }
     const auto width = static_cast<uint32_t>(args.dim);
     const uint64_t matrix_bytes = static_cast<uint64_t>(rows) * width * sizeof(float);
@@ -528,11 +529,11 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
           "the input matrix (" + std::to_string(rows) + " x " + std::to_string(width) + " floats)",
           matrix_bytes);
     }
-    model.words_.table = EmbeddingTable(static_cast<size_t>(nwords), width);
-    model.buckets_ = EmbeddingTable(static_cast<size_t>(args.bucket), width);
+    model->words_.table = EmbeddingTable(static_cast<size_t>(d.nwords), width);
+    model->buckets_ = EmbeddingTable(static_cast<size_t>(args.bucket), width);
     const size_t chunk_rows = std::max<size_t>(1, kChunkBytes / (size_t{width} * sizeof(float)));
-    for (EmbeddingTable* table : {&model.words_.table, &model.buckets_}) {
-      const bool is_words = table == &model.words_.table;
+    for (EmbeddingTable* table : {&model->words_.table, &model->buckets_}) {
+      const bool is_words = table == &model->words_.table;
       for (size_t r = 0; r < table->rows(); r += chunk_rows) {
         const size_t n = std::min(chunk_rows, table->rows() - r);
         float* dst = table->MutableRow(static_cast<uint32_t>(r)).data();
@@ -540,7 +541,7 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
         RELATE_RETURN_IF_ERROR(in.ReadBytes(dst, n * width * sizeof(float), "the input matrix"));
         for (size_t k = 0; k < n * width; ++k) {
           if (!std::isfinite(dst[k])) {
-            const size_t row = r + k / width + (is_words ? 0 : static_cast<size_t>(nwords));
+            const size_t row = r + k / width + (is_words ? 0 : static_cast<size_t>(d.nwords));
             return in.Corrupt(chunk_at + k * sizeof(float),
                               "input matrix row " + std::to_string(row) + " holds " +
                                   std::to_string(dst[k]) + ", not a finite number");
@@ -549,9 +550,15 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
         in.Progress();
       }
     }
+    return Status::OK();
+  }
 
-    // Output matrix: only training needs it; check its size and skip it.
-    if (!model.legacy_) {
+  // The output matrix: only training needs it; its size is checked and it is skipped.
+  static Status OutputMatrix(Reader& in, const Args& args, bool legacy) {
+    const auto width = static_cast<uint32_t>(args.dim);
+    int64_t rows = 0;
+    int64_t cols = 0;
+    if (!legacy) {
       uint8_t qout = 0;
       RELATE_RETURN_IF_ERROR(in.Read(&qout, "the quantized-output flag"));
       if (qout > 1) {
@@ -579,16 +586,21 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
       return in.Corrupt(in.offset(), std::to_string(in.remaining()) +
                                          " unexpected bytes after the output matrix");
     }
+    return Status::OK();
+  }
 
-    // Each word's vector: fastText's getWordVector, in float and in its order
-    // (own row, then n-gram rows), scaled by float(1.0 / count).
+  // Each word's vector: fastText's getWordVector, in float and in its order
+  // (own row, then n-gram rows), scaled by float(1.0 / count).
+  static Status WordVectors(Reader& in, uint32_t width, int32_t nwords, uint64_t matrix_at,
+                            FastTextModel* model) {
+    const Vocabulary& vocabulary = model->words_.vocabulary;
     for (uint32_t id = 0; id < static_cast<uint32_t>(nwords); ++id) {
       const std::string& token = vocabulary.Token(id);
-      if (!model.HasSubwords(token)) continue;
-      std::span<float> v = model.words_.table.MutableRow(id);
+      if (!model->HasSubwords(token)) continue;
+      std::span<float> v = model->words_.table.MutableRow(id);
       size_t count = 1;
-      model.ForEachSubword(token, [&](uint32_t b) {
-        AddRow(v, model.buckets_.Row(b));
+      model->ForEachSubword(token, [&](uint32_t b) {
+        AddRow(v, model->buckets_.Row(b));
         ++count;
       });
       DivideBy(v, count);
@@ -600,6 +612,37 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
                               "matrix holds values too large to add");
       }
     }
+    return Status::OK();
+  }
+};
+
+Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
+                                          const FastTextProgressFn& progress) {
+  const std::string name = path.string();
+  try {
+    std::error_code ec;
+    const uint64_t file_size = std::filesystem::file_size(path, ec);
+    if (ec) return Status::IOError(name + ": cannot read the fastText model: " + ec.message());
+    std::unique_ptr<std::FILE, FileCloser> file(std::fopen(name.c_str(), "rb"));
+    if (!file) {
+      return Status::IOError(name + ": cannot open the fastText model: " + std::strerror(errno));
+    }
+    Reader in(name, file.get(), file_size, progress);
+    in.Progress();
+
+    Args args;
+    FastTextModel model;
+    uint64_t args_at = 0;
+    RELATE_RETURN_IF_ERROR(FastTextReading::Header(in, file_size, &args, &args_at, &model));
+    const bool supervised = args.model == kModelSupervised;
+    FastTextReading::Dictionary dictionary;
+    RELATE_RETURN_IF_ERROR(FastTextReading::ReadDictionary(in, supervised, &dictionary, &model));
+    uint64_t matrix_at = 0;
+    RELATE_RETURN_IF_ERROR(FastTextReading::InputMatrix(in, args, args_at, supervised, dictionary,
+                                                        &matrix_at, &model));
+    RELATE_RETURN_IF_ERROR(FastTextReading::OutputMatrix(in, args, model.legacy_));
+    RELATE_RETURN_IF_ERROR(FastTextReading::WordVectors(in, static_cast<uint32_t>(args.dim),
+                                                        dictionary.nwords, matrix_at, &model));
     in.Progress();
     return model;
   } catch (const std::bad_alloc&) {

@@ -100,6 +100,7 @@ class FastTextModel {
                                          bool legacy);
 
  private:
+  friend class FastTextReading;
   FastTextModel() = default;
 
   // Calls `fn(bucket)` for each n-gram of "<" + word + ">", in fastText's order.

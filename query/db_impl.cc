@@ -21,7 +21,7 @@ constexpr uint32_t kMaxDimension = 65536;
 constexpr size_t kRebuildChunk = 4096;
 
 Status WriteMarker(const fs::path& dir) {
-  return util::WriteFileDurably(dir / kMarkerName, kMarkerText);
+  return util::WriteFileDurably(paths::Marker(dir), kMarkerText);
 }
 
 Status CheckMarker(const fs::path& marker) {
@@ -89,7 +89,7 @@ DBImpl::DBImpl(fs::path dir, Options options, std::unique_ptr<WriterLock> lock,
 
 Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& options) {
   std::error_code ec;
-  const fs::path marker = dir / kMarkerName;
+  const fs::path marker = paths::Marker(dir);
   bool fresh = false;
   if (!fs::exists(dir, ec)) {
     if (!options.create_if_missing) {
@@ -125,13 +125,13 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
   }
   RELATE_ASSIGN_OR_RETURN(
       auto store,
-      storage::Store::Open(dir / "store", {.create = fresh,
+      storage::Store::Open(paths::Store(dir), {.create = fresh,
                                            .read_only = options.read_only,
                                            .block_cache_bytes = options.block_cache_bytes}));
   if (fresh) RELATE_RETURN_IF_ERROR(WriteMarker(dir));
   if (!options.read_only) {
-    fs::create_directories(dir / "index", ec);
-    if (ec) return Status::IOError("creating " + (dir / "index").string() + ": " + ec.message());
+    fs::create_directories(paths::Index(dir), ec);
+    if (ec) return Status::IOError("creating " + paths::Index(dir).string() + ": " + ec.message());
   }
 
   std::unique_ptr<DBImpl> db(new DBImpl(dir, options, std::move(lock), std::move(store)));
@@ -168,11 +168,11 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
   }
   // Checkpoints of dropped collections and temporary files of interrupted saves.
   if (!options.read_only) {
-    for (const auto& entry : fs::directory_iterator(dir / "index", ec)) {
+    for (const auto& entry : fs::directory_iterator(paths::Index(dir), ec)) {
       if (!wanted_files.count(entry.path().filename().string())) fs::remove(entry.path(), ec);
     }
     // Scratch files of trainings that a crash ended; their resume checkpoints stay.
-    for (const auto& entry : fs::directory_iterator(dir / "training", ec)) {
+    for (const auto& entry : fs::directory_iterator(paths::Training(dir), ec)) {
       if (entry.path().extension() != ".ckpt") fs::remove(entry.path(), ec);
     }
     DBImpl* raw = db.get();
@@ -204,7 +204,7 @@ void DBImpl::Log(const std::string& line) const {
 }
 
 fs::path DBImpl::CheckpointPath(uint32_t collection_id) const {
-  return dir_ / "index" / ("collection-" + std::to_string(collection_id) + ".faiss");
+  return paths::Checkpoint(dir_, collection_id);
 }
 
 Result<std::shared_ptr<Collection>> DBImpl::Find(std::string_view name) const {

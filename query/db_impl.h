@@ -29,15 +29,13 @@
 #include "embed/embedding_table.h"
 #include "embed/fasttext_model.h"
 #include "index/vector_index.h"
+#include "query/db_paths.h"
 #include "relate/db.h"
 #include "storage/store.h"
 
 namespace relate::query {
 
 class WriterLock;
-
-// The file that marks a directory as a relate database (it holds the format version).
-inline constexpr const char* kMarkerName = "RELATE";
 
 // Longest collection or model name, in bytes.
 inline constexpr size_t kMaxNameBytes = 200;
@@ -249,6 +247,7 @@ class DBImpl final : public DB {
   Result<BackupReport> Backup(const std::filesystem::path& dir) override;
   Result<StorageReport> CheckStorage() override;
   Result<CollectionStats> Stats(std::string_view collection) override;
+  Result<SpaceUsage> SpaceUsed() override;
   Status SetSearchKnobs(std::string_view collection, const SearchKnobs& knobs) override;
   Result<TuneReport> Tune(std::string_view collection, const TuneOptions& options) override;
   Status Compact(std::string_view collection) override;

@@ -8,6 +8,7 @@
 // index lock.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <random>
 #include <unordered_set>
@@ -264,6 +265,37 @@ Result<CollectionStats> DBImpl::Stats(std::string_view collection) {
   out.dead_fraction =
       st.live + st.dead == 0 ? 0 : static_cast<double>(st.dead) / static_cast<double>(st.live + st.dead);
   out.memory_bytes = st.memory_bytes;
+  return out;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Bytes of the regular files under `dir` (none if it does not exist). Files
+// that vanish while they are counted (a compaction's inputs) are skipped.
+Result<uint64_t> DirectoryBytes(const fs::path& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return total;
+  fs::recursive_directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::error_code file_ec;
+    if (it->is_regular_file(file_ec)) {
+      const uintmax_t bytes = it->file_size(file_ec);
+      if (!file_ec) total += bytes;
+    }
+  }
+  if (ec) return Status::IOError("listing " + dir.string() + ": " + ec.message());
+  return total;
+}
+
+}  // namespace
+
+Result<SpaceUsage> DBImpl::SpaceUsed() {
+  SpaceUsage out;
+  RELATE_ASSIGN_OR_RETURN(out.storage_bytes, DirectoryBytes(paths::Store(dir_)));
+  RELATE_ASSIGN_OR_RETURN(out.index_checkpoint_bytes, DirectoryBytes(paths::Index(dir_)));
   return out;
 }
 

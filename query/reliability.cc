@@ -112,7 +112,7 @@ Status WriteManifest(const fs::path& root, BackupReport* report) {
     if (!out) return Status::IOError("writing " + (root / kManifestName).string());
   }
   RELATE_RETURN_IF_ERROR(Sync(root / kManifestName));
-  for (const fs::path& d : {root / "store", root / "index", root}) {
+  for (const fs::path& d : {paths::Store(root), paths::Index(root), root}) {
     std::error_code ec;
     if (fs::is_directory(d, ec)) RELATE_RETURN_IF_ERROR(Sync(d));
   }
@@ -216,7 +216,7 @@ Result<BackupReport> DBImpl::Backup(const fs::path& dir) {
   }
   const fs::path tmp = Scratch(dir, "backup");
   fs::remove_all(tmp, ec);
-  fs::create_directories(tmp / "index", ec);
+  fs::create_directories(paths::Index(tmp), ec);
   if (ec) return Status::IOError("creating " + tmp.string() + ": " + ec.message());
   BackupReport report;
   Status s = [&]() -> Status {
@@ -225,20 +225,20 @@ Result<BackupReport> DBImpl::Backup(const fs::path& dir) {
       // storage and the checkpoints are copied; a read-only handle's view does
       // not move meanwhile.
       std::lock_guard checkpoint(checkpoint_mu_);
-      RELATE_RETURN_IF_ERROR(store_->CopyTo(tmp / "store"));
+      RELATE_RETURN_IF_ERROR(store_->CopyTo(paths::Store(tmp)));
       std::error_code it_ec;
-      for (const auto& entry : fs::directory_iterator(dir_ / "index", it_ec)) {
+      for (const auto& entry : fs::directory_iterator(paths::Index(dir_), it_ec)) {
         const std::string name = entry.path().filename().string();
         if (name.rfind("collection-", 0) != 0 || entry.path().extension() != ".faiss") continue;
         bool linked = false;
-        RELATE_RETURN_IF_ERROR(LinkOrCopy(entry.path(), tmp / "index" / name, &linked));
+        RELATE_RETURN_IF_ERROR(LinkOrCopy(entry.path(), paths::Index(tmp) / name, &linked));
       }
-      if (it_ec && fs::exists(dir_ / "index")) {
-        return Status::IOError("listing " + (dir_ / "index").string() + ": " + it_ec.message());
+      if (it_ec && fs::exists(paths::Index(dir_))) {
+        return Status::IOError("listing " + paths::Index(dir_).string() + ": " + it_ec.message());
       }
     }
     std::error_code copy_ec;
-    fs::copy_file(dir_ / kMarkerName, tmp / kMarkerName, copy_ec);
+    fs::copy_file(paths::Marker(dir_), paths::Marker(tmp), copy_ec);
     if (copy_ec) return Status::IOError("copying the RELATE marker: " + copy_ec.message());
     RELATE_RETURN_IF_ERROR(WriteManifest(tmp, &report));
     std::error_code rename_ec;
@@ -345,13 +345,13 @@ namespace fs = std::filesystem;
 Result<StorageReport> DB::Repair(const fs::path& dir, const Options& options) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::NotFound("no database at " + dir.string());
-  if (!fs::exists(dir / query::kMarkerName, ec)) {
+  if (!fs::exists(query::paths::Marker(dir), ec)) {
     return Status::InvalidArgument(dir.string() + " is not a relate database (it has no RELATE file)");
   }
   StorageReport report;
   {
     RELATE_ASSIGN_OR_RETURN(auto lock, query::WriterLock::Acquire(dir));
-    const fs::path store_dir = dir / "store";
+    const fs::path store_dir = query::paths::Store(dir);
     RELATE_ASSIGN_OR_RETURN(auto repaired, storage::Store::Repair(store_dir));
     report.damaged_files = repaired.damaged_files;
     report.actions = repaired.actions;
@@ -371,7 +371,7 @@ Result<StorageReport> DB::Repair(const fs::path& dir, const Options& options) {
     // Checkpoints may hold records that are gone now: every index is rebuilt.
     // (A checkpoint of a whole database is kept; Open rebuilds a damaged one.)
     if (repaired.rebuilt || !found.clean()) {
-      for (const auto& entry : fs::directory_iterator(dir / "index", ec)) {
+      for (const auto& entry : fs::directory_iterator(query::paths::Index(dir), ec)) {
         fs::remove(entry.path(), ec);
       }
     }
@@ -421,7 +421,7 @@ Status RestoreBackup(const fs::path& backup_dir, const fs::path& dir) {
       }
       RELATE_RETURN_IF_ERROR(query::Sync(tmp / e.path));
     }
-    for (const fs::path& d : {tmp / "store", tmp / "index", tmp}) {
+    for (const fs::path& d : {query::paths::Store(tmp), query::paths::Index(tmp), tmp}) {
       if (fs::is_directory(d, ec)) RELATE_RETURN_IF_ERROR(query::Sync(d));
     }
     // The copy must open (and holds what the backup held) before it takes the name.

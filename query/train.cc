@@ -107,7 +107,7 @@ Status DBImpl::TrainModel(std::string_view name, const TrainOptions& options) {
   }
 
   std::error_code ec;
-  const fs::path scratch = dir_ / "training";
+  const fs::path scratch = paths::Training(dir_);
   fs::create_directories(scratch, ec);
   if (ec) return Status::IOError(where + ": cannot create " + scratch.string() + ": " + ec.message());
   const std::string stem = FileStem(name);

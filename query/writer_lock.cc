@@ -10,10 +10,11 @@
 #include <string>
 #include <thread>
 
+#include "query/db_paths.h"
+
 namespace relate::query {
 namespace {
 
-constexpr const char* kLockName = "WRITER";
 
 // The pid the holder wrote into the lock file, or 0 if it is not there (yet).
 long ReadHolder(int fd) {
@@ -28,7 +29,7 @@ long ReadHolder(int fd) {
 }  // namespace
 
 Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(const std::filesystem::path& dir) {
-  const std::filesystem::path path = dir / kLockName;
+  const std::filesystem::path path = paths::WriterLock(dir);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return Status::IOError("opening " + path.string() + ": " + std::strerror(errno));

@@ -31,6 +31,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   }
   if (s.IsNotFound()) return Status::NotFound(m);
   if (s.IsInvalidArgument()) return Status::InvalidArgument(m);
+  if (s.IsBusy()) return Status::Busy(m);
   // RocksDB reports its LOCK file held by another process or handle as an IO error.
   if (s.IsIOError() && (s.ToString().find("lock") != std::string::npos ||
                         s.ToString().find("LOCK") != std::string::npos)) {

@@ -13,10 +13,12 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <variant>
+#include <vector>
 
 #include "relate/types.h"
 
@@ -195,5 +197,32 @@ inline bool ReadVarint(const char** p, const char* end, uint64_t* v) {
   }
   return false;
 }
+
+// Models catalog key: versions of one model sort together, oldest first.
+std::string ModelKey(std::string_view name, uint64_t version);
+// A chunk of a model's data (part: a letter naming what the chunk holds).
+std::string ModelChunkKey(uint32_t model, char part, uint32_t chunk);
+
+// The fields CF keys of record `id`'s values of `fields`, sorted, without duplicates.
+std::vector<std::string> FieldEntryKeys(uint32_t collection, uint64_t id,
+                                        std::span<const std::string> fields,
+                                        const Metadata& metadata);
+// A posting's value: how often the term occurs in the record's text, and the
+// text's length in terms.
+std::string PostingValue(uint32_t count, uint32_t length);
+
+// Decoders. Each returns false for bytes that are not what it decodes.
+
+// A posting's value: two varints that fit in 32 bits.
+bool DecodePostingValue(std::string_view value, uint32_t* count, uint32_t* length);
+// The end of an escaped, terminated string that starts at `pos` of `key` (the
+// offset after its terminator), or 0 if it is not one.
+size_t EscapedEnd(std::string_view key, size_t pos);
+// The id of a fields CF key whose field ends before `value_pos` (its tag).
+bool FieldEntryId(std::string_view key, size_t value_pos, uint64_t* id);
+// The id of any fields CF key of a collection.
+bool AnyFieldEntryId(std::string_view key, uint64_t* id);
+// The id of a postings CF key.
+bool PostingId(std::string_view key, uint64_t* id);
 
 }  // namespace relate::storage

@@ -268,15 +268,6 @@ std::string FormatTime(int64_t unix_ms) {
   return buf;
 }
 
-uint64_t DirectoryBytes(const fs::path& dir) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file(ec)) total += it->file_size(ec);
-  }
-  return total;
-}
-
 std::string HumanBytes(uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(bytes);
@@ -1037,8 +1028,9 @@ void Cli::Stats() {
   std::vector<CollectionStats> stats;
   for (const auto& c : all) stats.push_back(Check(db->Stats(c.spec.name)));
   std::string dir = g_.db.empty() ? std::getenv("RELATE_DB") : g_.db;
-  const uint64_t store_bytes = DirectoryBytes(fs::path(dir) / "store");
-  const uint64_t index_bytes = DirectoryBytes(fs::path(dir) / "index");
+  const SpaceUsage space = Check(db->SpaceUsed());
+  const uint64_t store_bytes = space.storage_bytes;
+  const uint64_t index_bytes = space.index_checkpoint_bytes;
   if (g_.json) {
     json arr = json::array();
     for (size_t i = 0; i < all.size(); ++i) {

@@ -208,6 +208,8 @@ class DB {
   // The collection's index: kind, live and dead vectors, memory, knobs, the
   // last tuning. NotFound if there is no such collection.
   virtual Result<CollectionStats> Stats(std::string_view collection) = 0;
+  // What the database's files take on disk now.
+  virtual Result<SpaceUsage> SpaceUsed() = 0;
   // Sets the collection's default knobs (zeros: the index's defaults).
   virtual Status SetSearchKnobs(std::string_view collection, const SearchKnobs& knobs) = 0;
   // Measures recall@k of the collection's index against exact search over its

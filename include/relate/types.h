@@ -180,6 +180,12 @@ struct QueryExplain {
   double total_ms = 0;
 };
 
+// The bytes a database's files take on disk (DB::SpaceUsed).
+struct SpaceUsage {
+  uint64_t storage_bytes = 0;           // records, vectors, models: the storage engine's files
+  uint64_t index_checkpoint_bytes = 0;  // the collections' saved indexes
+};
+
 // A collection's index as it stands (DB::Stats).
 struct CollectionStats {
   std::string name;
