@@ -6,6 +6,8 @@
 #include <rocksdb/table.h>
 
 #include <chrono>
+#include <mutex>
+#include <set>
 #include <string>
 
 namespace relate::storage {
@@ -110,7 +112,48 @@ rocksdb::DBOptions StoreDbOptions() {
   return options;
 }
 
-OpenGuard::OpenGuard(std::filesystem::path store) : store_(std::move(store)) {
+class OpenGuard::Listener : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "relate.OpenGuard"; }
+  void OnCompactionCompleted(rocksdb::DB* /*db*/, const rocksdb::CompactionJobInfo& info) override {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    for (const auto& f : info.input_files) benign_.insert(FileName(f));
+  }
+  void OnTableFileDeleted(const rocksdb::TableFileDeletionInfo& info) override { Deleted(info); }
+  void OnBlobFileDeleted(const rocksdb::BlobFileDeletionInfo& info) override { Deleted(info); }
+  void OpenReturned() {
+    std::lock_guard lock(mu_);
+    open_returned_ = true;
+  }
+  // Keep has looked: the listener, which lives as long as the database, stops
+  // noting files.
+  void Stop() {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    benign_.clear();
+  }
+  bool Benign(const std::string& name) {
+    std::lock_guard lock(mu_);
+    return benign_.count(name) != 0;
+  }
+
+ private:
+  static std::string FileName(const std::string& path) {
+    return std::filesystem::path(path).filename().string();
+  }
+  void Deleted(const rocksdb::FileDeletionInfo& info) {
+    std::lock_guard lock(mu_);
+    if (open_returned_ && !stopped_) benign_.insert(FileName(info.file_path));
+  }
+
+  std::mutex mu_;
+  bool open_returned_ = false, stopped_ = false;
+  std::set<std::string> benign_;  // file names
+};
+
+OpenGuard::OpenGuard(std::filesystem::path store)
+    : store_(std::move(store)), listener_(std::make_shared<Listener>()) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(store_, ec)) return;
@@ -134,13 +177,18 @@ OpenGuard::~OpenGuard() {
   std::filesystem::remove(links_.parent_path(), ec);  // lost/, if nothing else is there
 }
 
+std::shared_ptr<rocksdb::EventListener> OpenGuard::listener() const { return listener_; }
+
+void OpenGuard::OpenReturned() { listener_->OpenReturned(); }
+
 size_t OpenGuard::Keep(std::string* where) {
   namespace fs = std::filesystem;
   std::vector<std::string> deleted;
   std::error_code ec;
   for (const auto& name : linked_) {
-    if (!fs::exists(store_ / name, ec)) deleted.push_back(name);
+    if (!fs::exists(store_ / name, ec) && !listener_->Benign(name)) deleted.push_back(name);
   }
+  listener_->Stop();
   if (deleted.empty()) return 0;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())

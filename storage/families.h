@@ -5,6 +5,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 
 #include <filesystem>
@@ -67,18 +68,28 @@ inline constexpr const char* kUnnamedPrefix = "unnamed-";
 // data, gone without a word. An OpenGuard made before the open links every
 // table and blob file aside; Keep(), after it, keeps the links of those the
 // open deleted in lost/unnamed-<ms>/ (repair puts them back) and drops the rest.
+// Files that background work deletes once the open has scheduled it (the
+// inputs of a compaction, say) were named by the MANIFEST: the guard's
+// listener() tells them apart, and they are not kept.
 class OpenGuard {
  public:
   explicit OpenGuard(std::filesystem::path store);
   ~OpenGuard();
   OpenGuard(const OpenGuard&) = delete;
   OpenGuard& operator=(const OpenGuard&) = delete;
+  // For the open's DBOptions::listeners: notes the inputs of compactions and
+  // the files deleted after OpenReturned().
+  std::shared_ptr<rocksdb::EventListener> listener() const;
+  // Called when DB::Open has returned.
+  void OpenReturned();
   // The number of files the open deleted (kept in *where), or 0.
   size_t Keep(std::string* where);
 
  private:
+  class Listener;
   std::filesystem::path store_, links_;
   std::vector<std::string> linked_;
+  std::shared_ptr<Listener> listener_;
 };
 
 }  // namespace relate::storage

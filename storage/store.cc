@@ -1,11 +1,11 @@
 #include "storage/store.h"
 
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -150,11 +150,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
   std::optional<OpenGuard> guard;
   if (!store_options.read_only) {
     guard.emplace(path);
-    // Until the guard has looked, only the open itself may delete files: a
-    // compaction that the open schedules and that ends before the guard looks
-    // deletes its inputs, which the MANIFEST did name (they would be kept in
-    // lost/ for nothing).
-    for (auto& d : descriptors) d.options.disable_auto_compactions = true;
+    options.listeners.push_back(guard->listener());
   }
   try {
     if (store_options.read_only) {
@@ -165,15 +161,14 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
   } catch (const std::exception& e) {
     return Status::IOError("opening storage " + path.string() + ": " + e.what());
   }
-  if (guard) rep->unnamed_kept = guard->Keep(&rep->unnamed_dir);
+  if (guard) {
+    guard->OpenReturned();
+    rep->unnamed_kept = guard->Keep(&rep->unnamed_dir);
+  }
   if (!s.ok()) return FromRocks(s, "opening storage " + path.string());
   rep->db.reset(db);
   rep->handles.assign(kFamilies, nullptr);
   for (size_t i = 0; i < handles.size(); ++i) rep->handles[opened[i]] = handles[i];
-  if (guard) {
-    RELATE_RETURN_IF_ERROR(
-        FromRocks(db->EnableAutoCompaction(handles), "opening storage " + path.string()));
-  }
   return std::unique_ptr<Store>(new Store(std::move(rep)));
 }
 
@@ -443,7 +438,8 @@ Status Store::ScanPostings(
   for (ri.it->Seek(ri.begin); ri.it->Valid(); ri.it->Next()) {
     const rocksdb::Slice key = ri.it->key();
     uint32_t count = 0, length = 0;
-    if (key.size() != ri.begin.size() + 8 || !DecodePostingValue(ri.it->value().ToStringView(), &count, &length)) {
+    if (key.size() != ri.begin.size() + 8 ||
+        !DecodePostingValue(ri.it->value().ToStringView(), &count, &length)) {
       return Status::Corruption("a posting of term \"" + std::string(term) +
                                 "\" of collection id " + std::to_string(collection) +
                                 " does not decode");
