@@ -8,6 +8,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <string>
 
 #include "index/distance.h"
 
@@ -204,8 +205,11 @@ class Builder {
  public:
   // `locks`: node locks, striped; 1 when a single thread inserts.
   Builder(faiss::HNSW& g, const HnswSpace& space, uint32_t ef_construction, size_t locks)
-      : g_(g), dist_(space), ef_(std::max<uint32_t>(ef_construction, 1)),
-        m_(static_cast<size_t>(g.nb_neighbors(1))), locks_(locks) {}
+      : g_(g),
+        dist_(space),
+        ef_(std::max<uint32_t>(ef_construction, 1)),
+        m_(static_cast<size_t>(g.nb_neighbors(1))),
+        locks_(locks) {}
 
   void Insert(int32_t q, HnswScratch& s) {
     const int level = g_.levels[static_cast<size_t>(q)] - 1;
@@ -396,6 +400,38 @@ size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float*
                   size_t ef, const HnswFilter& filter, HnswScratch& scratch, int64_t* labels,
                   float* distances) {
   return Search(graph, space, query, k, ef, Kept{filter}, scratch, labels, distances);
+}
+
+Status CheckGraph(const faiss::HNSW& g, size_t n) {
+  const size_t level_count = g.cum_nneighbor_per_level.size();
+  if (g.levels.size() != n || g.offsets.size() != n + 1 || g.offsets[0] != 0 ||
+      g.offsets[n] != g.neighbors.size() || level_count < 2) {
+    return Status::Corruption("its graph's tables disagree with its " + std::to_string(n) +
+                              " vectors");
+  }
+  int top = -1;
+  for (size_t i = 0; i < n; ++i) {
+    const int levels = g.levels[i];
+    if (levels < 1 || static_cast<size_t>(levels) >= level_count ||
+        g.offsets[i + 1] - g.offsets[i] !=
+            static_cast<size_t>(g.cum_nneighbor_per_level[static_cast<size_t>(levels)])) {
+      return Status::Corruption("its graph's node " + std::to_string(i) + " is malformed");
+    }
+    top = std::max(top, levels - 1);
+  }
+  for (int32_t link : g.neighbors) {
+    if (link < -1 || (link >= 0 && static_cast<size_t>(link) >= n)) {
+      return Status::Corruption("its graph links to node " + std::to_string(link) + " of " +
+                                std::to_string(n));
+    }
+  }
+  const bool empty = n == 0;
+  if (empty ? g.entry_point != -1
+            : g.entry_point < 0 || static_cast<size_t>(g.entry_point) >= n || g.max_level != top ||
+                  g.levels[static_cast<size_t>(g.entry_point)] - 1 != top) {
+    return Status::Corruption("its graph's entry point is malformed");
+  }
+  return Status::OK();
 }
 
 }  // namespace relate::index

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "index/exact_search.h"
+#include "relate/status.h"
 
 namespace faiss {
 struct HNSW;
@@ -64,7 +65,7 @@ class HnswScratchPool {
 // Throws what an insertion threw (std::bad_alloc), leaving the graph to be
 // rebuilt.
 void HnswAdd(faiss::HNSW& graph, const HnswSpace& space, size_t end, uint32_t ef_construction,
-               uint32_t threads);
+             uint32_t threads);
 
 // The k nearest rows to `query` that are not set in `dead` (a bitset over
 // rows; null: none), best first, into labels/distances (row -1 and +inf pad
@@ -90,5 +91,10 @@ struct HnswFilter {
 size_t HnswSearch(const faiss::HNSW& graph, const HnswSpace& space, const float* query, size_t k,
                   size_t ef, const HnswFilter& filter, HnswScratch& scratch, int64_t* labels,
                   float* distances);
+
+// Whether a graph read from a file (FAISS's reader checks none of it) is
+// safe to walk over `n` nodes: every link, level and offset in range, the
+// entry point on the top level. Corruption saying what is wrong.
+Status CheckGraph(const faiss::HNSW& graph, size_t n);
 
 }  // namespace relate::index

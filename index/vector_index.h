@@ -129,23 +129,23 @@ struct BuildParams {
 
 // What an index holds and costs.
 struct IndexStats {
-  std::string kind;          // "flat", "hnsw", "faiss" or "unusable" (see VectorIndex::Unusable)
-  size_t live = 0;           // vectors searches can return
-  size_t dead = 0;           // deleted vectors still held (tombstones) until a rebuild
-  size_t holes = 0;          // IVF: positions of removed entries, dropped by a rebuild
-  bool trains = false;       // a kind that needs training (IVF, PQ, SQ ...)
-  bool trained = true;       // false while a trainable index searches exactly
-  size_t memory_bytes = 0;   // vectors, graph or codes, and id maps (an estimate)
-  bool graph = false;        // an HNSW graph: ef_search applies
-  size_t nlist = 0;          // IVF lists (nprobe applies), 0 for other kinds
-  bool exact_vectors = true; // keeps vectors, not codes: refining changes nothing
+  std::string kind;           // "flat", "hnsw", "faiss" or "unusable" (see VectorIndex::Unusable)
+  size_t live = 0;            // vectors searches can return
+  size_t dead = 0;            // deleted vectors still held (tombstones) until a rebuild
+  size_t holes = 0;           // IVF: positions of removed entries, dropped by a rebuild
+  bool trains = false;        // a kind that needs training (IVF, PQ, SQ ...)
+  bool trained = true;        // false while a trainable index searches exactly
+  size_t memory_bytes = 0;    // vectors, graph or codes, and id maps (an estimate)
+  bool graph = false;         // an HNSW graph: ef_search applies
+  size_t nlist = 0;           // IVF lists (nprobe applies), 0 for other kinds
+  bool exact_vectors = true;  // keeps vectors, not codes: refining changes nothing
 };
 
 // The score and distance (see Neighbours) of prepared vectors a and b.
 void ScorePair(Metric metric, const float* a, const float* b, size_t dimension, float* score,
                float* distance);
 
-// A collection's vectors, searchable by similarity. Kinds:
+// A collection's vectors, searchable by similarity. Kinds (a family file each, index/family.h):
 //  - "Flat": exact search with relate's SIMD scan (one query) or BLAS (many).
 //  - "HNSW<M>" / "HNSW<M>,Flat": FAISS's HNSW graph and flat storage, built and
 //    searched by relate's own loops (index/hnsw.h).
@@ -261,8 +261,11 @@ class VectorIndex {
   // Every live id in the index.
   std::vector<uint64_t> Ids() const;
 
-  // Writes a checkpoint atomically (temporary file, fsync, rename) that records
-  // `collection_id` and `last_change`. An unusable index writes nothing.
+  // Writes a checkpoint that records `collection_id` and `last_change`, whole
+  // or not at all (through util::DurableFileWriter: a synced temporary file
+  // moved over the target, then the directory synced). IOError if the file
+  // cannot be written, Internal if FAISS cannot serialise the index. An
+  // unusable index writes nothing.
   Status Save(const std::filesystem::path& path, uint32_t collection_id,
               uint64_t last_change) const;
 
@@ -279,14 +282,8 @@ class VectorIndex {
                              const BuildParams& build = {});
 
  private:
+  // The id maps and the index family (index/vector_index_rep.h).
   struct Rep;
-  // Search with SearchParams::allowed: positions and FAISS-convention values
-  // (inner product, or squared L2) into labels/raw (queries x k, labels
-  // filled with -1 beforehand). May throw what FAISS throws.
-  Status SearchAllowed(std::span<const float> queries, size_t k, const SearchParams& params,
-                       SearchStats& stats, int64_t* labels, float* raw) const;
-  // After Load: the structures read from a checkpoint agree with themselves.
-  static Status CheckLoaded(const Rep& r, size_t positions);
   explicit VectorIndex(std::unique_ptr<Rep> rep, uint32_t dimension, Metric metric,
                        std::string spec);
   std::unique_ptr<Rep> rep_;

@@ -1,12 +1,21 @@
 #define BOOST_TEST_MODULE index
 #include "index/vector_index.h"
 
+#include <faiss/IndexFlat.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
+#include <xxhash.h>
+
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 
+#include "index/checkpoint.h"
 #include "tests/testutil/testutil.h"
+#include "util/durable_file.h"
 
 using namespace relate;
 using namespace relate::index;
@@ -347,6 +356,87 @@ BOOST_AUTO_TEST_CASE(DamagedCheckpointsAreRefused) {
   std::filesystem::resize_file(path, 5);
   BOOST_TEST(VectorIndex::Load(path, 1, kDim, Metric::kL2, "Flat").error().code() ==
              Status::Code::kCorruption);
+}
+
+// A checkpoint is written the one way relate writes a file: synced, moved
+// over the target, its directory synced, and nothing left beside it.
+BOOST_AUTO_TEST_CASE(SaveGoesThroughTheDurableWriter) {
+  testutil::ScratchDir dir;
+  auto index = Filled(Metric::kL2, testutil::RandomVectors(50, kDim, 12));
+  const auto path = dir.path() / "c.faiss";
+  const util::DurabilityCounters& done = util::Durability();
+  const uint64_t file_syncs = done.file_syncs, renames = done.renames,
+                 directory_syncs = done.directory_syncs;
+  BOOST_TEST_REQUIRE(index->Save(path, 1, 3).ok());
+  BOOST_TEST_REQUIRE(index->Save(path, 1, 4).ok());
+  BOOST_TEST(done.file_syncs - file_syncs == 2u);
+  BOOST_TEST(done.renames - renames == 2u);
+  BOOST_TEST(done.directory_syncs - directory_syncs == 2u);
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    BOOST_TEST(entry.path().filename() == "c.faiss");
+    ++files;
+  }
+  BOOST_TEST(files == 1u);
+  BOOST_TEST(VectorIndex::Load(path, 1, kDim, Metric::kL2, "Flat").value().last_change == 4u);
+  // A directory that does not exist is an IOError, as any failed write.
+  BOOST_TEST(index->Save(dir.path() / "missing" / "c.faiss", 1, 5).code() ==
+             Status::Code::kIOError);
+}
+
+// The bytes of a checkpoint, field by field as index/checkpoint.h lays them
+// out: existing checkpoints must keep loading, so the layout must not move.
+BOOST_AUTO_TEST_CASE(TheFileHoldsTheDocumentedLayout) {
+  testutil::ScratchDir dir;
+  const auto base = testutil::RandomVectors(30, kDim, 13);
+  auto index = Filled(Metric::kInnerProduct, base);
+  const auto path = dir.path() / "c.faiss";
+  BOOST_TEST_REQUIRE(index->Save(path, 9, 1234567).ok());
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<char> file((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+  size_t at = 0;
+  auto u32 = [&] {
+    uint32_t v;
+    std::memcpy(&v, file.data() + at, 4);
+    at += 4;
+    return v;
+  };
+  auto u64 = [&] {
+    uint64_t v;
+    std::memcpy(&v, file.data() + at, 8);
+    at += 8;
+    return v;
+  };
+  BOOST_TEST_REQUIRE(file.size() > kCheckpointHeaderSize + kCheckpointTrailerSize);
+  BOOST_TEST(std::string(file.data(), 8) == "RLXCKPT2");
+  at = 8;
+  BOOST_TEST(u32() == 9u);                                            // collection
+  BOOST_TEST(u32() == kDim);                                          // dimension
+  BOOST_TEST(u32() == static_cast<uint32_t>(Metric::kInnerProduct));  // metric
+  BOOST_TEST(u32() == 1u);                                            // kind: Flat
+  BOOST_TEST(u64() == 1234567u);                                      // last change
+  BOOST_TEST(at == kCheckpointHeaderSize);
+  BOOST_TEST_REQUIRE(u32() == 4u);
+  BOOST_TEST(std::string(file.data() + at, 4) == "Flat");
+  at += 4;
+  BOOST_TEST(u32() == 0u);  // ef_construction: Flat has none
+  BOOST_TEST(u32() == 0u);  // flags: not staging
+  BOOST_TEST_REQUIRE(u64() == 30u);
+  for (uint64_t i = 0; i < 30; ++i) BOOST_TEST(u64() == 100 + i);
+  BOOST_TEST(u64() == 0u);  // no tombstone words
+  faiss::VectorIOReader reader;
+  reader.data.assign(file.begin() + static_cast<ptrdiff_t>(at), file.end() - 16);
+  std::unique_ptr<faiss::Index> read(faiss::read_index(&reader));
+  auto* flat = dynamic_cast<faiss::IndexFlat*>(read.get());
+  BOOST_TEST_REQUIRE(flat != nullptr);
+  BOOST_TEST(flat->ntotal == 30);
+  BOOST_TEST(flat->metric_type == faiss::METRIC_INNER_PRODUCT);
+  BOOST_TEST(std::memcmp(flat->get_xb(), base.data(), base.size() * sizeof(float)) == 0);
+  BOOST_TEST(reader.rp == reader.data.size());  // the FAISS payload fills the rest
+  at = file.size() - kCheckpointTrailerSize;
+  BOOST_TEST(u64() == file.size() - kCheckpointHeaderSize - kCheckpointTrailerSize);
+  BOOST_TEST(u64() == XXH64(file.data(), file.size() - 8, 0));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
