@@ -1221,6 +1221,172 @@ BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
+// The columns a terminal gives `s`, for the scripts these tests use: CJK, kana
+// and fullwidth forms two, combining accents none, any other character one.
+size_t Columns(std::string_view s) {
+  size_t width = 0;
+  for (size_t i = 0; i < s.size();) {
+    const auto lead = static_cast<unsigned char>(s[i]);
+    const size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    char32_t c = n == 1 ? lead : lead & (0x7F >> n);
+    for (size_t j = 1; j < n && i + j < s.size(); ++j) c = (c << 6) | (s[i + j] & 0x3F);
+    i += n;
+    if (c >= 0x300 && c <= 0x36F) continue;
+    const bool wide = (c >= 0x2E80 && c <= 0xA4CF) || (c >= 0xF900 && c <= 0xFAFF) ||
+                      (c >= 0xFF00 && c <= 0xFF60);
+    width += wide ? 2 : 1;
+  }
+  return width;
+}
+
+// The column at which `token` starts in `line`, or npos if it is not there.
+size_t ColumnOf(const std::string& line, const std::string& token) {
+  const size_t at = line.find(token);
+  return at == std::string::npos ? std::string::npos
+                                 : Columns(std::string_view(line).substr(0, at));
+}
+
+std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Names and keys a table used to cut to 20 or 24 bytes: ASCII ones that differ
+// only at the end, Cyrillic (two bytes a letter), Japanese (two columns a
+// character) and one with combining accents (U+0301: no column of its own).
+const std::vector<std::string> kLongNames = {
+    "a-rather-long-document-key-number-1",
+    "a-rather-long-document-key-number-2",
+    "a-rather-long-document-key-number-3",
+    "ключ-документа-номер-один",
+    "文書-キー-番号-二",
+    "e\u0301clair-au-cafe\u0301-et-au-chocolat",
+};
+
+// The row of `table` that holds `name` whole and followed by a space.
+const std::string* RowOf(const std::vector<std::string>& table, const std::string& name) {
+  for (size_t i = 1; i < table.size(); ++i) {
+    if (table[i].find(name + " ") != std::string::npos) return &table[i];
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(TableTest, CliFixture)
+
+BOOST_AUTO_TEST_CASE(HitTablePrintsEveryKeyWholeInAlignedColumns) {
+  Db({"--create", "create", "docs", "--dim", "3"});
+  std::string lines;
+  for (size_t i = 0; i < kLongNames.size(); ++i) {
+    lines += Line(kLongNames[i], {1, 0.1f * static_cast<float>(i), 0},
+                  "the text of document " + std::to_string(i) +
+                      ", long enough that the table has to shorten it somewhere");
+  }
+  Db({"ingest", "docs", WriteFile("docs.jsonl", lines)});
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{}, std::vector<std::string>{"--with-vector"}}) {
+    std::vector<std::string> args = {"query", "docs", "--vector", "[1, 0, 0]", "-k", "10"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const std::vector<std::string> table = SplitLines(Db(args).out);
+    BOOST_TEST_REQUIRE(table.size() == kLongNames.size() + 1);
+    const std::string& header = table[0];
+    for (const auto& key : kLongNames) {
+      const std::string* row = RowOf(table, key);
+      BOOST_TEST_REQUIRE(row != nullptr, key << " whole in\n" << Db(args).out);
+      BOOST_TEST(ColumnOf(*row, key) == ColumnOf(header, "key"), *row);
+      BOOST_TEST(ColumnOf(*row, "the text of document") == ColumnOf(header, "text"), *row);
+      BOOST_TEST(ColumnOf(*row, "{\"len\"") == ColumnOf(header, "metadata"), *row);
+      BOOST_TEST(row->find("...  {") != std::string::npos, *row);  // the text is shortened
+    }
+  }
+  // Each block of a batch is a table of its own, keys whole too.
+  const std::string batch = WriteFile("q.jsonl", "{\"key\": \"" + kLongNames[0] + "\"}\n");
+  const std::string out = Db({"query", "docs", "--batch", batch}).out;
+  for (size_t i = 1; i < kLongNames.size(); ++i) {
+    BOOST_TEST(out.find(kLongNames[i] + "  ") != std::string::npos, out);
+  }
+}
+
+// A key wider than the whole table: the key stays whole, the text gives up
+// its room down to a few columns, and the columns still line up.
+BOOST_AUTO_TEST_CASE(AVeryLongKeyShortensTheTextNotTheKey) {
+  Db({"--create", "create", "docs", "--dim", "3"});
+  const std::string huge = "ключ-" + std::string(90, 'k');
+  const std::string text = "a text of some sixty columns, cut when the keys are long";
+  Db({"ingest", "docs",
+      WriteFile("docs.jsonl", Line(huge, {1, 0, 0}, text) + Line("short", {0, 1, 0}, text))});
+  const std::vector<std::string> table =
+      SplitLines(Db({"query", "docs", "--vector", "[1, 0, 0]"}).out);
+  BOOST_TEST_REQUIRE(table.size() == 3u);
+  for (const auto& key : {huge, std::string("short")}) {
+    const std::string* row = RowOf(table, key);
+    BOOST_TEST_REQUIRE(row != nullptr, key);
+    const size_t text_at = ColumnOf(*row, "a text");
+    const size_t metadata_at = ColumnOf(*row, "{\"len\"");
+    BOOST_TEST(text_at == ColumnOf(table[0], "text"), *row);
+    BOOST_TEST(metadata_at == ColumnOf(table[0], "metadata"), *row);
+    BOOST_TEST(metadata_at - text_at >= 10u, *row);  // some of the text is still shown
+    BOOST_TEST(row->find(text) == std::string::npos, *row);
+    BOOST_TEST(row->find("...  {") != std::string::npos, *row);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(ListAndStatsPrintLongCollectionNamesWholeAndAligned) {
+  Db({"--create", "list"});
+  std::vector<std::string> names = kLongNames;
+  names.push_back("c");
+  for (const auto& name : names) Db({"create", name, "--dim", "2"});
+  const std::vector<std::string> list = SplitLines(Db({"list"}).out);
+  BOOST_TEST_REQUIRE(list.size() == names.size() + 1);
+  for (const auto& name : names) {
+    const std::string* row = RowOf(list, name);
+    BOOST_TEST_REQUIRE(row != nullptr, name);
+    BOOST_TEST(ColumnOf(*row, name) == 0u, *row);
+    BOOST_TEST(ColumnOf(*row, "cosine") == ColumnOf(list[0], "metric"), *row);
+    BOOST_TEST(ColumnOf(*row, "Flat") == ColumnOf(list[0], "index"), *row);
+  }
+  const std::vector<std::string> stats = SplitLines(Db({"stats"}).out);
+  BOOST_TEST_REQUIRE(stats.size() >= 2u);
+  const std::vector<std::string> table(stats.begin() + 1, stats.end());  // below the sizes
+  for (const auto& name : names) {
+    const std::string* row = RowOf(table, name);
+    BOOST_TEST_REQUIRE(row != nullptr, name);
+    BOOST_TEST(ColumnOf(*row, name) == 0u, *row);
+    BOOST_TEST(ColumnOf(*row, "Flat") == ColumnOf(table[0], "index"), *row);
+    BOOST_TEST(ColumnOf(*row, "defaults") == ColumnOf(table[0], "knobs"), *row);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(ModelListAndEvalPrintLongNamesWholeAndAligned) {
+  const auto vec = WriteFile("m.vec", "4 2\nman 1 0\nwoman 0 1\nking 1 0.1\nqueen 0.1 1\n");
+  Db({"--create", "list"});
+  std::vector<std::string> models = kLongNames;
+  models.push_back("m");
+  for (const auto& name : models) Db({"model", "import", vec, "--name", name});
+  const std::vector<std::string> list = SplitLines(Db({"model", "list"}).out);
+  BOOST_TEST_REQUIRE(list.size() == models.size() + 1);
+  for (const auto& name : models) {
+    const std::string* row = RowOf(list, name);
+    BOOST_TEST_REQUIRE(row != nullptr, name);
+    BOOST_TEST(ColumnOf(*row, "word2vec-text") == ColumnOf(list[0], "format"), *row);
+  }
+  // Analogy sections: named by the file, whole; every line ends in the same column.
+  std::string questions;
+  for (const auto& name : kLongNames) questions += ": " + name + "\nman king woman queen\n";
+  const std::vector<std::string> eval =
+      SplitLines(Db({"eval", "analogy", "m", WriteFile("q.txt", questions)}).out);
+  BOOST_TEST_REQUIRE(eval.size() == kLongNames.size() + 2);  // a header and a total
+  for (const auto& name : kLongNames) BOOST_TEST(RowOf(eval, name) != nullptr, name);
+  for (const auto& line : eval) BOOST_TEST(Columns(line) == Columns(eval[0]), line);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
 // Runs the real `relate` binary; returns its pid.
 pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
   pid_t pid = ::fork();
