@@ -35,6 +35,8 @@
 //    \` and \xHH (one byte), so that names and strings that are not UTF-8 (possible
 //    through the builders) print to text that parses back to the same bytes.
 #include "relate/filter.h"
+#include "util/numeric.h"
+#include "util/utf8.h"
 
 #include <bit>
 #include <charconv>
@@ -60,34 +62,7 @@ constexpr int kMaxDepth = 256;
 // ---------------------------------------------------------------------------------
 // UTF-8
 
-// The length of the valid UTF-8 sequence that starts at s[i], or 0 if there is none
-// (overlong forms, surrogates and code points above U+10FFFF are not valid).
-size_t Utf8Length(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  }
-  return n;
-}
+size_t Utf8Length(std::string_view s, size_t i) { return util::Utf8SequenceAt(s, i); }
 
 // The code point of the valid UTF-8 sequence of `length` bytes at s[i].
 uint32_t DecodeUtf8(std::string_view s, size_t i, size_t length) {
@@ -190,18 +165,8 @@ Order CompareOrdered(const T& a, const T& b) {
 // Compares an integer with a number exactly (no rounding of the integer to double).
 Order CompareIntDouble(int64_t i, double d) {
   if (std::isnan(d)) return Order::kUnordered;
-  // 2^63 is exact in double; every double at or above it exceeds every int64, every
-  // double below -2^63 is below every int64.
-  constexpr double kTwo63 = 9223372036854775808.0;
-  if (d >= kTwo63) return Order::kLess;
-  if (d < -kTwo63) return Order::kGreater;
-  const double whole = std::trunc(d);  // in [-2^63, 2^63): converts exactly
-  const auto whole_int = static_cast<int64_t>(whole);
-  if (i < whole_int) return Order::kLess;
-  if (i > whole_int) return Order::kGreater;
-  if (d > whole) return Order::kLess;
-  if (d < whole) return Order::kGreater;
-  return Order::kEqual;
+  const int sign = util::CompareIntDouble(i, d);
+  return sign < 0 ? Order::kLess : sign > 0 ? Order::kGreater : Order::kEqual;
 }
 
 Order Reverse(Order o) {
@@ -1230,12 +1195,7 @@ bool operator==(const Filter& a, const Filter& b) {
 namespace query {
 
 size_t InvalidUtf8At(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const size_t n = Utf8Length(s, i);
-    if (n == 0) return i;
-    i += n;
-  }
-  return std::string_view::npos;
+  return util::InvalidUtf8At(s).value_or(std::string_view::npos);
 }
 
 }  // namespace query

@@ -8,21 +8,12 @@
 
 #include "storage/keys.h"
 #include "storage/store_internal.h"
+#include "util/numeric.h"
 
 namespace relate::storage {
 namespace {
 
-// The sign of i - d, exactly, for a d that is not NaN.
-int CompareIntDouble(int64_t i, double d) {
-  constexpr double kTwo63 = 9223372036854775808.0;
-  if (d >= kTwo63) return -1;
-  if (d < -kTwo63) return 1;
-  const double t = std::trunc(d);  // in [-2^63, 2^63): an int64 exactly
-  const auto ti = static_cast<int64_t>(t);
-  if (i != ti) return i < ti ? -1 : 1;
-  const double frac = d - t;  // exact
-  return frac > 0 ? -1 : frac < 0 ? 1 : 0;
-}
+using util::CompareIntDouble;
 
 // The keys of one value type of a field to scan: [begin, end).
 struct SubRange {

@@ -21,33 +21,16 @@
 #include <vector>
 
 #include "relate/types.h"
+#include "util/coding.h"
 
 namespace relate::storage {
 
-inline void AppendBigEndian32(std::string* out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
-}
-inline void AppendBigEndian64(std::string* out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
-}
-inline uint32_t ReadBigEndian32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-inline uint64_t ReadBigEndian64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-inline void AppendLittleEndian64(std::string* out, uint64_t v) {
-  for (int shift = 0; shift < 64; shift += 8) out->push_back(static_cast<char>(v >> shift));
-}
-inline uint64_t ReadLittleEndian64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
+using util::AppendBigEndian32;
+using util::AppendBigEndian64;
+using util::AppendLittleEndian64;
+using util::ReadBigEndian32;
+using util::ReadBigEndian64;
+using util::ReadLittleEndian64;
 
 // The first key of the collection's range in every per-collection family.
 inline std::string CollectionPrefix(uint32_t collection) {
@@ -178,25 +161,9 @@ inline std::string PostingKey(uint32_t collection, std::string_view term, uint64
   return k;
 }
 
-// LEB128: seven bits a byte, low bits first.
-inline void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-// Reads one varint from [*p, end) and moves *p past it; false if it is cut
-// short or longer than 64 bits.
-inline bool ReadVarint(const char** p, const char* end, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-    const auto byte = static_cast<unsigned char>(*(*p)++);
-    *v |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return shift < 63 || byte <= 1;
-  }
-  return false;
-}
+using util::AppendVarint;
+using util::ReadVarint;
+
 
 // Models catalog key: versions of one model sort together, oldest first.
 std::string ModelKey(std::string_view name, uint64_t version);

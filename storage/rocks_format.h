@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "util/coding.h"
+
 namespace relate::storage {
 
 // CRC-32C (Castagnoli) of n bytes.
@@ -36,30 +38,11 @@ inline uint32_t Unmask(uint32_t masked) {
   return (rot >> 17) | (rot << 15);
 }
 
-inline uint32_t Fixed32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-inline uint64_t Fixed64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
+inline uint32_t Fixed32(const char* p) { return util::ReadLittleEndian32(p); }
+inline uint64_t Fixed64(const char* p) { return util::ReadLittleEndian64(p); }
 // Reads a varint at *p (not past `end`), advancing *p; false if it is cut short.
 inline bool Varint64(const char** p, const char* end, uint64_t* v) {
-  uint64_t r = 0;
-  for (int shift = 0; shift <= 63 && *p < end; shift += 7) {
-    const auto b = static_cast<uint8_t>(**p);
-    ++*p;
-    r |= static_cast<uint64_t>(b & 0x7F) << shift;
-    if ((b & 0x80) == 0) {
-      *v = r;
-      return true;
-    }
-  }
-  return false;
+  return util::ReadVarint(p, end, v);
 }
 
 }  // namespace relate::storage
