@@ -10,6 +10,8 @@
 #include <set>
 #include <string>
 
+#include "util/durable_file.h"
+
 namespace relate::storage {
 
 const char* const kFamilyNames[kFamilies] = {rocksdb::kDefaultColumnFamilyName.c_str(),
@@ -197,9 +199,7 @@ size_t OpenGuard::Keep(std::string* where) {
   fs::create_directories(kept, ec);
   size_t n = 0;
   for (const auto& name : deleted) {
-    std::error_code move_ec;
-    fs::rename(links_ / name, kept / name, move_ec);
-    if (!move_ec) ++n;
+    if (util::MoveDurably(links_ / name, kept / name).ok()) ++n;
   }
   *where = kept.string();
   return n;

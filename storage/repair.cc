@@ -569,8 +569,7 @@ Status SalvageDamagedTables(const fs::path& path, const fs::path& damaged_dir, B
       fs::remove(copy, ec);
     }
     fs::create_directories(damaged_dir, ec);
-    fs::rename(table, damaged_dir / table.filename(), ec);
-    if (ec) return Status::IOError("moving " + table.string() + ": " + ec.message());
+    RELATE_RETURN_IF_ERROR(util::MoveDurably(table, damaged_dir / table.filename()));
     report->actions.push_back(table.filename().string() + " (" + kFamilyNames[family] +
                               "): " + std::to_string(kept) + " entries copied out, " +
                               std::to_string(skipped) + " damaged stretches skipped" +
@@ -650,8 +649,7 @@ Status Rebuild(const fs::path& path, const fs::path& held, StoreRepairReport* re
   fs::create_directories(held, ec);
   for (const auto& e : fs::directory_iterator(path, ec)) {
     if (e.path().extension() != ".blob") continue;
-    fs::rename(e.path(), held / e.path().filename(), ec);
-    if (ec) return Status::IOError("moving " + e.path().string() + ": " + ec.message());
+    RELATE_RETURN_IF_ERROR(util::MoveDurably(e.path(), held / e.path().filename()));
   }
   // Files an open kept instead of deleting come back: tables under new
   // numbers (RocksDB may have used theirs since), blob files beside the others
@@ -666,11 +664,10 @@ Status Rebuild(const fs::path& path, const fs::path& held, StoreRepairReport* re
       const std::string ext = e.path().extension().string();
       const fs::path to =
           ext == ".sst" ? path / TableFileName(number++) : blobs / e.path().filename();
-      fs::rename(e.path(), to, ec);
-      if (ec) return Status::IOError("moving " + e.path().string() + ": " + ec.message());
+      RELATE_RETURN_IF_ERROR(util::MoveDurably(e.path(), to));
     }
     blob_dirs.push_back(blobs);
-    fs::rename(unnamed[k], held.parent_path() / unnamed[k].filename(), ec);
+    RELATE_RETURN_IF_ERROR(util::MoveDurably(unnamed[k], held.parent_path() / unnamed[k].filename()));
     report->actions.push_back("the files in " + unnamed[k].string() + " are used again");
   }
   BlobFiles files(blob_dirs);

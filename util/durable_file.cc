@@ -24,6 +24,23 @@ fs::path DirectoryOf(const fs::path& path) {
   return path.has_parent_path() ? path.parent_path() : fs::path(".");
 }
 
+// rename(2), then syncs of the directories involved; *renamed says whether the
+// name moved (it has, even when a sync after it failed).
+Status Move(const fs::path& from, const fs::path& to, bool* renamed) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    const int err = errno;
+    return Errno(to, "cannot rename " + from.string() + " to it", err);
+  }
+  *renamed = true;
+  ++Durability().renames;
+  const fs::path to_dir = DirectoryOf(to);
+  RELATE_RETURN_IF_ERROR(SyncDirectory(to_dir));
+  const fs::path from_dir = DirectoryOf(from);
+  std::error_code ec;
+  if (fs::equivalent(from_dir, to_dir, ec)) return Status::OK();
+  return SyncDirectory(from_dir);
+}
+
 }  // namespace
 
 DurabilityCounters& Durability() {
@@ -82,12 +99,7 @@ Status DurableFileWriter::Commit() {
   ++Durability().file_syncs;
   const int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) return Errno(path_, "close failed", errno);
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    return Errno(path_, "cannot rename the temporary file over it", errno);
-  }
-  ++Durability().renames;
-  committed_ = true;
-  return SyncDirectory(DirectoryOf(path_));
+  return Move(tmp_, path_, &committed_);
 }
 
 DurableOstream::DurableOstream(DurableFileWriter* writer) : std::ostream(nullptr) {
@@ -112,6 +124,21 @@ Status WriteFileDurably(const fs::path& path, std::string_view bytes) {
   RELATE_RETURN_IF_ERROR(writer.Open());
   RELATE_RETURN_IF_ERROR(writer.Append(bytes));
   return writer.Commit();
+}
+
+Status MoveDurably(const fs::path& from, const fs::path& to) {
+  bool renamed = false;
+  return Move(from, to, &renamed);
+}
+
+Status SyncPath(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno(path, "cannot open it to sync it", errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Errno(path, "fsync failed", err);
+  return Status::OK();
 }
 
 Status SyncDirectory(const fs::path& dir) {

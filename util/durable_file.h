@@ -76,6 +76,18 @@ Status WriteFileDurably(const std::filesystem::path& path, std::string_view byte
 // last). IOError naming it.
 Status SyncDirectory(const std::filesystem::path& dir);
 
+// Syncs the file or directory `path` (its bytes, or the names in it). IOError
+// naming it.
+Status SyncPath(const std::filesystem::path& path);
+
+// Gives `from` (a file or a directory) the name `to`, replacing a file or an
+// empty directory there, and syncs the directory `to` is in (and `from`'s, if
+// another), so the move survives a crash. Every rename relate does goes
+// through here: a file put in place whole (DurableFileWriter::Commit), a
+// directory built beside its target (backup, restore), a damaged file moved
+// aside. NotFound if `from` is missing, IOError naming both paths otherwise.
+Status MoveDurably(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // Counts of what the durable writes above did, for tests that check the
 // contract (every commit syncs its file and its directory).
 struct DurabilityCounters {

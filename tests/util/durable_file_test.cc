@@ -97,4 +97,31 @@ BOOST_AUTO_TEST_CASE(MissingDirectoryIsAnErrorNamingTheFile) {
   BOOST_TEST(unopened.Append("x").code() == Status::Code::kFailedPrecondition);
 }
 
+BOOST_AUTO_TEST_CASE(MoveSyncsTheDirectoriesOnBothSides) {
+  testutil::ScratchDir dir;
+  fs::create_directories(dir.path() / "a" / "built");
+  { std::ofstream(dir.path() / "a" / "built" / "x") << "x"; }
+  fs::create_directories(dir.path() / "b");
+  auto& d = util::Durability();
+  const uint64_t renames = d.renames, dirs = d.directory_syncs;
+  // A directory into another directory: both parents are synced.
+  BOOST_TEST_REQUIRE(util::MoveDurably(dir.path() / "a" / "built", dir.path() / "b" / "db").ok());
+  BOOST_TEST(ReadAll(dir.path() / "b" / "db" / "x") == "x");
+  BOOST_TEST(!fs::exists(dir.path() / "a" / "built"));
+  BOOST_TEST(d.renames == renames + 1);
+  BOOST_TEST(d.directory_syncs == dirs + 2);
+  // Within one directory: synced once.
+  BOOST_TEST_REQUIRE(util::MoveDurably(dir.path() / "b" / "db", dir.path() / "b" / "db2").ok());
+  BOOST_TEST(d.directory_syncs == dirs + 3);
+}
+
+BOOST_AUTO_TEST_CASE(MoveOfAMissingPathIsNotFoundAndNamesBoth) {
+  testutil::ScratchDir dir;
+  const Status s = util::MoveDurably(dir.path() / "nothing", dir.path() / "there");
+  BOOST_TEST((s.code() == Status::Code::kNotFound));
+  BOOST_TEST(s.message().find("nothing") != std::string::npos);
+  BOOST_TEST(s.message().find("there") != std::string::npos);
+  BOOST_TEST(!fs::exists(dir.path() / "there"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
