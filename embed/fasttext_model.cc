@@ -30,6 +30,9 @@
 #include <system_error>
 #include <utility>
 
+#include "util/quote.h"
+#include "util/utf8.h"
+
 namespace relate::embed {
 namespace {
 
@@ -68,46 +71,6 @@ struct Args {
 
 // Whether fastText would hash any n-gram with these settings.
 bool NgramsPossible(int32_t minn, int32_t maxn) { return maxn >= 1 && maxn >= minn; }
-
-// The offset of the first byte of `s` that is not part of valid UTF-8
-// (overlong forms, surrogates and code points past U+10FFFF are invalid), or
-// nullopt.
-std::optional<size_t> InvalidUtf8At(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-      len = 2;
-      cp = b0 & 0x1Fu;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-      len = 3;
-      cp = b0 & 0x0Fu;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-      len = 4;
-      cp = b0 & 0x07u;
-    } else {
-      return i;
-    }
-    if (i + len > s.size()) return i;
-    for (size_t k = 1; k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if ((b & 0xC0u) != 0x80u) return i;
-      cp = (cp << 6) | (b & 0x3Fu);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return i;
-    }
-    i += len;
-  }
-  return std::nullopt;
-}
 
 // fastText's Dictionary::hash: FNV-1a over the bytes taken as *signed* char,
 // which is what every released model was trained with.
@@ -257,21 +220,6 @@ void AddRow(std::span<float> acc, std::span<const float> row) {
 void DivideBy(std::span<float> v, size_t count) {
   const auto scale = static_cast<float>(1.0 / static_cast<double>(count));
   std::transform(v.begin(), v.end(), v.begin(), [scale](float x) { return x * scale; });
-}
-
-std::string QuotedForMessage(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    const auto b = static_cast<unsigned char>(c);
-    if (b < 0x20 || b >= 0x7F || c == '"' || c == '\\') {
-      char hex[5];
-      std::snprintf(hex, sizeof(hex), "\\x%02X", b);
-      out += hex;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -447,17 +395,16 @@ class FastTextReading {
       if (count < 0) {
         return in.Corrupt(in.offset() - 9, what + " has a negative count " + std::to_string(count));
       }
-      if (const auto bad = InvalidUtf8At(word)) {
+      if (const auto bad = util::InvalidUtf8At(word)) {
         return in.Invalid(entry_at + *bad,
-                          what + " " + QuotedForMessage(word) +
+                          what + " " + util::Quote(word) +
                               " is not UTF-8; relate needs UTF-8 words because fastText hashes "
                               "a word's bytes and relate's tokenizer produces UTF-8 (retrain "
                               "the model on a UTF-8 corpus)");
       }
       Result<uint32_t> id = vocabulary.Add(word, static_cast<uint64_t>(count));
       if (!id.has_value()) {
-        return in.Corrupt(entry_at,
-                          what + " " + QuotedForMessage(word) + " repeats an earlier word");
+        return in.Corrupt(entry_at, what + " " + util::Quote(word) + " repeats an earlier word");
       }
       if ((i & 0xFFFF) == 0) in.Progress();
     }
@@ -607,7 +554,7 @@ class FastTextReading {
       // Finite rows can still add up beyond float32 (a damaged matrix).
       if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); })) {
         return in.Corrupt(matrix_at + 16 + uint64_t{id} * width * sizeof(float),
-                          "the vector of word " + QuotedForMessage(token) +
+                          "the vector of word " + util::Quote(token) +
                               " (the mean of its row and n-gram rows) is not finite: the input "
                               "matrix holds values too large to add");
       }
@@ -653,12 +600,12 @@ Result<FastTextModel> FastTextModel::Read(const std::filesystem::path& path,
 }
 
 Result<std::vector<float>> FastTextModel::WordVector(std::string_view word) const {
-  if (const auto bad = InvalidUtf8At(word)) {
-    return Status::InvalidArgument("fastText word vector: the word " + QuotedForMessage(word) +
+  if (const auto bad = util::InvalidUtf8At(word)) {
+    return Status::InvalidArgument("fastText word vector: the word " + util::Quote(word) +
                                    " is not valid UTF-8 at byte " + std::to_string(*bad));
   }
   if (std::binary_search(labels_.begin(), labels_.end(), word)) {
-    return Status::InvalidArgument("fastText word vector: " + QuotedForMessage(word) +
+    return Status::InvalidArgument("fastText word vector: " + util::Quote(word) +
                                    " is one of the model's labels, not a word; fastText has no "
                                    "vector for it (its print-word-vectors aborts)");
   }
@@ -677,8 +624,7 @@ Result<std::vector<float>> FastTextModel::WordVector(std::string_view word) cons
     if (count > 0) DivideBy(v, count);
     // Finite rows can still add up beyond float32 (damaged n-gram rows).
     if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); })) {
-      return Status::Corruption("fastText word vector: the n-gram rows of " +
-                                QuotedForMessage(word) +
+      return Status::Corruption("fastText word vector: the n-gram rows of " + util::Quote(word) +
                                 " add up beyond float32 range: the model's n-gram rows are "
                                 "damaged");
     }

@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "util/durable_file.h"
+#include "util/quote.h"
+#include "util/utf8.h"
 
 namespace relate::embed {
 namespace {
@@ -48,73 +50,8 @@ constexpr size_t kMaxTokenBytes = size_t{1} << 16;
 constexpr uint64_t kMaxDim = uint64_t{1} << 24;
 constexpr uint64_t kMaxRows = std::numeric_limits<uint32_t>::max();  // ids are uint32_t
 
-// The length of the well-formed UTF-8 sequence starting at s[i] (overlong forms,
-// surrogates and code points above U+10FFFF are not), or 0.
-size_t Utf8SequenceAt(std::string_view s, size_t i) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const unsigned char c = p[i];
-  if (c < 0x80) return 1;
-  size_t len = 0;
-  uint32_t cp = 0;
-  uint32_t min = 0;
-  if ((c & 0xe0) == 0xc0) {
-    len = 2, cp = c & 0x1f, min = 0x80;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3, cp = c & 0x0f, min = 0x800;
-  } else if ((c & 0xf8) == 0xf0) {
-    len = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (s.size() - i < len) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    if ((p[i + k] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i + k] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
-// Position of the first byte of `s` that does not start a well-formed UTF-8 sequence,
-// or npos.
-size_t InvalidUtf8At(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) {
-      ++i;
-      continue;
-    }
-    const size_t len = Utf8SequenceAt(s, i);
-    if (len == 0) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-// `s` in double quotes, cut at about 40 bytes, with control bytes, quotes, backslashes
-// and bytes that are not UTF-8 shown as \xNN, so a message stays readable whatever the
-// file holds.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMax = 40;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  size_t i = 0;
-  while (i < s.size() && i < kMax) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t len = Utf8SequenceAt(s, i);
-    if (len == 0 || c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-      ++i;
-    } else {
-      out.append(s.substr(i, len));
-      i += len;
-    }
-  }
-  out += i < s.size() ? "...\"" : "\"";
-  return out;
-}
+// Tokens and values a message quotes are cut at this many bytes.
+constexpr size_t kQuotedBytes = 40;
 
 Status LineError(const fs::path& path, uint64_t line, std::string_view what) {
   return Status::InvalidArgument(path.string() + ":" + std::to_string(line) + ": " +
@@ -143,14 +80,15 @@ std::string TokenProblem(std::string_view token, bool binary) {
     for (size_t i = 0; i < token.size(); ++i) {
       const auto c = static_cast<unsigned char>(token[i]);
       if (c < 0x20 || c == 0x7f || c == ' ') {
-        return "token " + Quote(token) + " has control byte " + Quote(token.substr(i, 1)) +
-               " at position " + std::to_string(i) +
+        return "token " + util::Quote(token, kQuotedBytes) + " has control byte " +
+               util::Quote(token.substr(i, 1), kQuotedBytes) + " at position " + std::to_string(i) +
                " (rows are misaligned: the header's dimension may be wrong)";
       }
     }
   }
-  if (const size_t at = InvalidUtf8At(token); at != std::string_view::npos) {
-    return "token " + Quote(token) + " is not valid UTF-8 (byte " + std::to_string(at) + ")";
+  if (const std::optional<size_t> at = util::InvalidUtf8At(token)) {
+    return "token " + util::Quote(token, kQuotedBytes) + " is not valid UTF-8 (byte " +
+           std::to_string(*at) + ")";
   }
   return {};
 }
@@ -182,7 +120,7 @@ FloatError ParseFloat(std::string_view s, float& out) {
 
 // What is wrong with value `index` (1-based) holding `text`.
 std::string FloatProblem(FloatError e, size_t index, std::string_view text) {
-  std::string v = "value " + std::to_string(index) + " " + Quote(text);
+  std::string v = "value " + std::to_string(index) + " " + util::Quote(text, kQuotedBytes);
   switch (e) {
     case FloatError::kNone:
       break;
@@ -240,7 +178,8 @@ Result<Header> ParseHeader(const fs::path& path, std::string_view line) {
   const auto numbers = HeaderNumbers(line);
   if (!numbers) {
     return LineError(path, 1,
-                     "expected a word2vec header \"<rows> <dimension>\", found " + Quote(line));
+                     "expected a word2vec header \"<rows> <dimension>\", found " +
+                         util::Quote(line, kQuotedBytes));
   }
   const auto [rows, dim] = *numbers;
   if (dim == 0 || dim > kMaxDim) {
@@ -475,7 +414,8 @@ Result<WordVectors> ReadText(const fs::path& path, bool has_header, const Progre
     if (!out.vocabulary.Add(token).has_value()) {
       const uint32_t first = *out.vocabulary.Find(token);
       return LineError(path, line_no,
-                       "token " + Quote(token) + " appears twice: also on line " +
+                       "token " + util::Quote(token, kQuotedBytes) +
+                           " appears twice: also on line " +
                            std::to_string(first + first_row_line));
     }
     out.table.AppendRow(row);
@@ -515,7 +455,7 @@ Result<WordVectors> ReadBinary(const fs::path& path, const ProgressFn& progress)
   ReserveRows(out, header.dim, std::min(header.rows, fits));
   std::vector<float> row(header.dim);
   const auto row_name = [&](uint64_t r, std::string_view token) {
-    return "row " + std::to_string(r + 1) + " (" + Quote(token) + ")";
+    return "row " + std::to_string(r + 1) + " (" + util::Quote(token, kQuotedBytes) + ")";
   };
   for (uint64_t r = 0; r < header.rows; ++r) {
     RELATE_ASSIGN_OR_RETURN(const bool more, SkipNewlines(in));
@@ -616,8 +556,8 @@ Status CheckWritable(const fs::path& path, const WordVectors& vectors) {
     for (size_t k = 0; k < row.size(); ++k) {
       if (!std::isfinite(row[k])) {
         return bad("value " + std::to_string(k + 1) + " of row " +
-                   std::to_string(uint64_t{id} + 1) + " (" + Quote(vocab.Token(id)) +
-                   ") is not finite");
+                   std::to_string(uint64_t{id} + 1) + " (" +
+                   util::Quote(vocab.Token(id), kQuotedBytes) + ") is not finite");
       }
     }
   }
@@ -735,7 +675,7 @@ Result<VectorFormat> DetectVectorFormat(const std::filesystem::path& path) {
       return LineError(path, 1,
                        "neither a word2vec header \"<rows> <dimension>\" nor a GloVe row "
                        "\"<word> <values...>\": " +
-                           Quote(*first));
+                           util::Quote(*first, kQuotedBytes));
     }
     return VectorFormat::kGloveText;
   } catch (const std::bad_alloc&) {

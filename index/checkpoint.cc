@@ -18,6 +18,7 @@
 #include "index/family.h"
 #include "index/vector_index.h"
 #include "index/vector_index_rep.h"
+#include "util/bitset.h"
 #include "util/durable_file.h"
 
 namespace relate::index {
@@ -186,20 +187,22 @@ bool ReadPositions(FileReader& reader, Positions& p) {
   if (!reader.Read(p.ids.data(), positions * 8)) return false;
   if (!reader.Read(&dead_words, 8) || dead_words > reader.left() / 8) return false;
   if (dead_words != 0 && dead_words != (positions + 63) / 64) return false;
-  p.dead.resize(dead_words);
-  return reader.Read(p.dead.data(), dead_words * 8);
+  std::vector<uint64_t> words(dead_words);
+  if (!reader.Read(words.data(), dead_words * 8)) return false;
+  // Every bit the words hold, those past the last position too (CheckLoaded refuses them).
+  p.dead = util::Bitset::FromWords(std::move(words));
+  return true;
 }
 
 // After Load: the structures read from a checkpoint agree with themselves.
 Status CheckLoaded(const Positions& p, const Family& family) {
   // Tombstone bits only where tombstones are kept, and none past the last position.
-  if (!p.dead.empty()) {
+  if (p.dead.word_count() != 0) {
     if (family.removal() != Removal::kTombstone) {
       return Status::Corruption("it has tombstones in a kind that removes vectors");
     }
-    const size_t tail = p.ids.size() % 64;
-    if (tail != 0 && (p.dead.back() >> tail) != 0) {
-      return Status::Corruption("it has tombstones past its last vector");
+    for (uint64_t pos = p.ids.size(); pos < uint64_t{p.dead.word_count()} * 64; ++pos) {
+      if (p.dead.Test(pos)) return Status::Corruption("it has tombstones past its last vector");
     }
   }
   return family.CheckLoaded(p);
@@ -251,8 +254,8 @@ Status VectorIndex::Save(const std::filesystem::path& path, uint32_t collection_
   put32(family.needs_training() ? 1 : 0);
   put64(p.ids.size());
   put(p.ids.data(), p.ids.size() * sizeof(uint64_t));
-  put64(p.dead.size());
-  put(p.dead.data(), p.dead.size() * sizeof(uint64_t));
+  put64(p.dead_words());
+  put(p.dead.words(), p.dead_words() * sizeof(uint64_t));
   if (w.status().ok()) {
     try {
       family.Write(&w);

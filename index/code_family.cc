@@ -32,6 +32,7 @@
 #include "index/exact_family.h"
 #include "index/family.h"
 #include "index/hnsw.h"
+#include "util/bitset.h"
 
 namespace relate::index {
 namespace {
@@ -94,16 +95,15 @@ class EfLock {
 // FAISS labels (positions) a filtered search may return: live and allowed.
 class AllowedSelector final : public faiss::IDSelector {
  public:
-  AllowedSelector(const std::vector<uint64_t>& ids, const std::vector<uint64_t>& dead,
-                  const IdSet& allowed)
-      : ids_(ids.data()),
-        n_(ids.size()),
-        dead_(dead.empty() ? nullptr : dead.data()),
+  AllowedSelector(const Positions& positions, const IdSet& allowed)
+      : ids_(positions.ids.data()),
+        n_(positions.ids.size()),
+        dead_(positions.dead_bits()),
         allowed_(allowed) {}
   bool is_member(idx_t label) const override {
     if (label < 0 || static_cast<size_t>(label) >= n_) return false;
     const auto pos = static_cast<size_t>(label);
-    if (dead_ != nullptr && ((dead_[pos / 64] >> (pos % 64)) & 1) != 0) return false;
+    if (dead_ != nullptr && util::TestBit(dead_, pos)) return false;
     return ids_[pos] != kNoId && allowed_.Contains(ids_[pos]);
   }
 
@@ -407,7 +407,7 @@ void CodeFamily::SearchSelected(const SearchJob& job, AllowedPass& pass, const L
                                 DecodedPass& decoded, size_t ef, uint32_t nprobe) const {
   const size_t d = job.d, k = job.k;
   SearchStats& st = job.stats;
-  AllowedSelector sel(job.positions.ids, job.positions.dead, pass.allowed());
+  AllowedSelector sel(job.positions, pass.allowed());
   faiss::Index* index = layers.index;
   const auto total = static_cast<size_t>(index->ntotal);
   std::vector<size_t> pending = pass.Every();

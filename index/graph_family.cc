@@ -14,6 +14,7 @@
 
 #include "index/family.h"
 #include "index/hnsw.h"
+#include "util/bitset.h"
 
 namespace relate::index {
 namespace {
@@ -142,7 +143,7 @@ void GraphFamily::SearchAllowed(const SearchJob& job, AllowedPass& pass) const {
   const size_t positions = job.positions.ids.size();
   const size_t ef = job.ef();
   const std::vector<size_t> every = pass.Every();
-  std::vector<uint64_t> mask;
+  util::Bitset mask;
   HnswFilter filter;
   const IdsInSet in_set{job.positions.ids.data(), &pass.allowed()};
   if (pass.few() || pass.ExactCheaper(pass.allowed().size(), ef)) {
@@ -151,9 +152,9 @@ void GraphFamily::SearchAllowed(const SearchJob& job, AllowedPass& pass) const {
       pass.Exact(every, d, job.queries, CopyRow{rows, d});
       return;
     }
-    mask.assign((positions + 63) / 64, 0);
-    for (size_t x : p) mask[x / 64] |= uint64_t{1} << (x % 64);
-    filter.rows = mask.data();
+    mask = util::Bitset(positions);
+    for (size_t x : p) mask.Set(x);
+    filter.rows = mask.words();
   } else {
     filter.dead = job.positions.dead_bits();
     filter.keep = &IdsInSet::Keep;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "index/distance.h"
+#include "util/bitset.h"
 
 namespace relate::index {
 namespace {
@@ -100,7 +101,7 @@ void Greedy(const faiss::HNSW& g, const Distance& dist, const float* q, int leve
 struct NotDead {
   const uint64_t* dead;
   bool operator()(int32_t i) const {
-    return dead == nullptr || ((dead[static_cast<size_t>(i) >> 6] >> (i & 63)) & 1) == 0;
+    return dead == nullptr || !util::TestBit(dead, static_cast<uint64_t>(i));
   }
 };
 
@@ -109,8 +110,8 @@ struct Kept {
   const HnswFilter& f;
   bool operator()(int32_t i) const {
     const auto row = static_cast<size_t>(i);
-    if (f.dead != nullptr && ((f.dead[row >> 6] >> (row & 63)) & 1) != 0) return false;
-    if (f.rows != nullptr && ((f.rows[row >> 6] >> (row & 63)) & 1) == 0) return false;
+    if (f.dead != nullptr && util::TestBit(f.dead, row)) return false;
+    if (f.rows != nullptr && !util::TestBit(f.rows, row)) return false;
     return f.keep == nullptr || f.keep(f.ctx, row);
   }
 };

@@ -105,11 +105,7 @@ void PrepareVectors(Metric metric, uint32_t dimension, std::span<float> vectors)
 std::vector<uint64_t> IdSet::Sorted() const {
   std::vector<uint64_t> out;
   out.reserve(size_);
-  for (size_t w = 0; w < bits_.size(); ++w) {
-    for (uint64_t b = bits_[w]; b != 0; b &= b - 1) {
-      out.push_back(uint64_t{w} * 64 + static_cast<uint64_t>(__builtin_ctzll(b)));
-    }
-  }
+  bits_.ForEach([&out](uint64_t id) { out.push_back(id); });
   return out;
 }
 
@@ -160,7 +156,7 @@ IndexStats VectorIndex::Stats() const {
   st.live = p.where.size();
   st.dead = p.dead_count;
   st.holes = p.holes;
-  st.memory_bytes = p.ids.size() * sizeof(uint64_t) + p.dead.size() * sizeof(uint64_t) +
+  st.memory_bytes = p.ids.size() * sizeof(uint64_t) + p.dead_words() * sizeof(uint64_t) +
                     // an unordered_map node: key, value, next pointer, cached hash, bucket
                     p.where.size() * 40;
   rep_->family->Stats(st);

@@ -6,7 +6,6 @@
 // change it contains; a file that fails any check is refused, never trusted.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -17,6 +16,7 @@
 
 #include "relate/status.h"
 #include "relate/types.h"
+#include "util/bitset.h"
 
 namespace relate::index {
 
@@ -46,26 +46,17 @@ class IdSet {
   IdSet() = default;
   // Adds `id`; the bitmap grows as needed.
   void Add(uint64_t id) {
-    const size_t word = static_cast<size_t>(id / 64);
-    if (word >= bits_.size()) bits_.resize(std::max(word + 1, bits_.size() * 2), 0);
-    const uint64_t bit = uint64_t{1} << (id % 64);
-    if ((bits_[word] & bit) == 0) {
-      bits_[word] |= bit;
-      ++size_;
-    }
+    if (bits_.Set(id)) ++size_;
   }
   // Whether `id` was added (false beyond the bitmap).
-  bool Contains(uint64_t id) const {
-    const uint64_t word = id / 64;
-    return word < bits_.size() && ((bits_[static_cast<size_t>(word)] >> (id % 64)) & 1) != 0;
-  }
+  bool Contains(uint64_t id) const { return bits_.Test(id); }
   // Distinct ids added.
   size_t size() const { return size_; }
   // Every id added, ascending.
   std::vector<uint64_t> Sorted() const;
 
  private:
-  std::vector<uint64_t> bits_;
+  util::Bitset bits_;
   size_t size_ = 0;
 };
 

@@ -6,6 +6,7 @@
 
 #include "tools/command.h"
 #include "tools/output.h"
+#include "util/quote.h"
 
 namespace relate::tools {
 namespace {
@@ -56,9 +57,9 @@ class CreateCommand : public Command {
       return;
     }
     ctx.out() << fmt::format(
-        "created collection {} ({} dimensions, {}, index {}{}{}{})\n", Quote(info.spec.name),
+        "created collection {} ({} dimensions, {}, index {}{}{}{})\n", util::Quote(info.spec.name),
         info.spec.dimension, MetricName(info.spec.metric), info.spec.index_spec,
-        info.spec.model.empty() ? std::string() : ", model " + Quote(info.spec.model),
+        info.spec.model.empty() ? std::string() : ", model " + util::Quote(info.spec.model),
         info.spec.filterable.empty()
             ? std::string()
             : fmt::format(", filterable {}", fmt::join(info.spec.filterable, ", ")),
@@ -151,7 +152,8 @@ class DropCommand : public Command {
     if (ctx.json()) {
       ctx.out() << json{{"dropped", name_}, {"records", info.count}}.dump() << "\n";
     } else {
-      ctx.out() << fmt::format("dropped collection {} ({} records)\n", Quote(name_), info.count);
+      ctx.out() << fmt::format("dropped collection {} ({} records)\n", util::Quote(name_),
+                               info.count);
     }
   }
 

@@ -10,6 +10,7 @@
 #include "tools/command.h"
 #include "tools/files.h"
 #include "tools/output.h"
+#include "util/quote.h"
 
 namespace relate::tools {
 namespace {
@@ -29,10 +30,11 @@ void PrintApplied(const Context& ctx, const std::string& model,
     return;
   }
   if (moved.empty()) {
-    out << "every collection of model " << Quote(model) << " is on its newest version\n";
+    out << "every collection of model " << util::Quote(model) << " is on its newest version\n";
   }
   for (const auto& name : moved) {
-    out << "collection " << Quote(name) << " re-embedded with model " << Quote(model) << "\n";
+    out << "collection " << util::Quote(name) << " re-embedded with model " << util::Quote(model)
+        << "\n";
   }
 }
 
@@ -157,7 +159,7 @@ class ModelDropCommand : public Command {
     if (ctx.json()) {
       ctx.out() << json{{"dropped", name_}}.dump() << "\n";
     } else {
-      ctx.out() << fmt::format("dropped model {}\n", Quote(name_));
+      ctx.out() << fmt::format("dropped model {}\n", util::Quote(name_));
     }
   }
 
@@ -188,7 +190,7 @@ class ModelExportCommand : public Command {
                        .dump()
                 << "\n";
     } else {
-      ctx.out() << fmt::format("exported model {} ({} words) to {} as {}\n", Quote(name_),
+      ctx.out() << fmt::format("exported model {} ({} words) to {} as {}\n", util::Quote(name_),
                                info.words, file_, format);
     }
   }
@@ -316,7 +318,7 @@ class ModelTrainCommand : public Command {
     ctx.err() << fmt::format(
                      "\rtraining {}: epoch {}/{} {:5.1f}%  {:.0f}k words/s/thread  loss {:.4f}  "
                      "lr {:.5f}  ETA {} ",
-                     Quote(name_), p.epoch, p.epochs, frac * 100,
+                     util::Quote(name_), p.epoch, p.epochs, frac * 100,
                      p.words_per_second_per_thread / 1000, p.loss, p.learning_rate,
                      Duration(p.eta_seconds))
               << std::flush;
@@ -354,7 +356,7 @@ class FitSifCommand : public Command {
       ctx.out() << json{{"collection", collection_}, {"records", info.count}}.dump() << "\n";
     } else {
       ctx.out() << fmt::format("fitted the SIF component of {} and re-embedded its texts\n",
-                               Quote(collection_));
+                               util::Quote(collection_));
     }
   }
 

@@ -11,6 +11,7 @@
 #include "tools/files.h"
 #include "tools/jsonl.h"
 #include "tools/output.h"
+#include "util/quote.h"
 
 namespace relate::tools {
 namespace {
@@ -301,8 +302,8 @@ SearchOptions QueryCommand::Options() {
     } else if (hybrid_ == "weighted") {
       options.ranking = Ranking::kHybridWeighted;
     } else {
-      throw Failure{kExitUsage,
-                    "query: --hybrid is rrf (the default) or weighted, not " + Quote(hybrid_)};
+      throw Failure{kExitUsage, "query: --hybrid is rrf (the default) or weighted, not " +
+                                    util::Quote(hybrid_)};
     }
   }
   const bool hybrid =
@@ -412,7 +413,7 @@ std::vector<BatchEntry> QueryCommand::ReadBatch(InputFile& input, const Collecti
           FailAtLine(name, line_no, kExitBadInput,
                      fmt::format("a text query needs a model; collection {} has none (query by "
                                  "\"vector\" or \"key\", or rank by --keyword)",
-                                 Quote(spec.name)));
+                                 util::Quote(spec.name)));
         }
         break;
       case QueryLine::Kind::kKey:

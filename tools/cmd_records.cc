@@ -9,6 +9,7 @@
 #include "tools/files.h"
 #include "tools/jsonl.h"
 #include "tools/output.h"
+#include "util/quote.h"
 
 namespace relate::tools {
 namespace {
@@ -124,7 +125,7 @@ class IngestCommand : public Command {
     }
     std::string text = fmt::format(
         "ingest: {} records from {} committed to {} in {} batch(es), {:.2f} s ({} records/s)",
-        committed_, name_, Quote(collection_), batches_, s,
+        committed_, name_, util::Quote(collection_), batches_, s,
         HumanCount(s > 0 ? static_cast<double>(committed_) / s : 0));
     if (!error.empty()) {
       text +=
@@ -216,7 +217,7 @@ class DeleteCommand : public Command {
     }
     if (n == 0) {
       throw Failure{kExitNotFound,
-                    "delete: none of the keys is in collection " + Quote(collection_)};
+                    "delete: none of the keys is in collection " + util::Quote(collection_)};
     }
   }
 

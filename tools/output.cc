@@ -8,6 +8,8 @@
 #include <limits>
 #include <variant>
 
+#include "util/quote.h"
+
 namespace relate::tools {
 namespace {
 
@@ -47,8 +49,6 @@ void ForEachCharacter(std::string_view text, Visit visit) {
 }
 
 }  // namespace
-
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::string HumanBytes(uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -137,7 +137,7 @@ std::string VectorCell(const std::vector<float>& v) {
 
 std::string ModelShape(const ModelInfo& m) {
   return fmt::format(
-      "model {} version {}: {} words x {} dimensions{}", Quote(m.name), m.version, m.words,
+      "model {} version {}: {} words x {} dimensions{}", util::Quote(m.name), m.version, m.words,
       m.dimension,
       m.subword_buckets > 0 ? fmt::format(", {} subword rows", m.subword_buckets) : "");
 }

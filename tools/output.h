@@ -18,9 +18,6 @@ namespace relate::tools {
 
 using json = nlohmann::ordered_json;
 
-// `s` in double quotes, as it is.
-std::string Quote(std::string_view s);
-
 // "512 B", "1.5 KiB", "2.0 GiB".
 std::string HumanBytes(uint64_t bytes);
 // "950", "12.3k", "1.25M".

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace relate::util {
@@ -23,6 +24,12 @@ class Bitset {
   Bitset() = default;
   // Room for bits [0, bits), all clear.
   explicit Bitset(size_t bits) : words_((bits + 63) / 64, 0) {}
+  // The bits of `words` (bit i is bit i % 64 of words[i / 64]), as words() gives them.
+  static Bitset FromWords(std::vector<uint64_t> words) {
+    Bitset b;
+    b.words_ = std::move(words);
+    return b;
+  }
 
   // Whether bit i is set (false beyond the words held).
   bool Test(uint64_t i) const { return (i >> 6) < words_.size() && TestBit(words_.data(), i); }
@@ -34,6 +41,10 @@ class Bitset {
     if ((words_[word] & bit) != 0) return false;
     words_[word] |= bit;
     return true;
+  }
+  // Makes room for bits [0, bits), the new ones clear; never shrinks.
+  void Cover(size_t bits) {
+    if ((bits + 63) / 64 > words_.size()) words_.resize((bits + 63) / 64, 0);
   }
   // Clears bit i (nothing beyond the words held).
   void Clear(uint64_t i) {

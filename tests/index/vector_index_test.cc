@@ -15,6 +15,7 @@
 
 #include "index/checkpoint.h"
 #include "tests/testutil/testutil.h"
+#include "util/coding.h"
 #include "util/durable_file.h"
 
 using namespace relate;
@@ -33,6 +34,25 @@ std::unique_ptr<VectorIndex> Filled(Metric metric, const std::vector<float>& bas
   BOOST_TEST_REQUIRE(index->Add(ids, prepared).ok());
   return index;
 }
+
+// A file's bytes, read field by field from `at` as the little-endian integers
+// index/checkpoint.h lays out.
+struct FileFields {
+  explicit FileFields(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  uint32_t U32() {
+    at += 4;
+    return util::ReadLittleEndian32(bytes.data() + at - 4);
+  }
+  uint64_t U64() {
+    at += 8;
+    return util::ReadLittleEndian64(bytes.data() + at - 8);
+  }
+  std::vector<char> bytes;
+  size_t at = 0;
+};
 
 void FlipByte(const std::filesystem::path& path, std::streamoff offset) {
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -392,41 +412,27 @@ BOOST_AUTO_TEST_CASE(TheFileHoldsTheDocumentedLayout) {
   auto index = Filled(Metric::kInnerProduct, base);
   const auto path = dir.path() / "c.faiss";
   BOOST_TEST_REQUIRE(index->Save(path, 9, 1234567).ok());
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<char> file((std::istreambuf_iterator<char>(in)),
-                               std::istreambuf_iterator<char>());
-  size_t at = 0;
-  auto u32 = [&] {
-    uint32_t v;
-    std::memcpy(&v, file.data() + at, 4);
-    at += 4;
-    return v;
-  };
-  auto u64 = [&] {
-    uint64_t v;
-    std::memcpy(&v, file.data() + at, 8);
-    at += 8;
-    return v;
-  };
+  FileFields f(path);
+  const std::vector<char>& file = f.bytes;
   BOOST_TEST_REQUIRE(file.size() > kCheckpointHeaderSize + kCheckpointTrailerSize);
   BOOST_TEST(std::string(file.data(), 8) == "RLXCKPT2");
-  at = 8;
-  BOOST_TEST(u32() == 9u);                                            // collection
-  BOOST_TEST(u32() == kDim);                                          // dimension
-  BOOST_TEST(u32() == static_cast<uint32_t>(Metric::kInnerProduct));  // metric
-  BOOST_TEST(u32() == 1u);                                            // kind: Flat
-  BOOST_TEST(u64() == 1234567u);                                      // last change
-  BOOST_TEST(at == kCheckpointHeaderSize);
-  BOOST_TEST_REQUIRE(u32() == 4u);
-  BOOST_TEST(std::string(file.data() + at, 4) == "Flat");
-  at += 4;
-  BOOST_TEST(u32() == 0u);  // ef_construction: Flat has none
-  BOOST_TEST(u32() == 0u);  // flags: not staging
-  BOOST_TEST_REQUIRE(u64() == 30u);
-  for (uint64_t i = 0; i < 30; ++i) BOOST_TEST(u64() == 100 + i);
-  BOOST_TEST(u64() == 0u);  // no tombstone words
+  f.at = 8;
+  BOOST_TEST(f.U32() == 9u);                                            // collection
+  BOOST_TEST(f.U32() == kDim);                                          // dimension
+  BOOST_TEST(f.U32() == static_cast<uint32_t>(Metric::kInnerProduct));  // metric
+  BOOST_TEST(f.U32() == 1u);                                            // kind: Flat
+  BOOST_TEST(f.U64() == 1234567u);                                      // last change
+  BOOST_TEST(f.at == kCheckpointHeaderSize);
+  BOOST_TEST_REQUIRE(f.U32() == 4u);
+  BOOST_TEST(std::string(file.data() + f.at, 4) == "Flat");
+  f.at += 4;
+  BOOST_TEST(f.U32() == 0u);  // ef_construction: Flat has none
+  BOOST_TEST(f.U32() == 0u);  // flags: not staging
+  BOOST_TEST_REQUIRE(f.U64() == 30u);
+  for (uint64_t i = 0; i < 30; ++i) BOOST_TEST(f.U64() == 100 + i);
+  BOOST_TEST(f.U64() == 0u);  // no tombstone words
   faiss::VectorIOReader reader;
-  reader.data.assign(file.begin() + static_cast<ptrdiff_t>(at), file.end() - 16);
+  reader.data.assign(file.begin() + static_cast<ptrdiff_t>(f.at), file.end() - 16);
   std::unique_ptr<faiss::Index> read(faiss::read_index(&reader));
   auto* flat = dynamic_cast<faiss::IndexFlat*>(read.get());
   BOOST_TEST_REQUIRE(flat != nullptr);
@@ -434,9 +440,46 @@ BOOST_AUTO_TEST_CASE(TheFileHoldsTheDocumentedLayout) {
   BOOST_TEST(flat->metric_type == faiss::METRIC_INNER_PRODUCT);
   BOOST_TEST(std::memcmp(flat->get_xb(), base.data(), base.size() * sizeof(float)) == 0);
   BOOST_TEST(reader.rp == reader.data.size());  // the FAISS payload fills the rest
-  at = file.size() - kCheckpointTrailerSize;
-  BOOST_TEST(u64() == file.size() - kCheckpointHeaderSize - kCheckpointTrailerSize);
-  BOOST_TEST(u64() == XXH64(file.data(), file.size() - 8, 0));
+  f.at = file.size() - kCheckpointTrailerSize;
+  BOOST_TEST(f.U64() == file.size() - kCheckpointHeaderSize - kCheckpointTrailerSize);
+  BOOST_TEST(f.U64() == XXH64(file.data(), file.size() - 8, 0));
+}
+
+// Tombstones as index/checkpoint.h lays them out: the 64-bit words that cover
+// every position, bit i of word i / 64 set for a dead position i, also after
+// positions were added past the words that held the first tombstone.
+BOOST_AUTO_TEST_CASE(TombstonesAreStoredAsOneBitAPosition) {
+  testutil::ScratchDir dir;
+  auto index = VectorIndex::Create(kDim, Metric::kL2, "HNSW8").value();
+  const auto base = testutil::RandomVectors(130, kDim, 17);
+  std::vector<uint64_t> ids(130);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = 100 + i;
+  const size_t first = 70;
+  BOOST_TEST_REQUIRE(
+      index->Add(std::span(ids).first(first), std::span(base).first(first * kDim)).ok());
+  BOOST_TEST_REQUIRE(index->Remove(std::vector<uint64_t>{103, 165}).value() == 2u);
+  BOOST_TEST_REQUIRE(
+      index->Add(std::span(ids).subspan(first), std::span(base).subspan(first * kDim)).ok());
+  BOOST_TEST_REQUIRE(index->Remove(std::vector<uint64_t>{229}).value() == 1u);
+  const auto path = dir.path() / "c.faiss";
+  BOOST_TEST_REQUIRE(index->Save(path, 9, 1).ok());
+  FileFields f(path);
+  f.at = kCheckpointHeaderSize;
+  BOOST_TEST_REQUIRE(f.bytes.size() > kCheckpointHeaderSize + kCheckpointTrailerSize);
+  const uint32_t spec_bytes = f.U32();
+  f.at += spec_bytes + 8;  // the spec, ef_construction and flags
+  BOOST_TEST_REQUIRE(f.U64() == 130u);
+  f.at += 130 * 8;
+  BOOST_TEST_REQUIRE(f.U64() == 3u);  // tombstone words: (130 + 63) / 64
+  BOOST_TEST(f.U64() == uint64_t{1} << 3);
+  BOOST_TEST(f.U64() == uint64_t{1} << 1);
+  BOOST_TEST(f.U64() == uint64_t{1} << 1);
+  auto loaded = VectorIndex::Load(path, 9, kDim, Metric::kL2, "HNSW8");
+  BOOST_TEST_REQUIRE(loaded.has_value(), loaded.error().ToString());
+  BOOST_TEST(loaded->index->Stats().dead == 3u);
+  BOOST_TEST(loaded->index->size() == 127u);
+  BOOST_TEST(!loaded->index->Contains(165));
+  BOOST_TEST(loaded->index->Contains(166));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

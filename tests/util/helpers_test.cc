@@ -168,4 +168,23 @@ BOOST_AUTO_TEST_CASE(AgreesWithAStdSet) {
   BOOST_TEST(sized.Count() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(CoverGrowsWithClearBitsAndFromWordsKeepsTheLayout) {
+  Bitset bits;
+  bits.Set(3);
+  bits.Cover(200);
+  BOOST_TEST(bits.word_count() == 4u);
+  BOOST_TEST(bits.Count() == 1u);
+  BOOST_TEST(bits.Test(3));
+  bits.Cover(10);  // never shrinks
+  BOOST_TEST(bits.word_count() == 4u);
+  const Bitset back = Bitset::FromWords({bits.words(), bits.words() + bits.word_count()});
+  BOOST_TEST(back.word_count() == 4u);
+  BOOST_TEST(back.Test(3));
+  BOOST_TEST(back.Count() == 1u);
+  const Bitset raw = Bitset::FromWords({uint64_t{1} << 63, 1});
+  BOOST_TEST(raw.Test(63));
+  BOOST_TEST(raw.Test(64));
+  BOOST_TEST(raw.Count() == 2u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
