@@ -89,13 +89,17 @@ __attribute__((target("avx2,fma"))) void InnerProductsAvx2(const float* q, const
 
 // AVX-512: 16-wide, the tail under a mask, so no scalar loop.
 // g++ 12 warns inside its own header for _mm512_reduce_add_ps (GCC bug 105593).
+#if !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((target("avx512f"))) inline float HorizontalSum512(__m512 v) {
   return _mm512_reduce_add_ps(v);
 }
+#if !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 __attribute__((target("avx512f"))) float InnerProductAvx512(const float* a, const float* b,
                                                             size_t d) {
