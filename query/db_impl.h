@@ -13,7 +13,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <thread>
 #include <filesystem>
@@ -32,6 +31,8 @@
 #include "query/db_paths.h"
 #include "relate/db.h"
 #include "storage/store.h"
+#include "util/mutex.h"
+#include "util/quote.h"
 
 namespace relate::query {
 
@@ -43,7 +44,8 @@ inline constexpr size_t kMaxNameBytes = 200;
 // says which) has 1 to kMaxNameBytes bytes of valid UTF-8.
 Status CheckName(std::string_view name, const std::string& what);
 
-inline std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+// Names and keys in messages: quoted, with control and invalid bytes escaped.
+using util::Quote;
 
 inline int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -71,15 +73,19 @@ struct WordIndex {
 
 struct ModelEntry {
   storage::ModelMeta meta;  // immutable; a re-import makes a new entry
-  std::mutex load_mu;
-  std::shared_ptr<const LoadedModel> loaded;    // under load_mu
-  std::shared_ptr<const WordIndex> word_index;  // under load_mu, built on first use
+  util::Mutex load_mu;
+  std::shared_ptr<const LoadedModel> loaded RELATE_GUARDED_BY(load_mu);
+  std::shared_ptr<const WordIndex> word_index RELATE_GUARDED_BY(load_mu);  // built on first use
 };
 
 // Search options in range: 1 <= k <= VectorIndex::kMaxK, knobs bounded (so
 // k x refine stays within kMaxK). InvalidArgument says which.
 Status CheckSearchOptions(const SearchOptions& options);
 Status CheckKnobs(const SearchKnobs& knobs, size_t k);
+// InvalidArgument if a filter made with the builders breaks a rule the parser
+// keeps (and / or / not without operands, a list where one value goes);
+// CheckSearchOptions calls it (query/filter_check.cc).
+Status CheckFilterNode(const Filter::Node& n);
 
 // The distinct terms of `text` as keyword indexes count them (the default
 // tokenizer: Unicode words, lower case, numbers kept), sorted, and in
@@ -100,47 +106,47 @@ Status CheckRecordVector(const CollectionSpec& spec, std::span<const float> vect
 // value) of `record` that is not valid UTF-8, and the byte where it stops being
 // so: storage keeps them as protobuf strings, which must be UTF-8 to parse.
 Status CheckRecordStrings(const Record& record);
-// The offset of the first byte of `s` that does not start a valid UTF-8
-// sequence, or std::string_view::npos if `s` is valid UTF-8.
-size_t InvalidUtf8At(std::string_view s);
 
 // A shared mutex that lets a waiting writer in ahead of the readers that come
 // after it. std::shared_mutex on glibc lets new readers in while a writer waits,
 // so a steady stream of searches kept writes and index swaps out for seconds
 // (found by the stress test: 40 single upserts took 25 s beside 4 searching
 // threads). Not recursive: a thread holding it shared must not lock it again.
-class WriterFirstMutex {
+class RELATE_CAPABILITY("mutex") WriterFirstMutex {
  public:
-  void lock() {
-    std::lock_guard gate(gate_);  // readers that come now wait behind this writer
+  void lock() RELATE_ACQUIRE() {
+    util::MutexLock gate(&gate_);  // readers that come now wait behind this writer
     mu_.lock();
   }
-  void unlock() { mu_.unlock(); }
-  void lock_shared() {
-    std::lock_guard gate(gate_);
+  void unlock() RELATE_RELEASE() { mu_.unlock(); }
+  void lock_shared() RELATE_ACQUIRE_SHARED() {
+    util::MutexLock gate(&gate_);
     mu_.lock_shared();
   }
-  void unlock_shared() { mu_.unlock_shared(); }
+  void unlock_shared() RELATE_RELEASE_SHARED() { mu_.unlock_shared(); }
 
  private:
-  std::mutex gate_;
+  util::Mutex gate_;
   std::shared_mutex mu_;
 };
+// A collection's index_mu held exclusively (a write changes the index) or shared (a search).
+using IndexWriteLock = util::BasicExclusiveLock<WriterFirstMutex>;
+using IndexReadLock = util::BasicSharedLock<WriterFirstMutex>;
 
 struct Collection : std::enable_shared_from_this<Collection> {
   // meta.spec and meta.id never change after creation and may be read without a
   // lock; the counters change under write_mu_ + meta_mu and are read through Meta().
   storage::CollectionMeta meta;
-  mutable std::mutex meta_mu;
+  mutable util::Mutex meta_mu;
   mutable WriterFirstMutex index_mu;
-  std::unique_ptr<index::VectorIndex> index;    // guarded by index_mu
+  std::unique_ptr<index::VectorIndex> index RELATE_GUARDED_BY(index_mu);
   std::atomic<uint64_t> checkpoint_change = 0;  // newest change in the checkpoint file
 
   // For a collection with a model: the model version its vectors came from and
   // the embedder made from it, on first use (under embed_mu); ApplyModel swaps them.
-  std::mutex embed_mu;
-  std::shared_ptr<const LoadedModel> model;
-  std::shared_ptr<const embed::Embedder> embedder;
+  util::Mutex embed_mu;
+  std::shared_ptr<const LoadedModel> model RELATE_GUARDED_BY(embed_mu);
+  std::shared_ptr<const embed::Embedder> embedder RELATE_GUARDED_BY(embed_mu);
   // Changes whenever texts start to embed differently (a new model version, a
   // new SIF component); changed only under index_mu held exclusively, so a
   // search holding it shared knows its query was embedded like the index.
@@ -148,7 +154,7 @@ struct Collection : std::enable_shared_from_this<Collection> {
   bool dropped = false;  // under write_mu_
 
   // Index rebuilds (background or Compact), one at a time per collection.
-  std::mutex rebuild_mu;
+  util::Mutex rebuild_mu;
   std::atomic<bool> rebuild_queued = false;
   std::atomic<bool> rebuilding = false;
   std::atomic<int64_t> rebuild_retry_after_ms = 0;  // after a failed background rebuild
@@ -156,29 +162,29 @@ struct Collection : std::enable_shared_from_this<Collection> {
   // them: the change log is truncated up to here at most.
   std::atomic<uint64_t> keep_changes_after = UINT64_MAX;
   // Live vectors when the index was last trained (retrained at 4x); under meta_mu.
-  uint64_t trained_rows = 0;
-  std::string last_rebuild;  // why and when; under meta_mu
+  uint64_t trained_rows RELATE_GUARDED_BY(meta_mu) = 0;
+  std::string last_rebuild RELATE_GUARDED_BY(meta_mu);  // why and when
 
   storage::CollectionMeta Meta() const {
-    std::lock_guard lock(meta_mu);
+    util::MutexLock lock(&meta_mu);
     return meta;
   }
   // The fitted SIF component (empty when there is none).
   std::vector<float> Component() const {
-    std::lock_guard lock(meta_mu);
+    util::MutexLock lock(&meta_mu);
     return meta.sif_component;
   }
   void SetComponent(std::vector<float> component) {
-    std::lock_guard lock(meta_mu);
+    util::MutexLock lock(&meta_mu);
     meta.sif_component = std::move(component);
   }
   void SetModelVersion(uint64_t version) {
-    std::lock_guard lock(meta_mu);
+    util::MutexLock lock(&meta_mu);
     meta.model_version = version;
   }
   // Takes the counters of a write that committed.
   void SetCounters(const storage::CollectionMeta& committed) {
-    std::lock_guard lock(meta_mu);
+    util::MutexLock lock(&meta_mu);
     meta.count = committed.count;
     meta.next_record_id = committed.next_record_id;
     meta.last_change = committed.last_change;
@@ -191,6 +197,13 @@ struct Collection : std::enable_shared_from_this<Collection> {
 inline constexpr double kRebuildDeadFraction = 0.2;  // tombstones / all vectors in the index
 inline constexpr double kRetrainGrowth = 4;          // live vectors / those trained on
 
+// Its methods live in files by concern: open and close (db_impl.cc), the
+// index state and checkpoints (db_impl_index.cc), collections
+// (db_impl_collections.cc), writes, Get and Count (db_impl_write.cc), search
+// and its planner (search.cc, filter_ids.cc), keyword and text search
+// (keyword.cc), models (models.cc, word_ops.cc, train.cc), background rebuilds
+// and tuning (maintenance.cc), backups, checks and repair (reliability.cc),
+// export and import (transfer.cc).
 class DBImpl final : public DB {
  public:
   static Result<std::unique_ptr<DB>> Open(const std::filesystem::path& dir, const Options& options);
@@ -262,15 +275,17 @@ class DBImpl final : public DB {
     float score = 0, distance = 0;
   };
   using ScoredLists = std::vector<std::vector<Scored>>;
-  class SearchRun;  // one call's plan and its explain (query/search.cc)
+  class SearchRun;  // one call's plan and its explain (query/search_run.h)
 
  private:
   // Export / import: reads a stream into hidden ids, then makes it visible in one write.
   class Importer;
-  std::mutex import_mu_;  // one import at a time: each sweeps the leftovers of unfinished ones
+  util::Mutex import_mu_;  // one import at a time: each sweeps the leftovers of unfinished ones
   DBImpl(std::filesystem::path dir, Options options, std::unique_ptr<WriterLock> lock,
          std::unique_ptr<storage::Store> store);
 
+  // CheckStorage's work, with nothing writing storage meanwhile.
+  Result<StorageReport> CheckQuietStorage();
   void Log(const std::string& line) const;
   std::filesystem::path CheckpointPath(uint32_t collection_id) const;
   Result<std::shared_ptr<Collection>> Find(std::string_view name) const;
@@ -284,7 +299,7 @@ class DBImpl final : public DB {
   Status ReplayChanges(const Collection& c, index::VectorIndex& index, uint64_t after,
                        size_t* count);
   // Why the index of `c` should be rebuilt now (empty: it should not).
-  std::string RebuildReason(const Collection& c) const;
+  std::string RebuildReason(const Collection& c) const RELATE_REQUIRES_SHARED(c.index_mu);
   // Queues a background rebuild of `c` if RebuildReason says so.
   void MaybeScheduleRebuild(const std::shared_ptr<Collection>& c);
   // Builds a new index for `c` from a storage snapshot (trained if it trains,
@@ -307,30 +322,33 @@ class DBImpl final : public DB {
                                                                const storage::StoreSnapshot* at,
                                                                const std::atomic<bool>* stop);
   Status RebuildIndex(Collection& c, const std::string& why);
-  // Writes a checkpoint of `c` and truncates its change log. Needs write_mu_.
-  Status CheckpointLocked(Collection& c);
-  Status MaybeCheckpointLocked(Collection& c);
+  // Writes a checkpoint of `c` and truncates its change log.
+  Status CheckpointLocked(Collection& c) RELATE_REQUIRES(write_mu_);
+  Status MaybeCheckpointLocked(Collection& c) RELATE_REQUIRES(write_mu_);
   // Commits `batch` with the collection's new counters, then removes and adds the
-  // given ids in the index (rebuilding it from storage if that fails). Needs write_mu_.
+  // given ids in the index (rebuilding it from storage if that fails).
   // `under_index_lock` (if set) runs while the index is held exclusively.
   Status CommitLocked(Collection& c, storage::Batch& batch, const storage::CollectionMeta& meta,
                       const WriteOptions& options, const std::string& where,
                       std::span<const uint64_t> remove, std::span<const uint64_t> add_ids,
                       std::span<const float> add_vectors,
-                      const std::function<void()>& under_index_lock = {});
+                      const std::function<void()>& under_index_lock = {})
+      RELATE_REQUIRES(write_mu_);
 
   // The newest version of a model.
   Result<std::shared_ptr<ModelEntry>> FindModel(std::string_view name) const;
   Result<std::shared_ptr<ModelEntry>> FindModelVersion(std::string_view name,
                                                        uint64_t version) const;
   // Whether a collection (other than `except`) holds vectors of this model
-  // version. Needs catalog_mu_.
+  // version.
   bool VersionInUseLocked(std::string_view model, uint64_t version,
-                          const Collection* except = nullptr) const;
+                          const Collection* except = nullptr) const
+      RELATE_REQUIRES_SHARED(catalog_mu_);
   // The version of its model that `leaving` holds, if it is not the newest and
   // no other collection holds it: the write that lets go of it removes it too
-  // (then ForgetVersion). Needs write_mu_.
-  std::shared_ptr<ModelEntry> RetiringVersion(const Collection& leaving) const;
+  // (then ForgetVersion).
+  std::shared_ptr<ModelEntry> RetiringVersion(const Collection& leaving) const
+      RELATE_REQUIRES(write_mu_);
   void ForgetVersion(const ModelEntry& entry);
   // Stores `model` (meta.info filled in but for id, version and creation time) as
   // the next version of its name, removing older versions no collection uses.
@@ -338,9 +356,9 @@ class DBImpl final : public DB {
   Status CommitModel(LoadedModel model, bool replace, const std::string& where);
   // Re-embeds the records of `c` that have text with model version `entry` (and
   // with `fit_component`, SIF's component fitted on them), and swaps vectors,
-  // index, component and embedder in one step. Needs write_mu_.
+  // index, component and embedder in one step.
   Status ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& entry,
-                       bool fit_component, const std::string& where);
+                       bool fit_component, const std::string& where) RELATE_REQUIRES(write_mu_);
   // The embedder of a collection with a model, kept alive by the handle even if
   // ApplyModel replaces it meanwhile. FailedPrecondition without a model.
   struct EmbedderHandle {
@@ -353,8 +371,9 @@ class DBImpl final : public DB {
   // was embedded in.
   Result<std::pair<std::vector<float>, uint64_t>> EmbedForCollection(Collection& c,
                                                                      std::string_view text);
-  // Names of the collections that use model `name`. Needs catalog_mu_ (shared).
-  std::vector<std::string> CollectionsUsingLocked(std::string_view model) const;
+  // Names of the collections that use model `name`.
+  std::vector<std::string> CollectionsUsingLocked(std::string_view model) const
+      RELATE_REQUIRES_SHARED(catalog_mu_);
   // FailedPrecondition naming a collection that uses the model, if any.
   Status RefuseIfUsed(std::string_view model, const std::string& where) const;
   // The model's data, read from storage the first time.
@@ -415,23 +434,25 @@ class DBImpl final : public DB {
   std::unique_ptr<WriterLock> lock_;  // null for a read-only handle; released after store_ closes
   std::unique_ptr<storage::Store> store_;
 
-  std::mutex write_mu_;
+  util::Mutex write_mu_;
   // Held while index checkpoint files are written and the change log truncated,
   // and by Backup, so a backup's checkpoints and change log fit together.
-  std::mutex checkpoint_mu_;
-  mutable std::shared_mutex catalog_mu_;
-  std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_;
+  util::Mutex checkpoint_mu_;
+  mutable util::SharedMutex catalog_mu_;
+  std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_
+      RELATE_GUARDED_BY(catalog_mu_);
   // Each model's versions: the newest, and older ones while collections hold
-  // vectors made with them (until ApplyModel). Under catalog_mu_.
-  std::map<std::string, std::map<uint64_t, std::shared_ptr<ModelEntry>>, std::less<>> models_;
-  std::mutex training_mu_;
-  std::set<std::string, std::less<>> training_;  // model names being trained, under training_mu_
+  // vectors made with them (until ApplyModel).
+  std::map<std::string, std::map<uint64_t, std::shared_ptr<ModelEntry>>, std::less<>> models_
+      RELATE_GUARDED_BY(catalog_mu_);
+  util::Mutex training_mu_;
+  std::set<std::string, std::less<>> training_ RELATE_GUARDED_BY(training_mu_);  // being trained
 
   // Background index rebuilds: a queue of collections and one thread.
-  std::mutex maintenance_mu_;
-  std::condition_variable maintenance_cv_;
-  std::deque<std::weak_ptr<Collection>> maintenance_queue_;  // under maintenance_mu_
-  bool closing_ = false;                                      // under maintenance_mu_
+  util::Mutex maintenance_mu_;
+  util::CondVar maintenance_cv_;
+  std::deque<std::weak_ptr<Collection>> maintenance_queue_ RELATE_GUARDED_BY(maintenance_mu_);
+  bool closing_ RELATE_GUARDED_BY(maintenance_mu_) = false;
   std::atomic<bool> stop_rebuilds_ = false;
   std::thread maintenance_;
 };

@@ -108,7 +108,7 @@ std::string DBImpl::RebuildReason(const Collection& c) const {
   }
   uint64_t trained_rows;
   {
-    std::lock_guard lock(c.meta_mu);
+    util::MutexLock lock(&c.meta_mu);
     trained_rows = c.trained_rows;
   }
   if (st.trains && st.trained && trained_rows > 0 &&
@@ -128,12 +128,12 @@ std::string DBImpl::RebuildReason(const Collection& c) const {
 void DBImpl::MaybeScheduleRebuild(const std::shared_ptr<Collection>& c) {
   if (store_->read_only() || NowUnixMs() < c->rebuild_retry_after_ms.load()) return;
   {
-    std::shared_lock lock(c->index_mu);
+    IndexReadLock lock(&c->index_mu);
     if (RebuildReason(*c).empty()) return;
   }
   if (c->rebuild_queued.exchange(true)) return;
   {
-    std::lock_guard lock(maintenance_mu_);
+    util::MutexLock lock(&maintenance_mu_);
     if (closing_) return;
     maintenance_queue_.push_back(c);
   }
@@ -144,8 +144,10 @@ void DBImpl::MaintenanceLoop() {
   for (;;) {
     std::shared_ptr<Collection> c;
     {
-      std::unique_lock lock(maintenance_mu_);
-      maintenance_cv_.wait(lock, [&] { return closing_ || !maintenance_queue_.empty(); });
+      util::MutexLock lock(&maintenance_mu_);
+      maintenance_cv_.wait(lock, [&]() RELATE_REQUIRES(maintenance_mu_) {
+        return closing_ || !maintenance_queue_.empty();
+      });
       // Closing: stop, or (finish_rebuilds_on_close) drain the queue first.
       if (closing_ && (maintenance_queue_.empty() || stop_rebuilds_)) return;
       c = maintenance_queue_.front().lock();
@@ -155,7 +157,7 @@ void DBImpl::MaintenanceLoop() {
     c->rebuild_queued = false;
     std::string why;
     {
-      std::shared_lock lock(c->index_mu);
+      IndexReadLock lock(&c->index_mu);
       why = RebuildReason(*c);
     }
     if (why.empty()) continue;
@@ -176,7 +178,7 @@ void DBImpl::MaintenanceLoop() {
 }
 
 Status DBImpl::RebuildOnline(const std::shared_ptr<Collection>& c, const std::string& why) {
-  std::lock_guard rebuild(c->rebuild_mu);
+  util::MutexLock rebuild(&c->rebuild_mu);
   c->rebuilding = true;
   struct Done {
     Collection& c;
@@ -189,7 +191,7 @@ Status DBImpl::RebuildOnline(const std::shared_ptr<Collection>& c, const std::st
   std::unique_ptr<storage::StoreSnapshot> snapshot;
   uint64_t after = 0;
   {
-    std::lock_guard write(write_mu_);
+    util::MutexLock write(&write_mu_);
     if (c->dropped) return Status::OK();
     const storage::CollectionMeta meta = c->Meta();
     after = meta.last_change;
@@ -202,7 +204,7 @@ Status DBImpl::RebuildOnline(const std::shared_ptr<Collection>& c, const std::st
   RELATE_ASSIGN_OR_RETURN(auto built, BuildFromStorage(*c, snapshot.get(), &stop_rebuilds_));
   snapshot.reset();
 
-  std::lock_guard write(write_mu_);
+  util::MutexLock write(&write_mu_);
   if (c->dropped) return Status::OK();
   size_t replayed = 0;
   RELATE_RETURN_IF_ERROR(ReplayChanges(*c, *built, after, &replayed));
@@ -214,14 +216,14 @@ Status DBImpl::RebuildOnline(const std::shared_ptr<Collection>& c, const std::st
   }
   const index::IndexStats st = built->Stats();
   {
-    std::unique_lock lock(c->index_mu);
+    IndexWriteLock lock(&c->index_mu);
     std::swap(c->index, built);
   }
   built.reset();  // the old index, freed with searches already on the new one
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   {
-    std::lock_guard lock(c->meta_mu);
+    util::MutexLock lock(&c->meta_mu);
     if (st.trains && st.trained) c->trained_rows = st.live;
     c->last_rebuild = why + " (" + NowText() + ", " + std::to_string(seconds).substr(0, 5) + " s)";
   }
@@ -253,10 +255,10 @@ Result<CollectionStats> DBImpl::Stats(std::string_view collection) {
   out.tuned_unix_ms = meta.tuned_unix_ms;
   out.rebuilding = c->rebuilding.load();
   {
-    std::lock_guard lock(c->meta_mu);
+    util::MutexLock lock(&c->meta_mu);
     out.last_rebuild = c->last_rebuild;
   }
-  std::shared_lock lock(c->index_mu);
+  IndexReadLock lock(&c->index_mu);
   const index::IndexStats st = c->index->Stats();
   out.index_in_use = c->index->spec();
   out.trained = st.trained;
@@ -303,14 +305,14 @@ Status DBImpl::SetSearchKnobs(std::string_view collection, const SearchKnobs& kn
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
   RELATE_RETURN_IF_ERROR(CheckKnobs(knobs, 1).WithContext("setting knobs of " + Quote(collection)));
   RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
-  std::lock_guard write(write_mu_);
+  util::MutexLock write(&write_mu_);
   if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
   storage::CollectionMeta meta = c->Meta();
   meta.knobs = knobs;
   storage::Batch batch(*store_);
   batch.PutCollection(meta);
   RELATE_RETURN_IF_ERROR(store_->Write(batch, true).WithContext("setting knobs of " + Quote(collection)));
-  std::lock_guard lock(c->meta_mu);
+  util::MutexLock lock(&c->meta_mu);
   c->meta.knobs = knobs;
   return Status::OK();
 }
@@ -392,7 +394,7 @@ Result<TuneReport> DBImpl::Tune(std::string_view collection, const TuneOptions& 
 
   index::IndexStats st;
   {
-    std::shared_lock lock(c->index_mu);
+    IndexReadLock lock(&c->index_mu);
     st = c->index->Stats();
   }
   std::vector<uint32_t> values;  // efSearch or nprobe, increasing
@@ -431,7 +433,7 @@ Result<TuneReport> DBImpl::Tune(std::string_view collection, const TuneOptions& 
   report.ms_per_query = best->ms_per_query;
   report.reached = best->recall >= options.target_recall;
 
-  std::lock_guard write(write_mu_);
+  util::MutexLock write(&write_mu_);
   if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
   storage::CollectionMeta meta = c->Meta();
   meta.knobs = report.knobs;
@@ -441,7 +443,7 @@ Result<TuneReport> DBImpl::Tune(std::string_view collection, const TuneOptions& 
   storage::Batch batch(*store_);
   batch.PutCollection(meta);
   RELATE_RETURN_IF_ERROR(store_->Write(batch, true).WithContext(where));
-  std::lock_guard lock(c->meta_mu);
+  util::MutexLock lock(&c->meta_mu);
   c->meta.knobs = meta.knobs;
   c->meta.tuned_recall = meta.tuned_recall;
   c->meta.tuned_target = meta.tuned_target;

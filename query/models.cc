@@ -1,4 +1,6 @@
-// Embedding models stored in the database: import, list, describe, drop, export.
+// Embedding models stored in the database: import, list, describe, drop, export;
+// and the collections that embed their texts with one: embedding a text as the
+// collection does, fitting SIF's component, applying a new model version.
 //
 // An import writes the model's data in chunks (several batches, so a large
 // model does not need one giant write), and only then, in one last batch, its
@@ -99,7 +101,7 @@ Result<std::unique_ptr<embed::Embedder>> MakeEmbedder(const LoadedModel& model) 
 }
 
 Status DBImpl::RefuseIfUsed(std::string_view model, const std::string& where) const {
-  std::shared_lock lock(catalog_mu_);
+  util::SharedLock lock(&catalog_mu_);
   auto users = CollectionsUsingLocked(model);
   if (users.empty()) return Status::OK();
   return Status::FailedPrecondition(
@@ -109,7 +111,7 @@ Status DBImpl::RefuseIfUsed(std::string_view model, const std::string& where) co
 }
 
 Result<std::shared_ptr<ModelEntry>> DBImpl::FindModel(std::string_view name) const {
-  std::shared_lock lock(catalog_mu_);
+  util::SharedLock lock(&catalog_mu_);
   auto it = models_.find(name);
   if (it == models_.end() || it->second.empty()) {
     return Status::NotFound("no model named " + Quote(name));
@@ -119,7 +121,7 @@ Result<std::shared_ptr<ModelEntry>> DBImpl::FindModel(std::string_view name) con
 
 Result<std::shared_ptr<ModelEntry>> DBImpl::FindModelVersion(std::string_view name,
                                                              uint64_t version) const {
-  std::shared_lock lock(catalog_mu_);
+  util::SharedLock lock(&catalog_mu_);
   auto it = models_.find(name);
   if (it != models_.end()) {
     auto v = it->second.find(version);
@@ -228,7 +230,7 @@ Status DBImpl::CommitModel(LoadedModel model, bool replace, const std::string& w
     meta.info.min_ngram = model.fasttext->minn();
     meta.info.max_ngram = model.fasttext->maxn();
   }
-  std::lock_guard write(write_mu_);
+  util::MutexLock write(&write_mu_);
   auto existing = FindModel(name);
   if (existing && !replace) {
     return Status::AlreadyExists(
@@ -246,7 +248,7 @@ Status DBImpl::CommitModel(LoadedModel model, bool replace, const std::string& w
   storage::Batch commit(*store_);
   std::vector<uint64_t> retired;
   {
-    std::shared_lock lock(catalog_mu_);
+    util::SharedLock lock(&catalog_mu_);
     auto it = models_.find(name);
     if (it != models_.end()) {
       for (const auto& [version, entry] : it->second) {
@@ -262,8 +264,11 @@ Status DBImpl::CommitModel(LoadedModel model, bool replace, const std::string& w
 
   auto entry = std::make_shared<ModelEntry>();
   entry->meta = meta;
-  entry->loaded = std::make_shared<const LoadedModel>(std::move(model));
-  std::unique_lock lock(catalog_mu_);
+  {
+    util::MutexLock load(&entry->load_mu);
+    entry->loaded = std::make_shared<const LoadedModel>(std::move(model));
+  }
+  util::ExclusiveLock lock(&catalog_mu_);
   auto& versions = models_[name];
   for (uint64_t v : retired) versions.erase(v);
   versions[meta.info.version] = std::move(entry);
@@ -271,7 +276,7 @@ Status DBImpl::CommitModel(LoadedModel model, bool replace, const std::string& w
 }
 
 Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) {
-  std::lock_guard lock(entry.load_mu);
+  util::MutexLock lock(&entry.load_mu);
   if (entry.loaded) return entry.loaded;
   const storage::ModelMeta& meta = entry.meta;
   const std::string where = "loading model " + Quote(meta.info.name);
@@ -327,7 +332,7 @@ Result<std::shared_ptr<const LoadedModel>> DBImpl::LoadModel(ModelEntry& entry) 
 }
 
 Result<std::vector<ModelInfo>> DBImpl::ListModels() {
-  std::shared_lock lock(catalog_mu_);
+  util::SharedLock lock(&catalog_mu_);
   std::vector<ModelInfo> out;
   for (const auto& [_, versions] : models_) {
     if (!versions.empty()) out.push_back(versions.rbegin()->second->meta.info);
@@ -342,16 +347,16 @@ Result<ModelInfo> DBImpl::DescribeModel(std::string_view name) {
 
 Status DBImpl::DropModel(std::string_view name) {
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
-  std::lock_guard write(write_mu_);
+  util::MutexLock write(&write_mu_);
   RELATE_ASSIGN_OR_RETURN(auto entry, FindModel(name));
   RELATE_RETURN_IF_ERROR(RefuseIfUsed(name, "dropping model " + Quote(name)));
   storage::Batch batch(*store_);
   {
-    std::shared_lock lock(catalog_mu_);
+    util::SharedLock lock(&catalog_mu_);
     for (const auto& [_, version] : models_.find(name)->second) batch.DeleteModel(version->meta);
   }
   RELATE_RETURN_IF_ERROR(store_->Write(batch, true).WithContext("dropping model " + Quote(name)));
-  std::unique_lock lock(catalog_mu_);
+  util::ExclusiveLock lock(&catalog_mu_);
   models_.erase(models_.find(name));
   return Status::OK();
 }
@@ -368,6 +373,216 @@ Status DBImpl::ExportModel(std::string_view name, const std::filesystem::path& f
   Status s = format == "word2vec-text" ? embed::WriteWord2VecText(file, model->words())
                                        : embed::WriteWord2VecBinary(file, model->words());
   return s.WithContext(where);
+}
+
+Result<std::pair<std::vector<float>, uint64_t>> DBImpl::EmbedForCollection(Collection& c,
+                                                                           std::string_view text) {
+  while (true) {
+    const uint64_t generation = c.generation.load();
+    RELATE_ASSIGN_OR_RETURN(EmbedderHandle embedder, EmbedderFor(c));
+    const std::vector<float> component = c.Component();
+    RELATE_ASSIGN_OR_RETURN(std::vector<float> v, embedder->Embed(text, component));
+    if (c.generation.load() == generation) return std::make_pair(std::move(v), generation);
+  }
+}
+
+Result<std::vector<float>> DBImpl::EmbedText(std::string_view collection, std::string_view text) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  RELATE_ASSIGN_OR_RETURN(auto embedded, EmbedForCollection(*c, text));
+  return std::move(embedded.first);
+}
+
+Status DBImpl::FitSifComponent(std::string_view collection) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const std::string where = "fitting the SIF component of " + Quote(collection);
+  // Holding the write lock throughout: no record changes between the scan and
+  // the commit, so every text-made record gets the new component.
+  util::MutexLock write(&write_mu_);
+  if (c->dropped) return Status::NotFound("no collection named " + Quote(collection));
+  auto embedder = EmbedderFor(*c);
+  if (!embedder) return embedder.error().WithContext(where);
+  if (embedder->model->meta.info.pooling != "sif") {
+    return Status::FailedPrecondition(where + ": model " + Quote(c->meta.spec.model) +
+                                      " pools with " + embedder->model->meta.info.pooling +
+                                      ", not sif");
+  }
+  RELATE_ASSIGN_OR_RETURN(auto entry,
+                          FindModelVersion(c->meta.spec.model, c->Meta().model_version));
+  return ReembedLocked(*c, entry, /*fit_component=*/true, where);
+}
+
+Status DBImpl::ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& entry,
+                             bool fit_component, const std::string& where) {
+  const uint32_t dim = c.meta.spec.dimension;
+  if (entry->meta.info.dimension != dim) {
+    return Status::FailedPrecondition(
+        where + ": model " + Quote(entry->meta.info.name) + " version " +
+        std::to_string(entry->meta.info.version) + " has dimension " +
+        std::to_string(entry->meta.info.dimension) + ", the collection " + std::to_string(dim) +
+        "; its vectors are left as they are (create a new collection for this model)");
+  }
+  RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
+  RELATE_ASSIGN_OR_RETURN(std::shared_ptr<const embed::Embedder> embedder, MakeEmbedder(*model));
+  std::vector<StoredRecord> stored;
+  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c.meta.id, false, [&](StoredRecord&& r) {
+    if (!r.text.empty()) stored.push_back(std::move(r));
+    return Status::OK();
+  }));
+
+  // Without a component first: SIF's component is fitted on these vectors.
+  std::vector<std::vector<float>> vectors(stored.size());
+  std::vector<Status> errors(stored.size());
+  const auto n = static_cast<int64_t>(stored.size());
+#pragma omp parallel for schedule(dynamic, 16) if (n >= 64)
+  for (int64_t i = 0; i < n; ++i) {
+    const auto j = static_cast<size_t>(i);
+    auto v = embedder->Embed(stored[j].text);
+    if (v) {
+      vectors[j] = std::move(*v);
+    } else {
+      errors[j] = v.error();
+    }
+  }
+  std::vector<float> component;
+  if (fit_component) {
+    std::vector<float> all;
+    for (const auto& v : vectors) all.insert(all.end(), v.begin(), v.end());
+    if (all.size() < 2 * static_cast<size_t>(dim)) {
+      return Status::FailedPrecondition(where + ": fewer than two records have text to embed");
+    }
+    component = embed::FirstPrincipalComponent(all, dim);
+    if (component.empty()) return Status::FailedPrecondition(where + ": the texts have no direction");
+  }
+  if (entry->meta.info.version != c.Meta().model_version) {
+    // A new model version: its vectors must all come from it, or none.
+    for (size_t j = 0; j < stored.size(); ++j) {
+      if (errors[j].ok()) continue;
+      return Status::FailedPrecondition(where + ": record " + Quote(stored[j].key) + ": " +
+                                        std::string(errors[j].message()) +
+                                        "; the collection keeps its vectors");
+    }
+  }
+
+  storage::CollectionMeta meta = c.Meta();
+  meta.sif_component = component;
+  meta.model_version = entry->meta.info.version;
+  storage::Batch batch(*store_);
+  std::vector<uint64_t> ids;
+  std::vector<float> prepared;
+  ids.reserve(stored.size());
+  prepared.reserve(stored.size() * dim);
+  for (size_t i = 0; i < stored.size(); ++i) {
+    if (vectors[i].empty()) continue;  // fitting: text the model cannot embed keeps its vector
+    StoredRecord& r = stored[i];
+    std::vector<float> v = std::move(vectors[i]);
+    if (!component.empty()) {
+      auto with = embedder->Embed(r.text, component);
+      if (!with) return with.error().WithContext(where + ": record " + Quote(r.key));
+      v = std::move(*with);
+    }
+    Record record{.key = std::move(r.key),
+                  .text = std::move(r.text),
+                  .metadata = std::move(r.metadata),
+                  .vector = std::move(v)};
+    batch.PutRecord(meta.id, r.id, r.version + 1, record);
+    batch.PutChange(meta.id, ++meta.last_change, r.id);
+    ids.push_back(r.id);
+    prepared.insert(prepared.end(), record.vector.begin(), record.vector.end());
+  }
+  index::PrepareVectors(meta.spec.metric, dim, prepared);
+  // The model version this collection leaves goes with it if no one else holds it.
+  const uint64_t old_version = c.Meta().model_version;
+  std::shared_ptr<ModelEntry> retiring;
+  if (old_version != meta.model_version) {
+    retiring = RetiringVersion(c);
+    if (retiring) batch.DeleteModel(retiring->meta);
+  }
+  RELATE_RETURN_IF_ERROR(CommitLocked(c, batch, meta, {.sync = true}, where, ids, ids, prepared,
+                                      [&] {
+                                        // Queries see the new vectors, component and
+                                        // embedder together.
+                                        c.SetComponent(component);
+                                        c.SetModelVersion(meta.model_version);
+                                        util::MutexLock lock(&c.embed_mu);
+                                        c.model = model;
+                                        c.embedder = embedder;
+                                        c.generation.fetch_add(1);
+                                      }));
+  if (retiring) ForgetVersion(*retiring);
+  return MaybeCheckpointLocked(c);
+}
+
+std::shared_ptr<ModelEntry> DBImpl::RetiringVersion(const Collection& leaving) const {
+  const std::string& model = leaving.meta.spec.model;
+  if (model.empty()) return nullptr;
+  const uint64_t version = leaving.Meta().model_version;
+  util::SharedLock lock(&catalog_mu_);
+  auto it = models_.find(model);
+  if (it == models_.end() || it->second.rbegin()->first == version ||
+      VersionInUseLocked(model, version, &leaving)) {
+    return nullptr;
+  }
+  auto v = it->second.find(version);
+  return v == it->second.end() ? nullptr : v->second;
+}
+
+void DBImpl::ForgetVersion(const ModelEntry& entry) {
+  util::ExclusiveLock lock(&catalog_mu_);
+  auto it = models_.find(entry.meta.info.name);
+  if (it != models_.end()) it->second.erase(entry.meta.info.version);
+}
+
+Result<std::vector<std::string>> DBImpl::ApplyModel(std::string_view name) {
+  if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
+  util::MutexLock write(&write_mu_);
+  RELATE_ASSIGN_OR_RETURN(auto latest, FindModel(name));
+  std::vector<std::shared_ptr<Collection>> stale;
+  {
+    util::SharedLock lock(&catalog_mu_);
+    for (const auto& [_, c] : collections_) {
+      if (c->meta.spec.model == name && c->Meta().model_version != latest->meta.info.version) {
+        stale.push_back(c);
+      }
+    }
+  }
+  std::vector<std::string> moved;
+  for (const auto& c : stale) {
+    const std::string where = "applying model " + Quote(name) + " version " +
+                              std::to_string(latest->meta.info.version) + " to collection " +
+                              Quote(c->meta.spec.name);
+    // A fitted SIF component belongs to the old vectors: fit it again on the new ones.
+    const bool refit = !c->Component().empty() && latest->meta.info.pooling == "sif";
+    RELATE_RETURN_IF_ERROR(ReembedLocked(*c, latest, refit, where));
+    moved.push_back(c->meta.spec.name);
+  }
+  return moved;
+}
+
+Result<DBImpl::EmbedderHandle> DBImpl::EmbedderFor(Collection& c) {
+  const CollectionSpec& spec = c.meta.spec;
+  if (spec.model.empty()) {
+    return Status::FailedPrecondition("collection " + Quote(spec.name) +
+                                      " has no model to embed text; give vectors, or create it "
+                                      "with a model");
+  }
+  util::MutexLock lock(&c.embed_mu);
+  if (!c.embedder) {
+    RELATE_ASSIGN_OR_RETURN(auto entry, FindModelVersion(spec.model, c.Meta().model_version));
+    RELATE_ASSIGN_OR_RETURN(auto model, LoadModel(*entry));
+    RELATE_ASSIGN_OR_RETURN(auto embedder, MakeEmbedder(*model));
+    c.model = std::move(model);
+    c.embedder = std::move(embedder);
+  }
+  return EmbedderHandle{c.model, c.embedder};
+}
+
+std::vector<std::string> DBImpl::CollectionsUsingLocked(std::string_view model) const {
+  std::vector<std::string> names;
+  for (const auto& [name, c] : collections_) {
+    if (c->meta.spec.model == model) names.push_back(name);
+  }
+  return names;
 }
 
 }  // namespace relate::query

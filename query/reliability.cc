@@ -1,4 +1,5 @@
-// Reliability: backups and their restore, storage checks and repair.
+// Reliability: backups and their restore, storage checks and repair, and the
+// check of a collection's index against its records (Verify).
 //
 // Backups: a directory holding a copy of storage (a RocksDB checkpoint, or for
 // a read-only handle a copy of every entry), the index checkpoints, the RELATE
@@ -15,10 +16,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_set>
 
 #include "query/db_impl.h"
 #include "query/writer_lock.h"
@@ -224,7 +227,7 @@ Result<BackupReport> DBImpl::Backup(const fs::path& dir) {
       // No index checkpoint is written and no change log truncated until both
       // storage and the checkpoints are copied; a read-only handle's view does
       // not move meanwhile.
-      std::lock_guard checkpoint(checkpoint_mu_);
+      util::MutexLock checkpoint(&checkpoint_mu_);
       RELATE_RETURN_IF_ERROR(store_->CopyTo(paths::Store(tmp)));
       std::error_code it_ec;
       for (const auto& entry : fs::directory_iterator(paths::Index(dir_), it_ec)) {
@@ -250,7 +253,7 @@ Result<BackupReport> DBImpl::Backup(const fs::path& dir) {
     fs::remove_all(tmp, ec);
     return s.WithContext("backup to " + dir.string());
   }
-  std::shared_lock catalog(catalog_mu_);
+  util::SharedLock catalog(&catalog_mu_);
   report.collections = collections_.size();
   return report;
 }
@@ -289,15 +292,17 @@ const storage::Store::TermsOf kKeywordTerms = [](uint32_t, const StoredRecord& r
 }  // namespace
 
 Result<StorageReport> DBImpl::CheckStorage() {
-  StorageReport report;
   // No write changes storage under the check (a read-only handle's view does not move).
-  std::unique_lock<std::mutex> no_import, quiet;
-  if (!store_->read_only()) {
-    // An import writes under ids no catalog entry names until it commits: its
-    // data would look like orphans.
-    no_import = std::unique_lock(import_mu_);
-    quiet = std::unique_lock(write_mu_);
-  }
+  if (store_->read_only()) return CheckQuietStorage();
+  // An import writes under ids no catalog entry names until it commits: its
+  // data would look like orphans.
+  util::MutexLock no_import(&import_mu_);
+  util::MutexLock quiet(&write_mu_);
+  return CheckQuietStorage();
+}
+
+Result<StorageReport> DBImpl::CheckQuietStorage() {
+  StorageReport report;
   if (Status s = store_->VerifyChecksums(); !s.ok()) {
     if (s.code() != Status::Code::kCorruption) return s;
     report.damaged_files.push_back(std::string(s.message()));
@@ -313,7 +318,7 @@ Result<StorageReport> DBImpl::CheckStorage() {
   // checksum, blob files included) and decoded, as a search by text would.
   std::vector<std::shared_ptr<ModelEntry>> models;
   {
-    std::shared_lock catalog(catalog_mu_);
+    util::SharedLock catalog(&catalog_mu_);
     for (const auto& [name, versions] : models_) {
       for (const auto& [version, entry] : versions) models.push_back(entry);
     }
@@ -332,6 +337,67 @@ Result<StorageReport> DBImpl::CheckStorage() {
                                 " is damaged (drop it, or import it again): " +
                                 loaded.error().ToString());
     }
+  }
+  return report;
+}
+
+Result<VerifyReport> DBImpl::Verify(std::string_view collection) {
+  RELATE_ASSIGN_OR_RETURN(auto c, Find(collection));
+  const CollectionSpec& spec = c->meta.spec;
+  constexpr size_t kMaxProblems = 50;
+  VerifyReport report;
+  auto problem = [&](std::string p) {
+    if (report.problems.size() < kMaxProblems) report.problems.push_back(std::move(p));
+  };
+  // Holding the write lock gives a view no write can change half-way.
+  util::MutexLock write(&write_mu_);
+  IndexReadLock lock(&c->index_mu);
+  const index::VectorIndex& index = *c->index;
+  if (Status s = index.CheckUsable(); !s.ok()) {
+    // One problem, not one a record: the index cannot hold them.
+    problem(std::string(s.message()));
+    return report;
+  }
+  report.indexed = index.size();
+  std::unordered_set<uint64_t> stored;
+  const bool exact = index.keeps_exact_vectors();
+  RELATE_RETURN_IF_ERROR(store_->ScanRecords(c->meta.id, true, [&](StoredRecord&& r) -> Status {
+    ++report.records;
+    stored.insert(r.id);
+    if (r.vector.size() != spec.dimension) {
+      problem("record " + Quote(r.key) + " has " + std::to_string(r.vector.size()) +
+              " values, expected " + std::to_string(spec.dimension));
+      return Status::OK();
+    }
+    if (!index.Contains(r.id)) {
+      problem("record " + Quote(r.key) + " (id " + std::to_string(r.id) + ") is not in the index");
+      return Status::OK();
+    }
+    if (!exact) return Status::OK();
+    auto got = index.Reconstruct(r.id);
+    if (!got) {
+      problem("record " + Quote(r.key) + ": " + got.error().ToString());
+      return Status::OK();
+    }
+    index::PrepareVectors(spec.metric, spec.dimension, r.vector);
+    ++report.vectors_checked;
+    for (size_t i = 0; i < r.vector.size(); ++i) {
+      const float tolerance = 1e-6f * std::max(1.0f, std::abs(r.vector[i]));
+      if (std::abs((*got)[i] - r.vector[i]) > tolerance) {
+        problem("record " + Quote(r.key) + ": index value " + std::to_string(i) + " is " +
+                std::to_string((*got)[i]) + ", storage says " + std::to_string(r.vector[i]));
+        break;
+      }
+    }
+    return Status::OK();
+  }));
+  for (uint64_t id : index.Ids()) {
+    if (!stored.count(id)) problem("index id " + std::to_string(id) + " has no record in storage");
+  }
+  const uint64_t counted = c->Meta().count;
+  if (counted != report.records) {
+    problem("the catalog counts " + std::to_string(counted) + " records, storage holds " +
+            std::to_string(report.records));
   }
   return report;
 }

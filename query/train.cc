@@ -74,7 +74,7 @@ Status DBImpl::TrainModel(std::string_view name, const TrainOptions& options) {
   }
   if (!options.resume) RELATE_RETURN_IF_ERROR(embed::ValidateTrainOptions(options).WithContext(where));
   {
-    std::lock_guard lock(training_mu_);
+    util::MutexLock lock(&training_mu_);
     if (!training_.emplace(name).second) {
       return Status::Busy(where + ": it is being trained already");
     }
@@ -83,7 +83,7 @@ Status DBImpl::TrainModel(std::string_view name, const TrainOptions& options) {
     DBImpl* db;
     std::string name;
     ~Done() {
-      std::lock_guard lock(db->training_mu_);
+      util::MutexLock lock(&db->training_mu_);
       db->training_.erase(name);
     }
   } done{this, std::string(name)};

@@ -68,8 +68,8 @@ Result<TransferReport> DBImpl::Export(const ExportOptions& options, std::ostream
   {
     // No write runs while the catalog is copied and the snapshot taken, so
     // the two agree.
-    std::lock_guard write(write_mu_);
-    std::shared_lock lock(catalog_mu_);
+    util::MutexLock write(&write_mu_);
+    util::SharedLock lock(&catalog_mu_);
     std::set<std::pair<std::string, uint64_t>> wanted_models;
     if (options.collections.empty()) {
       for (const auto& [_, c] : collections_) collections.push_back(c->Meta());
@@ -221,10 +221,10 @@ class DBImpl::Importer {
     // Leftovers of imports that did not finish: no catalog entry names them,
     // and no one else writes under such ids.
     {
-      std::lock_guard write(db_.write_mu_);
+      util::MutexLock write(&db_.write_mu_);
       std::vector<uint32_t> live;
       {
-        std::shared_lock lock(db_.catalog_mu_);
+        util::SharedLock lock(&db_.catalog_mu_);
         for (const auto& [_, c] : db_.collections_) live.push_back(c->meta.id);
       }
       RELATE_RETURN_IF_ERROR(db_.store_->DeleteCollectionDataExcept(live));
@@ -545,7 +545,7 @@ class DBImpl::Importer {
   // The next model (or collection) id, taken for data no catalog entry names
   // yet and remembered, so that a failed import removes what it wrote under it.
   Result<uint32_t> AllocateId(bool model) {
-    std::lock_guard write(db_.write_mu_);
+    util::MutexLock write(&db_.write_mu_);
     RELATE_ASSIGN_OR_RETURN(uint32_t id,
                             model ? db_.store_->NextModelId() : db_.store_->NextCollectionId());
     storage::Batch batch(*db_.store_);
@@ -568,20 +568,26 @@ class DBImpl::Importer {
         return built.error().WithContext("collection " + Quote(c.meta.spec.name) +
                                          ": building its index");
       }
-      c.index = std::move(*built);
-      if (c.index->size() != c.meta.count) {
+      if ((*built)->size() != c.meta.count) {
         return Status::Internal("collection " + Quote(c.meta.spec.name) + ": its index holds " +
-                                std::to_string(c.index->size()) + " vectors, not " +
+                                std::to_string((*built)->size()) + " vectors, not " +
                                 std::to_string(c.meta.count));
       }
-      const index::IndexStats st = c.index->Stats();
-      if (st.trains && st.trained) c.trained_rows = st.live;
+      const index::IndexStats st = (*built)->Stats();
+      {
+        IndexWriteLock lock(&c.index_mu);
+        c.index = std::move(*built);
+      }
+      if (st.trains && st.trained) {
+        util::MutexLock meta(&c.meta_mu);
+        c.trained_rows = st.live;
+      }
     }
 
-    std::lock_guard write(db_.write_mu_);
+    util::MutexLock write(&db_.write_mu_);
     storage::Batch batch(*db_.store_);
     {
-      std::shared_lock lock(db_.catalog_mu_);
+      util::SharedLock lock(&db_.catalog_mu_);
       // Checked again: a collection or model of the name may have been made meanwhile.
       for (const auto& imported : collections_) {
         const std::string& name = imported.c->meta.spec.name;
@@ -602,7 +608,7 @@ class DBImpl::Importer {
     RELATE_RETURN_IF_ERROR(db_.store_->Write(batch, true));
     committed_ = true;
     {
-      std::unique_lock lock(db_.catalog_mu_);
+      util::ExclusiveLock lock(&db_.catalog_mu_);
       for (const auto& meta : models_) {
         auto entry = std::make_shared<ModelEntry>();
         entry->meta = meta;
@@ -658,7 +664,7 @@ class DBImpl::Importer {
 
 Result<TransferReport> DBImpl::Import(std::istream& in, const ImportOptions& options) {
   if (store_->read_only()) return Status::FailedPrecondition("the database is open read-only");
-  std::lock_guard one(import_mu_);
+  util::MutexLock one(&import_mu_);
   Importer importer(*this, in, options);
   return importer.Run();
 }

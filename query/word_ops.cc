@@ -127,7 +127,7 @@ Result<bool> ReadEvalLine(std::istream& in, const std::filesystem::path& file, s
 
 Result<std::shared_ptr<const WordIndex>> DBImpl::WordIndexFor(ModelEntry& entry,
                                                               const LoadedModel& model) {
-  std::lock_guard lock(entry.load_mu);
+  util::MutexLock lock(&entry.load_mu);
   if (entry.word_index) return entry.word_index;
   const auto& table = model.words().table;
   RELATE_ASSIGN_OR_RETURN(auto index,
