@@ -236,29 +236,33 @@ Status Store::ScanModelPart(
   std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kModelData)));
   for (it->Seek(begin); it->Valid(); it->Next()) {
     if (it->key().size() != 9) return Status::Corruption("model data key has a bad size");
-    uint32_t chunk = 0;
-    for (int i = 5; i < 9; ++i) chunk = (chunk << 8) | static_cast<unsigned char>(it->key()[i]);
+    const uint32_t chunk = ReadBigEndian32(it->key().data() + 5);
     RELATE_RETURN_IF_ERROR(fn(chunk, std::string_view(it->value().data(), it->value().size())));
   }
   return FromRocks(it->status(), "reading model data");
 }
 
-Status Store::DeleteModelDataExcept(std::span<const uint32_t> models) {
-  if (rep_->read_only) return Status::OK();
-  std::unique_ptr<rocksdb::Iterator> it(
-      rep_->db->NewIterator(rocksdb::ReadOptions(), rep_->cf(kModelData)));
-  rocksdb::WriteBatch wb;
+Status Store::Rep::DeleteIdsExcept(int f, std::span<const uint32_t> keep, const std::string& what,
+                                   rocksdb::WriteBatch* wb) const {
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator(rocksdb::ReadOptions(), f);
   for (it->SeekToFirst(); it->Valid();) {
-    if (it->key().size() < 4) return Status::Corruption("model data key has a bad size");
+    if (it->key().size() < 4) return Status::Corruption("a " + what + " key has a bad size");
     const uint32_t id = ReadBigEndian32(it->key().data());
-    if (std::find(models.begin(), models.end(), id) == models.end()) {
+    if (id == UINT32_MAX) break;  // never allocated (see CollectionEnd)
+    if (std::find(keep.begin(), keep.end(), id) == keep.end()) {
       RELATE_RETURN_IF_ERROR(
-          FromRocks(wb.DeleteRange(rep_->cf(kModelData), CollectionPrefix(id), CollectionEnd(id)),
+          FromRocks(wb->DeleteRange(cf(f), CollectionPrefix(id), CollectionEnd(id)),
                     "building write batch"));
     }
     it->Seek(CollectionEnd(id));
   }
-  RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning model data"));
+  return FromRocks(it->status(), "scanning " + what);
+}
+
+Status Store::DeleteModelDataExcept(std::span<const uint32_t> models) {
+  if (rep_->read_only) return Status::OK();
+  rocksdb::WriteBatch wb;
+  RELATE_RETURN_IF_ERROR(rep_->DeleteIdsExcept(kModelData, models, "model data", &wb));
   if (wb.Count() == 0) return Status::OK();
   return FromRocks(rep_->db->Write(rocksdb::WriteOptions(), &wb), "removing unfinished model data");
 }
@@ -562,8 +566,7 @@ Status Store::ScanModelData(
   std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(ro, rep_->cf(kModelData)));
   for (it->Seek(CollectionPrefix(model)); it->Valid(); it->Next()) {
     if (it->key().size() != 9) return Status::Corruption("model data key has a bad size");
-    uint32_t chunk = 0;
-    for (int i = 5; i < 9; ++i) chunk = (chunk << 8) | static_cast<unsigned char>(it->key()[i]);
+    const uint32_t chunk = ReadBigEndian32(it->key().data() + 5);
     RELATE_RETURN_IF_ERROR(
         fn(it->key()[4], chunk, std::string_view(it->value().data(), it->value().size())));
   }
@@ -595,19 +598,7 @@ Status Store::DeleteCollectionDataExcept(std::span<const uint32_t> collections) 
   if (rep_->read_only) return Status::OK();
   rocksdb::WriteBatch wb;
   for (int f : kCollectionFamilies) {
-    std::unique_ptr<rocksdb::Iterator> it = rep_->NewIterator(rocksdb::ReadOptions(), f);
-    for (it->SeekToFirst(); it->Valid();) {
-      if (it->key().size() < 4) return Status::Corruption("a record key has a bad size");
-      const uint32_t id = ReadBigEndian32(it->key().data());
-      if (id == UINT32_MAX) break;  // never allocated (see CollectionEnd)
-      if (std::find(collections.begin(), collections.end(), id) == collections.end()) {
-        RELATE_RETURN_IF_ERROR(
-            FromRocks(wb.DeleteRange(rep_->cf(f), CollectionPrefix(id), CollectionEnd(id)),
-                      "building write batch"));
-      }
-      it->Seek(CollectionEnd(id));
-    }
-    RELATE_RETURN_IF_ERROR(FromRocks(it->status(), "scanning collection data"));
+    RELATE_RETURN_IF_ERROR(rep_->DeleteIdsExcept(f, collections, "collection data", &wb));
   }
   if (wb.Count() == 0) return Status::OK();
   return FromRocks(rep_->db->Write(rocksdb::WriteOptions(), &wb),

@@ -9,6 +9,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,12 @@ struct Store::Rep {
   std::unique_ptr<rocksdb::Iterator> NewIterator(const rocksdb::ReadOptions& ro, int f) const {
     return NewFamilyIterator(db.get(), handles[f], ro);
   }
+
+  // Adds to `wb` a range delete of each run of family `f` whose id (a key's
+  // first 4 bytes, big-endian) is not in `keep`: data left by an import that
+  // did not finish. `what` names the data in errors. store.cc.
+  Status DeleteIdsExcept(int f, std::span<const uint32_t> keep, const std::string& what,
+                         rocksdb::WriteBatch* wb) const;
 
   ~Rep() {
     // A close during a compaction aborts it and leaves its partial outputs,
