@@ -25,6 +25,7 @@
 
 #include "query/db_impl.h"
 #include "query/writer_lock.h"
+#include "util/durable_file.h"
 
 namespace relate::query {
 namespace fs = std::filesystem;
@@ -55,16 +56,6 @@ Status HashFile(const fs::path& path, uint64_t* hash, uint64_t* size) {
   return Status::OK();
 }
 
-// fsync of a file or directory.
-Status Sync(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("opening " + path.string() + ": " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::IOError("syncing " + path.string() + ": " + std::strerror(err));
-  return Status::OK();
-}
 
 // Every regular file under `root`, as paths relative to it, sorted.
 std::vector<fs::path> FilesUnder(const fs::path& root) {
@@ -87,7 +78,7 @@ Status LinkOrCopy(const fs::path& from, const fs::path& to, bool* linked) {
   if (!ec) return Status::OK();
   fs::copy_file(from, to, ec);
   if (ec) return Status::IOError("copying " + from.string() + " to " + to.string() + ": " + ec.message());
-  return Sync(to);
+  return util::SyncPath(to);
 }
 
 // Writes the manifest of every file under `root` and syncs them all.
@@ -105,19 +96,13 @@ Status WriteManifest(const fs::path& root, BackupReport* report) {
     if (::stat((root / rel).c_str(), &st) == 0 && st.st_nlink > 1) ++report->linked;
     ++report->files;
     report->bytes += size;
-    RELATE_RETURN_IF_ERROR(Sync(root / rel));
+    RELATE_RETURN_IF_ERROR(util::SyncPath(root / rel));
   }
   manifest << "end " << files.size() << "\n";
-  {
-    std::ofstream out(root / kManifestName, std::ios::binary | std::ios::trunc);
-    out << manifest.str();
-    out.flush();
-    if (!out) return Status::IOError("writing " + (root / kManifestName).string());
-  }
-  RELATE_RETURN_IF_ERROR(Sync(root / kManifestName));
+  RELATE_RETURN_IF_ERROR(util::WriteFileDurably(root / kManifestName, manifest.str()));
   for (const fs::path& d : {paths::Store(root), paths::Index(root), root}) {
     std::error_code ec;
-    if (fs::is_directory(d, ec)) RELATE_RETURN_IF_ERROR(Sync(d));
+    if (fs::is_directory(d, ec)) RELATE_RETURN_IF_ERROR(util::SyncPath(d));
   }
   return Status::OK();
 }
@@ -244,10 +229,7 @@ Result<BackupReport> DBImpl::Backup(const fs::path& dir) {
     fs::copy_file(paths::Marker(dir_), paths::Marker(tmp), copy_ec);
     if (copy_ec) return Status::IOError("copying the RELATE marker: " + copy_ec.message());
     RELATE_RETURN_IF_ERROR(WriteManifest(tmp, &report));
-    std::error_code rename_ec;
-    fs::rename(tmp, dir, rename_ec);
-    if (rename_ec) return Status::IOError("renaming " + tmp.string() + " to " + dir.string() + ": " + rename_ec.message());
-    return Sync(dir.parent_path().empty() ? fs::path(".") : dir.parent_path());
+    return util::MoveDurably(tmp, dir);
   }();
   if (!s.ok()) {
     fs::remove_all(tmp, ec);
@@ -485,20 +467,17 @@ Status RestoreBackup(const fs::path& backup_dir, const fs::path& dir) {
       if (copy_ec) {
         return Status::IOError("copying " + (backup_dir / e.path).string() + ": " + copy_ec.message());
       }
-      RELATE_RETURN_IF_ERROR(query::Sync(tmp / e.path));
+      RELATE_RETURN_IF_ERROR(util::SyncPath(tmp / e.path));
     }
     for (const fs::path& d : {query::paths::Store(tmp), query::paths::Index(tmp), tmp}) {
-      if (fs::is_directory(d, ec)) RELATE_RETURN_IF_ERROR(query::Sync(d));
+      if (fs::is_directory(d, ec)) RELATE_RETURN_IF_ERROR(util::SyncPath(d));
     }
     // The copy must open (and holds what the backup held) before it takes the name.
     auto db = DB::Open(tmp, {.log = [](std::string_view) {}});
     if (!db) return db.error().WithContext("opening the restored copy");
     db->reset();
-    std::error_code rename_ec;
-    if (fs::exists(dir, ec)) fs::remove(dir, rename_ec);
-    fs::rename(tmp, dir, rename_ec);
-    if (rename_ec) return Status::IOError("renaming " + tmp.string() + " to " + dir.string() + ": " + rename_ec.message());
-    return Status::OK();
+    if (fs::exists(dir, ec)) fs::remove(dir, ec);  // an empty directory the restore goes into
+    return util::MoveDurably(tmp, dir);
   }();
   if (!s.ok()) {
     fs::remove_all(tmp, ec);
