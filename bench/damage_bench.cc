@@ -6,7 +6,8 @@
 // After each storage case, `DB::Repair` runs and must leave only records equal
 // to what was written.
 //
-//   relate_damage_bench [--cases N] [--seed S] [--kinds checkpoint,storage,backup] [--dir D] [--keep]
+//   relate_damage_bench [--cases N] [--seed S] [--kinds checkpoint,storage,backup] [--dir D]
+//   [--keep]
 #include <CLI/CLI.hpp>
 #include <map>
 #include <mutex>
@@ -105,8 +106,10 @@ Outcome Examine(const fs::path& dir, const Reference& ref, bool check_storage) {
     for (const auto& [key, want] : records) {
       auto got = db.Get(collection, key);
       if (!got) {
-        if (got.error().code() == Status::Code::kCorruption) out.noticed = true;
-        else out.wrong = true;  // a record vanished without a word
+        if (got.error().code() == Status::Code::kCorruption)
+          out.noticed = true;
+        else
+          out.wrong = true;  // a record vanished without a word
         continue;
       }
       if (got->text != want.text || got->metadata != want.metadata || got->vector != want.vector) {
@@ -150,8 +153,10 @@ RepairOutcome RepairAndExamine(const fs::path& dir, const Reference& ref) {
   out.ok = true;
   for (const auto& [collection, records] : ref.records) {
     auto verified = (*db)->Verify(collection);
-    if (!verified) fail("verify: " + verified.error().ToString());
-    else if (!verified->ok()) fail("verify: " + verified->problems.front());
+    if (!verified)
+      fail("verify: " + verified.error().ToString());
+    else if (!verified->ok())
+      fail("verify: " + verified->problems.front());
     for (const auto& [key, want] : records) {
       auto got = (*db)->Get(collection, key);
       if (!got) {
@@ -165,7 +170,8 @@ RepairOutcome RepairAndExamine(const fs::path& dir, const Reference& ref) {
     }
   }
   auto storage = (*db)->CheckStorage();
-  if (!storage) fail("check: " + storage.error().ToString());
+  if (!storage)
+    fail("check: " + storage.error().ToString());
   else if (!storage->ok()) {
     fail("check: " + (storage->damaged_files.empty() ? storage->problems.front()
                                                      : storage->damaged_files.front()));
@@ -173,7 +179,8 @@ RepairOutcome RepairAndExamine(const fs::path& dir, const Reference& ref) {
   return out;
 }
 
-std::vector<fs::path> FilesWhere(const fs::path& dir, const std::function<bool(const fs::path&)>& want) {
+std::vector<fs::path> FilesWhere(const fs::path& dir,
+                                 const std::function<bool(const fs::path&)>& want) {
   std::vector<fs::path> out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     if (e.is_regular_file() && want(e.path())) out.push_back(e.path());
@@ -234,11 +241,15 @@ int main(int argc, char** argv) {
     Take(db->Backup(backup), "backup");
   }
   PrintMachine("relate damage detection");
-  std::printf("database:    %zu + %zu records of %u values (Flat and HNSW16), %zu cases per kind, seed %u\n\n",
-              kFlatRecords, kGraphRecords, kDim, cases, seed);
+  std::printf(
+      "database:    %zu + %zu records of %u values (Flat and HNSW16), %zu cases per kind, seed "
+      "%u\n\n",
+      kFlatRecords, kGraphRecords, kDim, cases, seed);
 
   auto is_checkpoint = [](const fs::path& p) { return p.extension() == ".faiss"; };
-  auto is_table = [](const fs::path& p) { return p.extension() == ".sst" || p.extension() == ".blob"; };
+  auto is_table = [](const fs::path& p) {
+    return p.extension() == ".sst" || p.extension() == ".blob";
+  };
   std::vector<Row> rows;
   std::uniform_real_distribution<double> unit;
   auto pick = [&](const std::vector<fs::path>& files) {
@@ -302,7 +313,8 @@ int main(int argc, char** argv) {
   // Backup files: a flipped bit, a file cut short; RestoreBackup must refuse.
   for (const bool truncate : {false, true}) {
     if (!wanted("backup")) break;
-    Row row{truncate ? "backup file cut short (restore)" : "backup file, one bit flipped (restore)"};
+    Row row{truncate ? "backup file cut short (restore)"
+                     : "backup file, one bit flipped (restore)"};
     for (size_t i = 0; i < cases; ++i) {
       Copy(backup, work);
       const fs::path file = pick(FilesWhere(work, [](const fs::path&) { return true; }));
@@ -325,7 +337,9 @@ int main(int argc, char** argv) {
     rows.push_back(row);
   }
 
-  std::printf("| damage | cases | noticed | silently wrong (must be 0) | no effect | repaired clean | records kept by repair |\n");
+  std::printf(
+      "| damage | cases | noticed | silently wrong (must be 0) | no effect | repaired clean | "
+      "records kept by repair |\n");
   std::printf("|---|--:|--:|--:|--:|--:|--:|\n");
   int failures = 0;
   for (const auto& r : rows) {

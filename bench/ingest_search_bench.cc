@@ -504,9 +504,9 @@ int Run(int argc, char** argv) {
         "d={}: relate ingest, the median of {} repetitions: {:.2f} s = open+create {:.3f} s + "
         "upserts {:.2f} s ({}/s) + close, writing the index checkpoint, {:.2f} s; payload {:.0f} "
         "MB, database on disk {:.0f} MB; relate records/s over the repetitions {}-{}",
-        d, reps.size(), mid.total_s, mid.open_s, mid.upsert_s, Figure(n / mid.upsert_s), mid.close_s,
-        mb, static_cast<double>(DiskBytes(db_dir)) / 1e6, Figure(n / by_total.back().total_s),
-        Figure(n / by_total.front().total_s)));
+        d, reps.size(), mid.total_s, mid.open_s, mid.upsert_s, Figure(n / mid.upsert_s),
+        mid.close_s, mb, static_cast<double>(DiskBytes(db_dir)) / 1e6,
+        Figure(n / by_total.back().total_s), Figure(n / by_total.front().total_s)));
 
     Search(cfg, ds, db_dir, *raw, rows, notes);
     std::fprintf(stderr, "d=%u: done\n", d);

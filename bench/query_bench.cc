@@ -74,10 +74,10 @@ using namespace relate::bench;
 using idx_t = faiss::Index::idx_t;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr size_t kClusters = 100;       // Gaussian mixture components, as relate_bench
-constexpr float kClusterSpread = 1.0f;  // noise stddev around a centre (centres ~ N(0, 1))
-constexpr size_t kTextBytes = 200;      // text per record, at most
-constexpr int64_t kBucketRange = 100000;  // bucket values are in [0, kBucketRange)
+constexpr size_t kClusters = 100;          // Gaussian mixture components, as relate_bench
+constexpr float kClusterSpread = 1.0f;     // noise stddev around a centre (centres ~ N(0, 1))
+constexpr size_t kTextBytes = 200;         // text per record, at most
+constexpr int64_t kBucketRange = 100000;   // bucket values are in [0, kBucketRange)
 constexpr uint32_t kEfConstruction = 100;  // relate's, given to FAISS too
 constexpr const char* kFilterable = "bucket";
 constexpr const char* kPlain = "bucket_raw";  // the same values, no secondary index
@@ -133,7 +133,7 @@ struct Dataset {
   std::vector<int64_t> bucket;          // per record
   std::vector<float> queries;           // nq x d as drawn; what relate gets
   std::vector<float> queries_normalised;
-  std::vector<float> scores;            // nq x n inner products, the ground truth
+  std::vector<float> scores;  // nq x n inner products, the ground truth
 };
 
 const char* const kWords[] = {
@@ -203,7 +203,8 @@ Dataset MakeDataset(const Config& cfg) {
 }
 
 // The best `k` records of query q among those `allowed` (all if empty), best first.
-std::vector<int64_t> TopK(const Dataset& ds, size_t q, size_t k, const std::vector<uint8_t>& allowed) {
+std::vector<int64_t> TopK(const Dataset& ds, size_t q, size_t k,
+                          const std::vector<uint8_t>& allowed) {
   const float* s = ds.scores.data() + q * ds.n;
   std::vector<int64_t> ids;
   ids.reserve(allowed.empty() ? ds.n : ds.n / 2);
@@ -264,9 +265,9 @@ using Answer = std::vector<int64_t>;
 
 // What one combination (index, filter, query kind) measured.
 struct Cell {
-  std::string error;        // relate failed: what it said (the rest is unset)
-  std::string anchor_error; // FAISS failed or has no such search
-  size_t queries = 0;       // queries run (the first ones of the set)
+  std::string error;                          // relate failed: what it said (the rest is unset)
+  std::string anchor_error;                   // FAISS failed or has no such search
+  size_t queries = 0;                         // queries run (the first ones of the set)
   std::vector<double> relate_qps, faiss_qps;  // per repetition
   double relate_recall = kNaN, faiss_recall = kNaN;
   double relate_full = kNaN, faiss_full = kNaN;  // fraction of queries answered in full
@@ -347,8 +348,7 @@ Cell Measure(const Config& cfg, size_t nq, const Calls& calls,
     if (got.size() != want && cell.short_answers.size() < 2000) {
       std::string st;
       for (const auto& x : ex.stages) {
-        st += fmt::format("{}{} ({}): {} items", st.empty() ? "" : "; ", x.name, x.detail,
-                          x.items);
+        st += fmt::format("{}{} ({}): {} items", st.empty() ? "" : "; ", x.name, x.detail, x.items);
       }
       cell.short_answers += fmt::format("{}query {}: {} of {} hits, recall {:.2f}, plan \"{}\": {}",
                                         cell.short_answers.empty() ? "" : " | ", q, got.size(),
@@ -371,10 +371,10 @@ Cell Measure(const Config& cfg, size_t nq, const Calls& calls,
         calls.faiss(q, &got);
       } catch (const std::exception& e) {
         cell.anchor_error = e.what();
-        return Measure(cfg, nq, Calls{.relate = calls.relate,
-                                      .truth = calls.truth,
-                                      .expected = calls.expected},
-                       cell.anchor_error);
+        return Measure(
+            cfg, nq,
+            Calls{.relate = calls.relate, .truth = calls.truth, .expected = calls.expected},
+            cell.anchor_error);
       }
       if (calls.faiss_dis_counter) dis_f += calls.faiss_dis_counter() - before;
       recall_f += Recall(got, truth);
@@ -402,7 +402,8 @@ Cell Measure(const Config& cfg, size_t nq, const Calls& calls,
     for (size_t i = 0; i < cell.queries; ++i) {
       auto time_relate = [&] {
         auto t = Clock::now();
-        if (!calls.relate(i, nullptr, &got, &error)) Die("query " + std::to_string(i) + ": " + error);
+        if (!calls.relate(i, nullptr, &got, &error))
+          Die("query " + std::to_string(i) + ": " + error);
         relate_s += Seconds(t, Clock::now());
       };
       auto time_faiss = [&] {
@@ -528,7 +529,8 @@ std::vector<double> ParsePercents(const std::string& s) {
     double v = 0;
     auto [p, ec] = std::from_chars(s.data() + pos, s.data() + comma, v);
     if (ec != std::errc() || p != s.data() + comma || !(v > 0 && v <= 100)) {
-      Die("bad --selectivities \"" + s + "\": expected percentages in (0, 100] separated by commas");
+      Die("bad --selectivities \"" + s +
+          "\": expected percentages in (0, 100] separated by commas");
     }
     out.push_back(v);
     pos = comma + 1;
@@ -544,7 +546,7 @@ struct FilterRow {
   std::string kind;
   double percent = 0;  // 0: unfiltered
   size_t matching = 0;
-  std::string field;   // "" unfiltered
+  std::string field;  // "" unfiltered
   Cell cell;
 };
 
@@ -708,7 +710,7 @@ void RunVectorSections(const Config& cfg, const Dataset& ds, const fs::path& dir
       {
         Calls calls;
         calls.relate = [&, name = kind.name](size_t q, relate::QueryExplain* ex, Answer* out,
-                                              std::string* error) {
+                                             std::string* error) {
           relate::SearchOptions o{.k = cfg.range_limit, .knobs = knobs};
           o.threshold = threshold[q];
           o.explain = ex;
@@ -730,10 +732,9 @@ void RunVectorSections(const Config& cfg, const Dataset& ds, const fs::path& dir
         calls.truth = [&](size_t q) -> const Answer& { return truth_range[q]; };
         calls.expected = [&](size_t q) { return truth_range[q].size(); };
         std::fprintf(stderr, "%s range...\n", kind.name.c_str());
-        range_rows.push_back(RangeRow{
-            .kind = kind.name,
-            .query = fmt::format("range, score ≥ {}th neighbour's", rank),
-            .cell = Measure(cfg, nq, calls)});
+        range_rows.push_back(RangeRow{.kind = kind.name,
+                                      .query = fmt::format("range, score ≥ {}th neighbour's", rank),
+                                      .cell = Measure(cfg, nq, calls)});
         if (kind.name != "flat") {
           range_rows.back().cell.anchor_error = "FAISS 1.7.3 has no range search for this index";
         }
@@ -758,7 +759,8 @@ struct TextRow {
 // Lines of the corpus with at least 4 words of letters, trimmed.
 std::vector<std::string> ReadCorpusLines(const fs::path& file, size_t want) {
   if (!fs::exists(file)) {
-    Die(file.string() + " not found: give --data the shared data folder (../shared/data from "
+    Die(file.string() +
+        " not found: give --data the shared data folder (../shared/data from "
         "the project root)");
   }
   const std::string cmd = "xz -dc '" + file.string() + "'";
@@ -839,7 +841,8 @@ void RunTextSection(const Config& cfg, const fs::path& dir, std::vector<TextRow>
     records[i].key = "t" + std::to_string(i);
     records[i].text = lines[i];
     records[i].metadata.emplace(
-        kFilterable, static_cast<int64_t>(perm[i] * kBucketRange / static_cast<int64_t>(cfg.text_lines)));
+        kFilterable,
+        static_cast<int64_t>(perm[i] * kBucketRange / static_cast<int64_t>(cfg.text_lines)));
   }
   auto t2 = Clock::now();
   Ingest(cfg, *db, kTextCollection, records);
@@ -874,10 +877,9 @@ void RunTextSection(const Config& cfg, const fs::path& dir, std::vector<TextRow>
       "records/s); {} queries: the first {} words of every 10th line after the records ({} "
       "skipped: no word in the vocabulary); filter {} < {} ({}), on a filterable field",
       cfg.text_lines, corpus.string(), read_s, cfg.text_dim, cfg.train_epochs, cfg.threads,
-      WithThousands(model.words), train_s, ingest_s,
-      static_cast<double>(cfg.text_lines) / ingest_s, queries.size(), cfg.query_words, skipped,
-      kFilterable, std::llround(cfg.text_filter / 100 * kBucketRange),
-      PercentText(cfg.text_filter)));
+      WithThousands(model.words), train_s, ingest_s, static_cast<double>(cfg.text_lines) / ingest_s,
+      queries.size(), cfg.query_words, skipped, kFilterable,
+      std::llround(cfg.text_filter / 100 * kBucketRange), PercentText(cfg.text_filter)));
 
   if (queries.empty()) Die("no text query could be embedded");
   *first_query = queries.front();
@@ -1027,8 +1029,7 @@ void PrintFilterTable(const Config& cfg, const std::vector<FilterRow>& rows) {
                   filter.c_str(), field.c_str(), c.error.c_str());
       continue;
     }
-    const double vs_unfiltered =
-        r.percent == 0 ? kNaN : c.RelateQps() / unfiltered[r.kind];
+    const double vs_unfiltered = r.percent == 0 ? kNaN : c.RelateQps() / unfiltered[r.kind];
     std::printf("| %s | %s | %s | %s | %zu | %s | %s | %s | %s | %s | %.3f | %s | %s | %s |\n",
                 r.kind.c_str(), filter.c_str(), field.c_str(), c.Plans().c_str(), c.queries,
                 Figure(c.RelateQps()).c_str(), Figure(c.FaissQps()).c_str(),
@@ -1080,8 +1081,8 @@ void PrintRangeTable(const Config& cfg, const std::vector<RangeRow>& rows) {
   for (const auto& r : rows) {
     const Cell& c = r.cell;
     if (!c.error.empty()) {
-      std::printf("| %s | %s | ERROR: %s | | | | | | | | | |\n", r.kind.c_str(),
-                  r.query.c_str(), c.error.c_str());
+      std::printf("| %s | %s | ERROR: %s | | | | | | | | | |\n", r.kind.c_str(), r.query.c_str(),
+                  c.error.c_str());
       continue;
     }
     const bool is_k = r.query.rfind("k-search", 0) == 0;
@@ -1105,10 +1106,10 @@ void PrintTextTable(const Config& cfg, const std::vector<TextRow>& rows) {
   std::printf("|---|---|---|--:|--:|--:|--:|--:|--:|\n");
   double med0 = kNaN, p950 = kNaN;
   for (const auto& r : rows) {
-    const std::string filter = r.filtered ? fmt::format("{} < {}", kFilterable,
-                                                        std::llround(cfg.text_filter / 100 *
-                                                                     kBucketRange))
-                                          : "none";
+    const std::string filter = r.filtered
+                                   ? fmt::format("{} < {}", kFilterable,
+                                                 std::llround(cfg.text_filter / 100 * kBucketRange))
+                                   : "none";
     if (!r.error.empty()) {
       std::printf("| %s | %s | ERROR: %s | | | | | | |\n", r.ranking.c_str(), filter.c_str(),
                   r.error.c_str());
@@ -1174,8 +1175,10 @@ int Run(int argc, char** argv) {
   app.add_option("--hnsw-m", cfg.hnsw_m, "HNSW M, relate and FAISS")->capture_default_str();
   app.add_option("--ef-search", cfg.ef_search, "HNSW efSearch, relate and FAISS")
       ->capture_default_str();
-  app.add_option("--ivf-nlist", cfg.ivf_nlist, "IVF lists, relate and FAISS")->capture_default_str();
-  app.add_option("--nprobe", cfg.nprobe, "IVF lists probed, relate and FAISS")->capture_default_str();
+  app.add_option("--ivf-nlist", cfg.ivf_nlist, "IVF lists, relate and FAISS")
+      ->capture_default_str();
+  app.add_option("--nprobe", cfg.nprobe, "IVF lists probed, relate and FAISS")
+      ->capture_default_str();
   app.add_option("--selectivities", cfg.selectivities, "filters' matching percentages")
       ->capture_default_str();
   app.add_option("--range-rank", cfg.range_rank, "range search threshold: this neighbour's score")
@@ -1184,7 +1187,8 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--search-threads", cfg.search_threads, "OpenMP threads while queries run")
       ->capture_default_str();
-  app.add_option("--threads", cfg.threads, "threads for builds and training")->capture_default_str();
+  app.add_option("--threads", cfg.threads, "threads for builds and training")
+      ->capture_default_str();
   app.add_option("--ingest-batch", cfg.ingest_batch, "records per Upsert")->capture_default_str();
   app.add_option("--ingest-n", cfg.ingest_n, "records of the ingest section (0: --n)")
       ->capture_default_str();
@@ -1196,7 +1200,8 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--text-queries", cfg.text_queries, "text queries")->capture_default_str();
   app.add_option("--query-words", cfg.query_words, "words per text query")->capture_default_str();
-  app.add_option("--text-dim", cfg.text_dim, "dimension of the trained model")->capture_default_str();
+  app.add_option("--text-dim", cfg.text_dim, "dimension of the trained model")
+      ->capture_default_str();
   app.add_option("--train-epochs", cfg.train_epochs, "epochs of the model's training")
       ->capture_default_str();
   app.add_option("--text-filter", cfg.text_filter, "text queries' filter: matching percentage")
@@ -1215,9 +1220,11 @@ int Run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (cfg.n == 0 || cfg.d == 0 || cfg.queries == 0 || cfg.k == 0 || cfg.reps == 0 ||
       cfg.ingest_batch == 0 || cfg.text_lines == 0 || cfg.text_queries == 0 ||
-      cfg.query_words == 0 || cfg.text_reps == 0 || cfg.ingest_reps == 0 || cfg.search_threads <= 0 || cfg.threads == 0) {
+      cfg.query_words == 0 || cfg.text_reps == 0 || cfg.ingest_reps == 0 ||
+      cfg.search_threads <= 0 || cfg.threads == 0) {
     Die("--n, --d, --queries, --k, --reps, --ingest-batch, --text-lines, --text-queries, "
-        "--query-words, --text-reps, --ingest-reps, --search-threads and --threads must be positive");
+        "--query-words, --text-reps, --ingest-reps, --search-threads and --threads must be "
+        "positive");
   }
   if (cfg.k > cfg.n || cfg.range_rank > cfg.n || cfg.range_rank == 0) {
     Die("--k and --range-rank must be in [1, --n]");
@@ -1250,7 +1257,8 @@ int Run(int argc, char** argv) {
   std::printf("omp threads: %d for builds and training, %d while queries run\n", cfg.threads,
               cfg.search_threads);
   const BlasInfo blas = OpenBlas();
-  if (blas.openblas) std::printf("blas:        %s, %d threads\n", blas.config.c_str(), blas.threads);
+  if (blas.openblas)
+    std::printf("blas:        %s, %d threads\n", blas.config.c_str(), blas.threads);
   std::printf("faiss:       %d.%d.%d\n", FAISS_VERSION_MAJOR, FAISS_VERSION_MINOR,
               FAISS_VERSION_PATCH);
 #ifdef NDEBUG

@@ -35,14 +35,15 @@ size_t CutPoint(std::string_view text) {
 
 Status VisitFile(const fs::path& path, const TextVisitor& visit) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) return Status::NotFound("corpus file " + path.string() + " does not exist");
+  if (!fs::exists(path, ec))
+    return Status::NotFound("corpus file " + path.string() + " does not exist");
   if (fs::is_directory(path, ec)) {
     return Status::InvalidArgument("corpus file " + path.string() + " is a directory");
   }
   File file(std::fopen(path.c_str(), "rb"));
   if (!file) {
-    return Status::IOError("corpus file " + path.string() + ": cannot open: " +
-                           std::strerror(errno));
+    return Status::IOError("corpus file " + path.string() +
+                           ": cannot open: " + std::strerror(errno));
   }
   std::string carry;  // the start of a line whose end is not read yet
   std::vector<char> buffer(kChunkBytes);
@@ -50,8 +51,8 @@ Status VisitFile(const fs::path& path, const TextVisitor& visit) {
     const size_t n = std::fread(buffer.data(), 1, buffer.size(), file.get());
     if (n == 0) {
       if (std::ferror(file.get())) {
-        return Status::IOError("corpus file " + path.string() + ": read failed: " +
-                               std::strerror(errno));
+        return Status::IOError("corpus file " + path.string() +
+                               ": read failed: " + std::strerror(errno));
       }
       break;
     }
@@ -124,9 +125,9 @@ Result<Vocabulary> CountWords(const TextSource& source, const CountOptions& opti
   }
   if (kept.empty()) {
     return Status::InvalidArgument("no word of the corpus occurs " +
-                                   std::to_string(options.min_count) + " times or more (min_count; " +
-                                   std::to_string(words_read) + " words read, " +
-                                   std::to_string(counts.size()) + " distinct)");
+                                   std::to_string(options.min_count) +
+                                   " times or more (min_count; " + std::to_string(words_read) +
+                                   " words read, " + std::to_string(counts.size()) + " distinct)");
   }
   std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
@@ -140,14 +141,15 @@ Result<Vocabulary> CountWords(const TextSource& source, const CountOptions& opti
   return vocabulary;
 }
 
-Result<EncodedCorpus> EncodeCorpus(const TextSource& source, const TokenizerOptions& tokenizer_options,
+Result<EncodedCorpus> EncodeCorpus(const TextSource& source,
+                                   const TokenizerOptions& tokenizer_options,
                                    const Vocabulary& vocabulary, const std::filesystem::path& path,
                                    uint64_t block_words, const CorpusProgressFn& progress) {
   const Tokenizer tokenizer(tokenizer_options);
   File file(std::fopen(path.c_str(), "wb"));
   if (!file) {
-    return Status::IOError("training scratch file " + path.string() + ": cannot create: " +
-                           std::strerror(errno));
+    return Status::IOError("training scratch file " + path.string() +
+                           ": cannot create: " + std::strerror(errno));
   }
   EncodedCorpus corpus;
   corpus.file = path;
@@ -158,9 +160,8 @@ Result<EncodedCorpus> EncodeCorpus(const TextSource& source, const TokenizerOpti
   uint32_t sentence = 0;
   bool write_failed = false;
   auto flush = [&] {
-    if (!pending.empty() &&
-        std::fwrite(pending.data(), sizeof(uint32_t), pending.size(), file.get()) !=
-            pending.size()) {
+    if (!pending.empty() && std::fwrite(pending.data(), sizeof(uint32_t), pending.size(),
+                                        file.get()) != pending.size()) {
       write_failed = true;
     }
     pending.clear();
@@ -188,8 +189,8 @@ Result<EncodedCorpus> EncodeCorpus(const TextSource& source, const TokenizerOpti
     }
     if (sentence > 0) end_sentence();
     if (write_failed) {
-      return Status::IOError("training scratch file " + path.string() + ": write failed: " +
-                             std::strerror(errno));
+      return Status::IOError("training scratch file " + path.string() +
+                             ": write failed: " + std::strerror(errno));
     }
     if (progress && words_read >= next_report) {
       progress(words_read);
@@ -199,8 +200,8 @@ Result<EncodedCorpus> EncodeCorpus(const TextSource& source, const TokenizerOpti
   }));
   flush();
   if (write_failed || std::fflush(file.get()) != 0) {
-    return Status::IOError("training scratch file " + path.string() + ": write failed: " +
-                           std::strerror(errno));
+    return Status::IOError("training scratch file " + path.string() +
+                           ": write failed: " + std::strerror(errno));
   }
   if (position > block_begin) corpus.block_starts.push_back(position);
   if (progress) progress(words_read);

@@ -95,9 +95,8 @@ inline void AddToInputRows(const StepContext& c, uint32_t word, const float* gra
 #define RELATE_TRAIN_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
-RELATE_TRAIN_CLONES float
-TrainSentence(const StepContext& c, const uint32_t* s, size_t n, float lr, Lcg& rng, float* h,
-              float* grad, uint64_t& predictions) {
+RELATE_TRAIN_CLONES float TrainSentence(const StepContext& c, const uint32_t* s, size_t n, float lr,
+                                        Lcg& rng, float* h, float* grad, uint64_t& predictions) {
   const uint32_t dim = c.dim;
   const size_t window = c.window;
   uint32_t targets[65];
@@ -230,10 +229,9 @@ bool GetOptions(Reader& r, TrainOptions* o) {
   bool ok = r.String(&o->architecture) && r.Get(&o->dimension) && r.Get(&o->window) &&
             r.Get(&o->negative) && r.Get(&o->sample) && r.Get(&o->min_count) &&
             r.Get(&o->max_words) && r.Get(&o->epochs) && r.Get(&o->learning_rate) &&
-            r.Get(&o->threads) && r.Get(&o->seed) && r.Get(&o->min_ngram) &&
-            r.Get(&o->max_ngram) && r.Get(&o->buckets) && r.Get(&lowercase) &&
-            r.Get(&numbers) && r.Get(&punctuation) && r.String(&o->pooling) &&
-            r.Get(&o->counting_limit);
+            r.Get(&o->threads) && r.Get(&o->seed) && r.Get(&o->min_ngram) && r.Get(&o->max_ngram) &&
+            r.Get(&o->buckets) && r.Get(&lowercase) && r.Get(&numbers) && r.Get(&punctuation) &&
+            r.String(&o->pooling) && r.Get(&o->counting_limit);
   o->lowercase = lowercase;
   o->keep_numbers = numbers;
   o->keep_punctuation = punctuation;
@@ -379,7 +377,8 @@ void Trainer::BuildTables() {
   noise_table_.clear();
   noise_table_.reserve(kNoiseTableSize + words);
   double z = 0;
-  for (uint32_t w = 0; w < words; ++w) z += std::pow(static_cast<double>(vocabulary_.Count(w)), 0.75);
+  for (uint32_t w = 0; w < words; ++w)
+    z += std::pow(static_cast<double>(vocabulary_.Count(w)), 0.75);
   for (uint32_t w = 0; w < words; ++w) {
     const double share = std::pow(static_cast<double>(vocabulary_.Count(w)), 0.75) / z;
     const auto n = static_cast<uint64_t>(std::ceil(share * kNoiseTableSize));
@@ -479,8 +478,8 @@ void Trainer::Work(uint64_t end_block) {
 }
 
 Status Trainer::Train(const fs::path& checkpoint) {
-  threads_ = options_.threads > 0 ? options_.threads
-                                  : std::max(1u, std::thread::hardware_concurrency());
+  threads_ =
+      options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   const uint64_t end_block = static_cast<uint64_t>(options_.epochs) * corpus_.blocks();
   block_counter_ = next_block_;
   // One descriptor for every thread: pread does not move a shared offset.
@@ -519,8 +518,8 @@ Status Trainer::Train(const fs::path& checkpoint) {
                   : std::min<uint32_t>(options_.epochs,
                                        static_cast<uint32_t>(p.words_done / corpus_.words) + 1);
     p.elapsed_seconds = std::chrono::duration<double>(now - start).count();
-    const double rate = p.elapsed_seconds > 0 ? (p.words_done - words_at_start) / p.elapsed_seconds
-                                              : 0;
+    const double rate =
+        p.elapsed_seconds > 0 ? (p.words_done - words_at_start) / p.elapsed_seconds : 0;
     p.words_per_second_per_thread = rate / threads_;
     p.eta_seconds = rate > 0 ? (words_total - std::min(words_total, p.words_done)) / rate : 0;
     const double loss = loss_sum_.load();
@@ -551,11 +550,10 @@ Status Trainer::Train(const fs::path& checkpoint) {
   if (next_block_ < end_block) {
     RELATE_RETURN_IF_ERROR(SaveCheckpoint(checkpoint));
     const uint64_t blocks = corpus_.blocks();
-    return Status::Cancelled("training stopped in epoch " +
-                             std::to_string(next_block_ / blocks + 1) + " of " +
-                             std::to_string(options_.epochs) + " (" +
-                             std::to_string(100 * next_block_ / end_block) +
-                             "% done); its state is kept, and resuming continues from there");
+    return Status::Cancelled(
+        "training stopped in epoch " + std::to_string(next_block_ / blocks + 1) + " of " +
+        std::to_string(options_.epochs) + " (" + std::to_string(100 * next_block_ / end_block) +
+        "% done); its state is kept, and resuming continues from there");
   }
   return Status::OK();
 }
@@ -610,15 +608,17 @@ Result<std::unique_ptr<Trainer>> Trainer::Resume(const fs::path& checkpoint,
   Reader r(std::string_view(bytes).substr(sizeof kCheckpointMagic,
                                           bytes.size() - 8 - sizeof kCheckpointMagic));
   std::unique_ptr<Trainer> t(new Trainer());
-  const auto corrupt = [&] { return Status::Corruption(where + ": its contents are inconsistent"); };
+  const auto corrupt = [&] {
+    return Status::Corruption(where + ": its contents are inconsistent");
+  };
   uint64_t words_done = 0, vocabulary = 0, rows = 0;
   if (!r.String(&t->fingerprint_) || !GetOptions(r, &t->options_) || !r.Get(&t->next_block_) ||
       !r.Get(&words_done) || !r.Get(&vocabulary)) {
     return corrupt();
   }
   if (t->fingerprint_ != fingerprint) {
-    return Status::InvalidArgument(where + ": it was trained on " + t->fingerprint_ +
-                                   ", not on " + fingerprint);
+    return Status::InvalidArgument(where + ": it was trained on " + t->fingerprint_ + ", not on " +
+                                   fingerprint);
   }
   RELATE_RETURN_IF_ERROR(ValidateTrainOptions(t->options_).WithContext(where));
   t->options_.progress = options.progress;
@@ -638,9 +638,9 @@ Result<std::unique_ptr<Trainer>> Trainer::Resume(const fs::path& checkpoint,
       !r.Bytes(t->output_.MutableRow(0).data(), t->output_.data().size() * sizeof(float))) {
     return corrupt();
   }
-  RELATE_ASSIGN_OR_RETURN(t->corpus_, EncodeCorpus(source, TokenizerOf(t->options_),
-                                                   t->vocabulary_, scratch_file, kBlockWords,
-                                                   ReadProgress(t->options_, "encoding")));
+  RELATE_ASSIGN_OR_RETURN(
+      t->corpus_, EncodeCorpus(source, TokenizerOf(t->options_), t->vocabulary_, scratch_file,
+                               kBlockWords, ReadProgress(t->options_, "encoding")));
   if (t->next_block_ > static_cast<uint64_t>(t->options_.epochs) * t->corpus_.blocks()) {
     return Status::InvalidArgument(where + ": the corpus has changed since (fewer blocks)");
   }
@@ -676,9 +676,9 @@ Result<TrainedModel> Trainer::Model() const {
   const size_t offset = static_cast<size_t>(vocabulary_.size()) * dim;
   std::copy(input_.data().begin() + static_cast<std::ptrdiff_t>(offset), input_.data().end(),
             buckets.MutableRow(0).begin());
-  RELATE_ASSIGN_OR_RETURN(auto ft, FastTextModel::FromParts(std::move(words), std::move(buckets),
-                                                           {}, options_.min_ngram,
-                                                           options_.max_ngram, false));
+  RELATE_ASSIGN_OR_RETURN(auto ft,
+                          FastTextModel::FromParts(std::move(words), std::move(buckets), {},
+                                                   options_.min_ngram, options_.max_ngram, false));
   model.fasttext.emplace(std::move(ft));
   return model;
 }

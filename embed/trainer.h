@@ -127,7 +127,7 @@ class Trainer {
   std::vector<uint32_t> noise_table_;    // word ids, each count^0.75 times in proportion
   SigmoidTable sigmoid_;
 
-  int ids_fd_ = -1;  // the encoded corpus, open while Train runs
+  int ids_fd_ = -1;          // the encoded corpus, open while Train runs
   uint64_t next_block_ = 0;  // global block (epoch * blocks + block) to train next
   std::atomic<uint64_t> block_counter_ = 0;
   std::atomic<uint64_t> words_done_ = 0;  // all epochs, for the learning rate

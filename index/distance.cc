@@ -121,8 +121,7 @@ __attribute__((target("avx512f"))) float InnerProductAvx512(const float* a, cons
   return HorizontalSum512(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-__attribute__((target("avx512f"))) float L2SquaredAvx512(const float* a, const float* b,
-                                                         size_t d) {
+__attribute__((target("avx512f"))) float L2SquaredAvx512(const float* a, const float* b, size_t d) {
   __m512 s0 = _mm512_setzero_ps(), s1 = s0;
   size_t i = 0;
   for (; i + 32 <= d; i += 32) {
@@ -137,7 +136,8 @@ __attribute__((target("avx512f"))) float L2SquaredAvx512(const float* a, const f
   }
   if (i < d) {
     const __mmask16 m = static_cast<__mmask16>((1u << (d - i)) - 1);
-    const __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+    const __m512 t =
+        _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
     s1 = _mm512_fmadd_ps(t, t, s1);
   }
   return HorizontalSum512(_mm512_add_ps(s0, s1));
@@ -207,7 +207,7 @@ const DistanceKernels& KernelsFor(SimdLevel level) {
 }
 
 const DistanceKernels& BestKernels() {
-  static const DistanceKernels& best = [] () -> const DistanceKernels& {
+  static const DistanceKernels& best = []() -> const DistanceKernels& {
     // RELATE_SIMD=scalar|avx2|avx512 caps the level (to compare, or to rule
     // the kernels out when chasing a problem).
     const std::vector<SimdLevel> levels = SupportedSimdLevels();

@@ -2,12 +2,12 @@
 // collections by name and their descriptions. DBImpl's other methods are in
 // the files db_impl.h lists by concern.
 #include "query/db_impl.h"
-#include "query/writer_lock.h"
 
 #include <fstream>
 #include <iostream>
 #include <unordered_set>
 
+#include "query/writer_lock.h"
 #include "util/durable_file.h"
 
 namespace relate::query {
@@ -83,8 +83,8 @@ Result<std::unique_ptr<DB>> DBImpl::Open(const fs::path& dir, const Options& opt
   RELATE_ASSIGN_OR_RETURN(
       auto store,
       storage::Store::Open(paths::Store(dir), {.create = fresh,
-                                           .read_only = options.read_only,
-                                           .block_cache_bytes = options.block_cache_bytes}));
+                                               .read_only = options.read_only,
+                                               .block_cache_bytes = options.block_cache_bytes}));
   if (fresh) RELATE_RETURN_IF_ERROR(WriteMarker(dir));
   if (!options.read_only) {
     fs::create_directories(paths::Index(dir), ec);

@@ -14,7 +14,6 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
-#include <thread>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -23,6 +22,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 
 #include "embed/embedder.h"
 #include "embed/embedding_table.h"
@@ -357,8 +357,8 @@ class DBImpl final : public DB {
   // Re-embeds the records of `c` that have text with model version `entry` (and
   // with `fit_component`, SIF's component fitted on them), and swaps vectors,
   // index, component and embedder in one step.
-  Status ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& entry,
-                       bool fit_component, const std::string& where) RELATE_REQUIRES(write_mu_);
+  Status ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& entry, bool fit_component,
+                       const std::string& where) RELATE_REQUIRES(write_mu_);
   // The embedder of a collection with a model, kept alive by the handle even if
   // ApplyModel replaces it meanwhile. FailedPrecondition without a model.
   struct EmbedderHandle {

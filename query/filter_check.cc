@@ -16,7 +16,8 @@ Status CheckFilterNode(const Filter::Node& n) {
     case Filter::Op::kAnd:
     case Filter::Op::kOr:
     case Filter::Op::kNot:
-      if (n.children.empty()) return Status::InvalidArgument("filter: and / or / not without operands");
+      if (n.children.empty())
+        return Status::InvalidArgument("filter: and / or / not without operands");
       for (const auto& child : n.children) {
         if (child == nullptr) return Status::InvalidArgument("filter: an empty operand");
         RELATE_RETURN_IF_ERROR(CheckFilterNode(*child));

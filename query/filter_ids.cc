@@ -29,9 +29,9 @@ namespace {
 // the hits. relate_query_bench measured both sides (bench/README.md).
 size_t ListCap(size_t want, size_t live) {
   constexpr size_t kListAlways = 2048;
-  return std::max<size_t>(kListAlways,
-                          static_cast<size_t>(std::sqrt(4.0 * static_cast<double>(want) *
-                                                        static_cast<double>(live))));
+  return std::max<size_t>(
+      kListAlways,
+      static_cast<size_t>(std::sqrt(4.0 * static_cast<double>(want) * static_cast<double>(live))));
 }
 
 std::vector<uint64_t> SortedUnique(std::vector<uint64_t> ids) {
@@ -95,7 +95,8 @@ static Result<FilterIds> ListFilterIds(const storage::Store& store, const Collec
     case Op::kAnd: {
       bool all_exact = true, any_listed = false;
       for (const auto& child : n.children) {
-        RELATE_ASSIGN_OR_RETURN(FilterIds part, ListFilterIds(store, c, *child, cap, detail, capped));
+        RELATE_ASSIGN_OR_RETURN(FilterIds part,
+                                ListFilterIds(store, c, *child, cap, detail, capped));
         all_exact = all_exact && part.exact;
         if (!part.listed) continue;
         out.ids = any_listed ? Intersect(out.ids, part.ids) : std::move(part.ids);
@@ -108,7 +109,8 @@ static Result<FilterIds> ListFilterIds(const storage::Store& store, const Collec
     case Op::kOr: {
       bool all_exact = true;
       for (const auto& child : n.children) {
-        RELATE_ASSIGN_OR_RETURN(FilterIds part, ListFilterIds(store, c, *child, cap, detail, capped));
+        RELATE_ASSIGN_OR_RETURN(FilterIds part,
+                                ListFilterIds(store, c, *child, cap, detail, capped));
         if (!part.listed) return FilterIds{};
         all_exact = all_exact && part.exact;
         out.ids = Unite(out.ids, part.ids);

@@ -35,8 +35,9 @@ Result<std::vector<storage::TermCount>> KeywordTermsOf(std::string_view text, ui
   std::vector<storage::TermCount> terms;
   terms.reserve(counts.size());
   for (auto& [term, count] : counts) terms.push_back({term, count});
-  std::sort(terms.begin(), terms.end(),
-            [](const storage::TermCount& a, const storage::TermCount& b) { return a.term < b.term; });
+  std::sort(
+      terms.begin(), terms.end(),
+      [](const storage::TermCount& a, const storage::TermCount& b) { return a.term < b.term; });
   *length = static_cast<uint32_t>(std::min<size_t>(tokens.size(), UINT32_MAX));
   return terms;
 }
@@ -124,11 +125,11 @@ Result<std::vector<DBImpl::Scored>> DBImpl::KeywordIds(SearchRun& run, std::stri
   std::vector<Posting> list;
   for (const auto& term : terms) {
     list.clear();
-    RELATE_RETURN_IF_ERROR(store_->ScanPostings(c.meta.id, term.term,
-                                                [&](uint64_t id, uint32_t count, uint32_t len) {
-                                                  list.push_back({id, count, len});
-                                                  return true;
-                                                }));
+    RELATE_RETURN_IF_ERROR(
+        store_->ScanPostings(c.meta.id, term.term, [&](uint64_t id, uint32_t count, uint32_t len) {
+          list.push_back({id, count, len});
+          return true;
+        }));
     postings += list.size();
     const double df = static_cast<double>(list.size());
     const double idf = std::log(1 + (std::max(docs - df, 0.0) + 0.5) / (df + 0.5));
@@ -162,7 +163,8 @@ Result<std::vector<DBImpl::Scored>> DBImpl::KeywordIds(SearchRun& run, std::stri
       RELATE_ASSIGN_OR_RETURN(auto kept, CheckIds(*store_, c, run.options.filter, ids, want));
       std::unordered_set<uint64_t> keep(kept.begin(), kept.end());
       std::erase_if(ranked, [&](const Scored& s) { return !keep.contains(s.id); });
-      run.Stage("check hits", "read keyword hits' metadata until " + std::to_string(want) + " matched",
+      run.Stage("check hits",
+                "read keyword hits' metadata until " + std::to_string(want) + " matched",
                 ranked.size(), t);
     }
   }
@@ -171,10 +173,10 @@ Result<std::vector<DBImpl::Scored>> DBImpl::KeywordIds(SearchRun& run, std::stri
 }
 
 // Fuses a vector list and a keyword list (each best first) into one.
-static std::vector<DBImpl::Scored> Fuse(const std::vector<DBImpl::Scored>& by_vector,
-                                        const std::vector<DBImpl::Scored>& by_keyword,
-                                        const SearchOptions& options, Metric metric,
-                                        std::unordered_map<uint64_t, std::pair<float, float>>* parts) {
+static std::vector<DBImpl::Scored> Fuse(
+    const std::vector<DBImpl::Scored>& by_vector, const std::vector<DBImpl::Scored>& by_keyword,
+    const SearchOptions& options, Metric metric,
+    std::unordered_map<uint64_t, std::pair<float, float>>* parts) {
   std::unordered_map<uint64_t, double> fused;
   auto add_rrf = [&](const std::vector<DBImpl::Scored>& list) {
     for (size_t rank = 0; rank < list.size(); ++rank) {

@@ -8,8 +8,8 @@
 // index lock.
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <random>
 #include <unordered_set>
 
@@ -113,8 +113,8 @@ std::string DBImpl::RebuildReason(const Collection& c) const {
   }
   if (st.trains && st.trained && trained_rows > 0 &&
       static_cast<double>(st.live) >= kRetrainGrowth * static_cast<double>(trained_rows)) {
-    return "it has grown from " + std::to_string(trained_rows) + " to " +
-           std::to_string(st.live) + " vectors since its index was trained";
+    return "it has grown from " + std::to_string(trained_rows) + " to " + std::to_string(st.live) +
+           " vectors since its index was trained";
   }
   const size_t gone = st.dead + st.holes;  // tombstones, and IVF's removed positions
   if (gone > 0 &&
@@ -264,8 +264,9 @@ Result<CollectionStats> DBImpl::Stats(std::string_view collection) {
   out.trained = st.trained;
   out.live = st.live;
   out.dead = st.dead;
-  out.dead_fraction =
-      st.live + st.dead == 0 ? 0 : static_cast<double>(st.dead) / static_cast<double>(st.live + st.dead);
+  out.dead_fraction = st.live + st.dead == 0
+                          ? 0
+                          : static_cast<double>(st.dead) / static_cast<double>(st.live + st.dead);
   out.memory_bytes = st.memory_bytes;
   return out;
 }
@@ -311,7 +312,8 @@ Status DBImpl::SetSearchKnobs(std::string_view collection, const SearchKnobs& kn
   meta.knobs = knobs;
   storage::Batch batch(*store_);
   batch.PutCollection(meta);
-  RELATE_RETURN_IF_ERROR(store_->Write(batch, true).WithContext("setting knobs of " + Quote(collection)));
+  RELATE_RETURN_IF_ERROR(
+      store_->Write(batch, true).WithContext("setting knobs of " + Quote(collection)));
   util::MutexLock lock(&c->meta_mu);
   c->meta.knobs = knobs;
   return Status::OK();
@@ -345,8 +347,8 @@ Result<TuneReport> DBImpl::Tune(std::string_view collection, const TuneOptions& 
   std::vector<float> sample;
   size_t seen = 0;
   // Reservoir sampling: every stored vector equally likely.
-  RELATE_RETURN_IF_ERROR(AddStoredVectors(
-      *c, *exact, nullptr, nullptr, [&](uint64_t id, std::span<const float> v) {
+  RELATE_RETURN_IF_ERROR(
+      AddStoredVectors(*c, *exact, nullptr, nullptr, [&](uint64_t id, std::span<const float> v) {
         ++seen;
         if (sample_ids.size() < options.sample) {
           sample_ids.push_back(id);

@@ -452,7 +452,8 @@ Status DBImpl::ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& e
       return Status::FailedPrecondition(where + ": fewer than two records have text to embed");
     }
     component = embed::FirstPrincipalComponent(all, dim);
-    if (component.empty()) return Status::FailedPrecondition(where + ": the texts have no direction");
+    if (component.empty())
+      return Status::FailedPrecondition(where + ": the texts have no direction");
   }
   if (entry->meta.info.version != c.Meta().model_version) {
     // A new model version: its vectors must all come from it, or none.
@@ -498,17 +499,17 @@ Status DBImpl::ReembedLocked(Collection& c, const std::shared_ptr<ModelEntry>& e
     retiring = RetiringVersion(c);
     if (retiring) batch.DeleteModel(retiring->meta);
   }
-  RELATE_RETURN_IF_ERROR(CommitLocked(c, batch, meta, {.sync = true}, where, ids, ids, prepared,
-                                      [&] {
-                                        // Queries see the new vectors, component and
-                                        // embedder together.
-                                        c.SetComponent(component);
-                                        c.SetModelVersion(meta.model_version);
-                                        util::MutexLock lock(&c.embed_mu);
-                                        c.model = model;
-                                        c.embedder = embedder;
-                                        c.generation.fetch_add(1);
-                                      }));
+  RELATE_RETURN_IF_ERROR(
+      CommitLocked(c, batch, meta, {.sync = true}, where, ids, ids, prepared, [&] {
+        // Queries see the new vectors, component and
+        // embedder together.
+        c.SetComponent(component);
+        c.SetModelVersion(meta.model_version);
+        util::MutexLock lock(&c.embed_mu);
+        c.model = model;
+        c.embedder = embedder;
+        c.generation.fetch_add(1);
+      }));
   if (retiring) ForgetVersion(*retiring);
   return MaybeCheckpointLocked(c);
 }

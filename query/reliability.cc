@@ -56,7 +56,6 @@ Status HashFile(const fs::path& path, uint64_t* hash, uint64_t* size) {
   return Status::OK();
 }
 
-
 // Every regular file under `root`, as paths relative to it, sorted.
 std::vector<fs::path> FilesUnder(const fs::path& root) {
   std::vector<fs::path> out;
@@ -77,7 +76,8 @@ Status LinkOrCopy(const fs::path& from, const fs::path& to, bool* linked) {
   *linked = !ec;
   if (!ec) return Status::OK();
   fs::copy_file(from, to, ec);
-  if (ec) return Status::IOError("copying " + from.string() + " to " + to.string() + ": " + ec.message());
+  if (ec)
+    return Status::IOError("copying " + from.string() + " to " + to.string() + ": " + ec.message());
   return util::SyncPath(to);
 }
 
@@ -142,7 +142,8 @@ Result<std::vector<ManifestEntry>> CheckBackup(const fs::path& backup) {
     }
     if (ended) return bad("text after the end line");
     if (line.rfind("end ", 0) == 0) {
-      if (line != "end " + std::to_string(entries.size())) return bad("the end line's count is wrong");
+      if (line != "end " + std::to_string(entries.size()))
+        return bad("the end line's count is wrong");
       ended = true;
       continue;
     }
@@ -188,8 +189,8 @@ Result<std::vector<ManifestEntry>> CheckBackup(const fs::path& backup) {
 fs::path Scratch(const fs::path& dir, const char* what) {
   fs::path clean = dir;
   if (clean.filename().empty()) clean = clean.parent_path();
-  return clean.parent_path() / ("." + clean.filename().string() + "." + what + "-" +
-                                std::to_string(::getpid()));
+  return clean.parent_path() /
+         ("." + clean.filename().string() + "." + what + "-" + std::to_string(::getpid()));
 }
 
 }  // namespace
@@ -240,7 +241,6 @@ Result<BackupReport> DBImpl::Backup(const fs::path& dir) {
   return report;
 }
 
-
 // Storage checks and repair.
 
 namespace {
@@ -269,7 +269,6 @@ const storage::Store::TermsOf kKeywordTerms = [](uint32_t, const StoredRecord& r
   }
   return std::move(*terms);
 };
-
 
 }  // namespace
 
@@ -314,10 +313,10 @@ Result<StorageReport> DBImpl::CheckQuietStorage() {
           loaded.error().code() != Status::Code::kInvalidArgument) {
         return loaded.error();
       }
-      report.problems.push_back("model " + Quote(entry->meta.info.name) + " version " +
-                                std::to_string(entry->meta.info.version) +
-                                " is damaged (drop it, or import it again): " +
-                                loaded.error().ToString());
+      report.problems.push_back(
+          "model " + Quote(entry->meta.info.name) + " version " +
+          std::to_string(entry->meta.info.version) +
+          " is damaged (drop it, or import it again): " + loaded.error().ToString());
     }
   }
   return report;
@@ -394,7 +393,8 @@ Result<StorageReport> DB::Repair(const fs::path& dir, const Options& options) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::NotFound("no database at " + dir.string());
   if (!fs::exists(query::paths::Marker(dir), ec)) {
-    return Status::InvalidArgument(dir.string() + " is not a relate database (it has no RELATE file)");
+    return Status::InvalidArgument(dir.string() +
+                                   " is not a relate database (it has no RELATE file)");
   }
   StorageReport report;
   {
@@ -412,7 +412,8 @@ Result<StorageReport> DB::Repair(const fs::path& dir, const Options& options) {
       // not read (table properties, say): rewriting every table leaves none.
       RELATE_RETURN_IF_ERROR(store->CompactAll());
       if (Status s = store->VerifyChecksums(); !s.ok()) {
-        report.problems.push_back("storage still fails its checksums after repair: " + s.ToString());
+        report.problems.push_back("storage still fails its checksums after repair: " +
+                                  s.ToString());
       }
     }
     store.reset();
@@ -432,15 +433,18 @@ Result<StorageReport> DB::Repair(const fs::path& dir, const Options& options) {
   for (const auto& info : collections) {
     RELATE_ASSIGN_OR_RETURN(auto verified, db->Verify(info.spec.name));
     for (auto& p : verified.problems) {
-      report.problems.push_back("collection " + query::Quote(info.spec.name) + " after repair: " + p);
+      report.problems.push_back("collection " + query::Quote(info.spec.name) +
+                                " after repair: " + p);
     }
   }
   RELATE_ASSIGN_OR_RETURN(auto models, db->ListModels());
   for (const auto& m : models) {
     // A model whose data lost a part no longer loads: say so (it is kept; drop
     // it or import it again).
-    if (auto r = db->SimilarWords(m.name, "", 1); !r && r.error().code() == Status::Code::kCorruption) {
-      report.problems.push_back("model " + query::Quote(m.name) + " is damaged: " + r.error().ToString());
+    if (auto r = db->SimilarWords(m.name, "", 1);
+        !r && r.error().code() == Status::Code::kCorruption) {
+      report.problems.push_back("model " + query::Quote(m.name) +
+                                " is damaged: " + r.error().ToString());
     }
   }
   return report;
@@ -465,7 +469,8 @@ Status RestoreBackup(const fs::path& backup_dir, const fs::path& dir) {
       fs::create_directories((tmp / e.path).parent_path(), copy_ec);
       fs::copy_file(backup_dir / e.path, tmp / e.path, copy_ec);
       if (copy_ec) {
-        return Status::IOError("copying " + (backup_dir / e.path).string() + ": " + copy_ec.message());
+        return Status::IOError("copying " + (backup_dir / e.path).string() + ": " +
+                               copy_ec.message());
       }
       RELATE_RETURN_IF_ERROR(util::SyncPath(tmp / e.path));
     }

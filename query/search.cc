@@ -99,8 +99,9 @@ static Result<DBImpl::ScoredLists> ExactOver(DBImpl::SearchRun& run, const stora
     if (index_vectors) {
       if (!run.options.threshold) {
         RELATE_ASSIGN_OR_RETURN(auto nb, c.index->SearchExact(queries, want, ids, &run.stats));
-        run.Stage("exact search", WithThousands(ids.size()) + " candidates x " +
-                                      std::to_string(n) + " queries, index vectors",
+        run.Stage("exact search",
+                  WithThousands(ids.size()) + " candidates x " + std::to_string(n) +
+                      " queries, index vectors",
                   ids.size(), t);
         return FromNeighbours(nb, n);
       }
@@ -158,8 +159,8 @@ static Result<DBImpl::ScoredLists> IndexSearch(DBImpl::SearchRun& run,
     if (run.TurnedStale()) return out;
     spec = c.index->spec();
     if (run.options.threshold) {
-      RELATE_ASSIGN_OR_RETURN(auto rr, c.index->RangeSearch(queries, *run.options.threshold, want,
-                                                            params, &run.stats));
+      RELATE_ASSIGN_OR_RETURN(
+          auto rr, c.index->RangeSearch(queries, *run.options.threshold, want, params, &run.stats));
       out = FromRange(rr, n);
     } else {
       RELATE_ASSIGN_OR_RETURN(auto nb, c.index->Search(queries, want, params, &run.stats));
@@ -168,20 +169,21 @@ static Result<DBImpl::ScoredLists> IndexSearch(DBImpl::SearchRun& run,
   }
   size_t found = 0;
   for (const auto& l : out) found += l.size();
-  run.Stage(run.options.threshold ? "index range search" : "index search",
-            spec + (allowed ? ", skipping ids outside " + WithThousands(allowed->size()) +
-                                             " candidates"
-                                       : std::string()),
-            found, t);
+  run.Stage(
+      run.options.threshold ? "index range search" : "index search",
+      spec + (allowed ? ", skipping ids outside " + WithThousands(allowed->size()) + " candidates"
+                      : std::string()),
+      found, t);
   return out;
 }
 
 // "index search, filter on hits" for one query: wider and wider index
 // searches whose hits are checked against the filter; nullopt once a scan of
 // every record is the cheaper way on.
-static Result<std::optional<std::vector<DBImpl::Scored>>> FilterOnHits(
-    DBImpl::SearchRun& run, const storage::Store& store, std::span<const float> query,
-    size_t want, size_t live) {
+static Result<std::optional<std::vector<DBImpl::Scored>>> FilterOnHits(DBImpl::SearchRun& run,
+                                                                       const storage::Store& store,
+                                                                       std::span<const float> query,
+                                                                       size_t want, size_t live) {
   const Collection& c = run.c;
   std::unordered_map<uint64_t, bool> checked;
   size_t ask = std::min<size_t>(std::max<size_t>(want * 4, 64), std::max<size_t>(live, 1));
@@ -319,9 +321,8 @@ Result<DBImpl::ScoredLists> DBImpl::FindIds(SearchRun& run, std::span<const floa
     }
     run.Plan("index search", "no filter");
     const auto t = Clock::now();
-    RELATE_ASSIGN_OR_RETURN(Ranked ranked,
-                            RankPrepared(c, queries, want, run.knobs, run.generation, run.stale,
-                                         &run.stats));
+    RELATE_ASSIGN_OR_RETURN(Ranked ranked, RankPrepared(c, queries, want, run.knobs, run.generation,
+                                                        run.stale, &run.stats));
     if (run.stale != nullptr && *run.stale) return ScoredLists();
     ScoredLists out = FromNeighbours(ranked.nb, n);
     size_t found = 0;
@@ -337,10 +338,10 @@ Result<DBImpl::ScoredLists> DBImpl::FindIds(SearchRun& run, std::span<const floa
     ScoredLists out(n);
     bool all_done = true;
     for (size_t q = 0; q < n && all_done; ++q) {
-      RELATE_ASSIGN_OR_RETURN(auto got,
-                              FilterOnHits(run, *store_, queries.subspan(q * c.meta.spec.dimension,
-                                                                         c.meta.spec.dimension),
-                                           want, live));
+      RELATE_ASSIGN_OR_RETURN(
+          auto got, FilterOnHits(run, *store_,
+                                 queries.subspan(q * c.meta.spec.dimension, c.meta.spec.dimension),
+                                 want, live));
       if (run.stale != nullptr && *run.stale) return ScoredLists();
       if (!got) {
         all_done = false;
@@ -364,14 +365,13 @@ Result<DBImpl::ScoredLists> DBImpl::FindIds(SearchRun& run, std::span<const floa
     return ScoredLists(n);
   }
   if (index_vectors || ids.size() <= kExactFromStorage) {
-    run.Plan("exact over candidates",
-             WithThousands(ids.size()) + " of " + WithThousands(live) + " records match" +
-                 (flat ? " (the index is a flat scan)" : ""));
+    run.Plan("exact over candidates", WithThousands(ids.size()) + " of " + WithThousands(live) +
+                                          " records match" +
+                                          (flat ? " (the index is a flat scan)" : ""));
     return ExactOver(run, *store_, queries, ids, want);
   }
-  run.Plan("index search with filter",
-           WithThousands(ids.size()) + " of " + WithThousands(live) +
-               " records match; the index keeps codes, not vectors");
+  run.Plan("index search with filter", WithThousands(ids.size()) + " of " + WithThousands(live) +
+                                           " records match; the index keeps codes, not vectors");
   index::IdSet allowed;
   for (uint64_t id : ids) allowed.Add(id);
   return IndexSearch(run, queries, want, &allowed);
@@ -426,8 +426,8 @@ static Result<std::vector<DBImpl::Scored>> Mmr(const storage::Store& store, cons
     for (size_t i : alive) {
       if (taken[i]) continue;
       const double relevance = Similarity(spec.metric, pool[i].score, pool[i].distance);
-      const double value = out.empty() ? relevance
-                                       : lambda * relevance - (1 - lambda) * most_similar[i];
+      const double value =
+          out.empty() ? relevance : lambda * relevance - (1 - lambda) * most_similar[i];
       if (value > best_value) {
         best_value = value;
         best = i;
@@ -516,8 +516,9 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
           for (size_t i = 0; i < order.size() && i < k; ++i) {
             for (auto& h : groups[order[i]]) out[q].push_back(std::move(h));
           }
-          run.Stage("group by", "field " + Quote(options.group_by) + ": " +
-                                    std::to_string(std::min(order.size(), k)) + " groups",
+          run.Stage("group by",
+                    "field " + Quote(options.group_by) + ": " +
+                        std::to_string(std::min(order.size(), k)) + " groups",
                     out[q].size(), t);
           break;
         }
@@ -531,8 +532,9 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
 
   size_t want = k + extra;
   if (options.mmr_lambda) {
-    want = std::max(options.mmr_candidates ? options.mmr_candidates : std::max<size_t>(4 * k, 40),
-                    k) + extra;
+    want =
+        std::max(options.mmr_candidates ? options.mmr_candidates : std::max<size_t>(4 * k, 40), k) +
+        extra;
     want = std::min(want, index::VectorIndex::kMaxK);
   }
   RELATE_ASSIGN_OR_RETURN(auto lists, FindIds(run, queries, want));
@@ -543,14 +545,16 @@ Result<std::vector<std::vector<Hit>>> DBImpl::SearchPrepared(
       const auto t = Clock::now();
       const size_t pool = lists[q].size();
       RELATE_ASSIGN_OR_RETURN(lists[q], Mmr(*store_, c, lists[q], k, *options.mmr_lambda));
-      run.Stage("mmr", "lambda " + std::to_string(*options.mmr_lambda) + " over " +
-                           std::to_string(pool) + " hits",
+      run.Stage("mmr",
+                "lambda " + std::to_string(*options.mmr_lambda) + " over " + std::to_string(pool) +
+                    " hits",
                 lists[q].size(), t);
     }
     if (lists[q].size() > k) lists[q].resize(k);
     const auto t = Clock::now();
     RELATE_ASSIGN_OR_RETURN(out[q], MakeHits(c, lists[q], options.with_vector));
-    run.Stage("read records", options.with_vector ? "text, metadata and vector" : "text and metadata",
+    run.Stage("read records",
+              options.with_vector ? "text, metadata and vector" : "text and metadata",
               out[q].size(), t);
   }
   run.Finish();
@@ -590,9 +594,9 @@ Status CheckKnobs(const SearchKnobs& knobs, size_t k) {
   const size_t most = index::VectorIndex::kMaxK;
   if (knobs.ef_search > most || knobs.nprobe > most || knobs.refine > 1024 ||
       std::max<size_t>(knobs.refine, 1) * k > most) {
-    return Status::InvalidArgument("knobs out of range: efSearch and nprobe at most " +
-                                   std::to_string(most) + ", refine at most 1024, k x refine at most " +
-                                   std::to_string(most));
+    return Status::InvalidArgument(
+        "knobs out of range: efSearch and nprobe at most " + std::to_string(most) +
+        ", refine at most 1024, k x refine at most " + std::to_string(most));
   }
   return Status::OK();
 }

@@ -41,10 +41,10 @@ Result<std::string> FilesFingerprint(const std::vector<fs::path>& files, const s
                                      " is not a regular file");
     }
     const auto size = fs::file_size(file, ec);
-    const auto modified = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              std::chrono::file_clock::to_sys(fs::last_write_time(file, ec))
-                                  .time_since_epoch())
-                              .count();
+    const auto modified =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::file_clock::to_sys(fs::last_write_time(file, ec)).time_since_epoch())
+            .count();
     out += " " + fs::absolute(file, ec).string() + " (" + std::to_string(size) +
            " bytes, modified at unix ns " + std::to_string(modified) + ")";
   }
@@ -72,7 +72,8 @@ Status DBImpl::TrainModel(std::string_view name, const TrainOptions& options) {
     return Status::InvalidArgument(where +
                                    ": give either corpus files or a collection to learn from");
   }
-  if (!options.resume) RELATE_RETURN_IF_ERROR(embed::ValidateTrainOptions(options).WithContext(where));
+  if (!options.resume)
+    RELATE_RETURN_IF_ERROR(embed::ValidateTrainOptions(options).WithContext(where));
   {
     util::MutexLock lock(&training_mu_);
     if (!training_.emplace(name).second) {
@@ -109,7 +110,8 @@ Status DBImpl::TrainModel(std::string_view name, const TrainOptions& options) {
   std::error_code ec;
   const fs::path scratch = paths::Training(dir_);
   fs::create_directories(scratch, ec);
-  if (ec) return Status::IOError(where + ": cannot create " + scratch.string() + ": " + ec.message());
+  if (ec)
+    return Status::IOError(where + ": cannot create " + scratch.string() + ": " + ec.message());
   const std::string stem = FileStem(name);
   const fs::path checkpoint = scratch / (stem + ".ckpt");
   const fs::path ids = scratch / (stem + ".ids");
@@ -136,13 +138,12 @@ Status DBImpl::TrainModel(std::string_view name, const TrainOptions& options) {
   meta.info.format = "trained";
   const float learning_rate =
       used.learning_rate > 0 ? used.learning_rate : (used.architecture == "cbow" ? 0.05f : 0.025f);
-  meta.info.source = Describe(used, learning_rate) + "; " + fingerprint + "; " +
-                     std::to_string((*trainer)->corpus_words()) + " words an epoch, trained in " +
-                     std::to_string(static_cast<int64_t>(seconds)) + " s at " +
-                     std::to_string(static_cast<int64_t>(
-                         (*trainer)->stats().words_per_second_per_thread())) +
-                     " words/s per thread, mean loss " +
-                     std::to_string((*trainer)->stats().loss);
+  meta.info.source =
+      Describe(used, learning_rate) + "; " + fingerprint + "; " +
+      std::to_string((*trainer)->corpus_words()) + " words an epoch, trained in " +
+      std::to_string(static_cast<int64_t>(seconds)) + " s at " +
+      std::to_string(static_cast<int64_t>((*trainer)->stats().words_per_second_per_thread())) +
+      " words/s per thread, mean loss " + std::to_string((*trainer)->stats().loss);
   meta.info.lowercase = used.lowercase;
   meta.info.keep_numbers = used.keep_numbers;
   meta.info.keep_punctuation = used.keep_punctuation;

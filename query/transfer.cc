@@ -5,10 +5,10 @@
 // Export reads one storage snapshot, taken together with a copy of the
 // catalog under the writer lock: the stream is the database at one moment,
 // while writes go on. (A read-only handle reads its own view instead, and
-// does not catch up with the writer until the export is done.) Collections come in name order, models in (name,
-// version) order and before every collection, records in id order, model
-// data as stored; nothing in the stream depends on internal ids or (unless
-// asked) the time, so the same data gives the same bytes.
+// does not catch up with the writer until the export is done.) Collections come in name order,
+// models in (name, version) order and before every collection, records in id order, model data as
+// stored; nothing in the stream depends on internal ids or (unless asked) the time, so the same
+// data gives the same bytes.
 //
 // Import writes what it reads under fresh collection and model ids that no
 // catalog entry names yet, so no call sees any of it. Only after the end frame
@@ -473,8 +473,8 @@ class DBImpl::Importer {
                   "next_record_id " + std::to_string(meta.next_record_id));
     }
     if (rec.version == 0) return Fail(what + ": version 0 (versions count from 1)");
-    if (Status s = CheckRecordStrings(
-            Record{.key = rec.key, .text = rec.text, .metadata = rec.metadata});
+    if (Status s =
+            CheckRecordStrings(Record{.key = rec.key, .text = rec.text, .metadata = rec.metadata});
         !s.ok()) {
       return Fail(what + ": " + std::string(s.message()));
     }

@@ -15,7 +15,6 @@
 namespace relate::query {
 namespace {
 
-
 // The pid the holder wrote into the lock file, or 0 if it is not there (yet).
 long ReadHolder(int fd) {
   char buf[32] = {};

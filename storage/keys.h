@@ -164,7 +164,6 @@ inline std::string PostingKey(uint32_t collection, std::string_view term, uint64
 using util::AppendVarint;
 using util::ReadVarint;
 
-
 // Models catalog key: versions of one model sort together, oldest first.
 std::string ModelKey(std::string_view name, uint64_t version);
 // A chunk of a model's data (part: a letter naming what the chunk holds).

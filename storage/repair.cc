@@ -667,7 +667,8 @@ Status Rebuild(const fs::path& path, const fs::path& held, StoreRepairReport* re
       RELATE_RETURN_IF_ERROR(util::MoveDurably(e.path(), to));
     }
     blob_dirs.push_back(blobs);
-    RELATE_RETURN_IF_ERROR(util::MoveDurably(unnamed[k], held.parent_path() / unnamed[k].filename()));
+    RELATE_RETURN_IF_ERROR(
+        util::MoveDurably(unnamed[k], held.parent_path() / unnamed[k].filename()));
     report->actions.push_back("the files in " + unnamed[k].string() + " are used again");
   }
   BlobFiles files(blob_dirs);

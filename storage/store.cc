@@ -250,9 +250,8 @@ Status Store::Rep::DeleteIdsExcept(int f, std::span<const uint32_t> keep, const 
     const uint32_t id = ReadBigEndian32(it->key().data());
     if (id == UINT32_MAX) break;  // never allocated (see CollectionEnd)
     if (std::find(keep.begin(), keep.end(), id) == keep.end()) {
-      RELATE_RETURN_IF_ERROR(
-          FromRocks(wb->DeleteRange(cf(f), CollectionPrefix(id), CollectionEnd(id)),
-                    "building write batch"));
+      RELATE_RETURN_IF_ERROR(FromRocks(
+          wb->DeleteRange(cf(f), CollectionPrefix(id), CollectionEnd(id)), "building write batch"));
     }
     it->Seek(CollectionEnd(id));
   }

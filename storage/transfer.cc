@@ -25,7 +25,8 @@ void AppendVarint(std::string* out, uint64_t v) {
 void ToProto(const MetadataValue& v, xpb::MetadataValue* out) { MetadataToProto(v, out); }
 
 Status FromProto(const xpb::MetadataValue& v, MetadataValue* out) {
-  return MetadataFromProto(v, out) ? Status::OK() : Status::InvalidArgument("a metadata value has no type");
+  return MetadataFromProto(v, out) ? Status::OK()
+                                   : Status::InvalidArgument("a metadata value has no type");
 }
 
 void ToProto(const ExportHeader& h, xpb::Header* p) {

@@ -12,12 +12,12 @@ namespace relate::tools {
 // Exit codes of `relate`; `relate --help` lists them.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitInternal = 1,  // a bug in relate
-  kExitUsage = 2,     // the command line is wrong
-  kExitBadInput = 3,  // bad data or a request that conflicts with what exists
-  kExitNotFound = 4,  // no such database, collection or key
-  kExitStorage = 5,   // storage failed or disagrees with the index (verify)
-  kExitInUse = 6,     // another process has the database open for writing
+  kExitInternal = 1,       // a bug in relate
+  kExitUsage = 2,          // the command line is wrong
+  kExitBadInput = 3,       // bad data or a request that conflicts with what exists
+  kExitNotFound = 4,       // no such database, collection or key
+  kExitStorage = 5,        // storage failed or disagrees with the index (verify)
+  kExitInUse = 6,          // another process has the database open for writing
   kExitInterrupted = 130,  // stopped by Ctrl-C (SIGINT); what was done is kept
 };
 

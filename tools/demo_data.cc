@@ -91,8 +91,7 @@ int WriteWordNet(const std::string& dir, const std::string& corpus_file,
     const std::string path = dir + "/data." + pos;
     std::ifstream in(path);
     if (!in) {
-      std::cerr << "relate-demo-data: cannot read " << path
-                << " (install Debian's wordnet-base)\n";
+      std::cerr << "relate-demo-data: cannot read " << path << " (install Debian's wordnet-base)\n";
       return 1;
     }
     std::string line;
@@ -102,10 +101,9 @@ int WriteWordNet(const std::string& dir, const std::string& corpus_file,
       std::string words;
       for (const auto& w : s.words) words += (words.empty() ? "" : ", ") + w;
       corpus << words << ": " << s.gloss << "\n";
-      nlohmann::json record = {
-          {"key", fmt::format("{}.{}.{}", s.words[0], pos, s.offset)},
-          {"text", words + ": " + s.gloss},
-          {"metadata", {{"pos", pos}, {"words", s.words.size()}}}};
+      nlohmann::json record = {{"key", fmt::format("{}.{}.{}", s.words[0], pos, s.offset)},
+                               {"text", words + ": " + s.gloss},
+                               {"metadata", {{"pos", pos}, {"words", s.words.size()}}}};
       for (char& c : record["key"].get_ref<std::string&>()) c = c == ' ' ? '_' : c;
       docs << record.dump() << "\n";
       ++synsets;

@@ -103,9 +103,9 @@ class DB {
   // SearchText for many texts at once: one hit list per text, in order. The
   // texts are embedded, then searched together (exact search runs them as one
   // matrix product). InvalidArgument names the first text that cannot be embedded.
-  virtual Result<std::vector<std::vector<Hit>>> SearchTextBatch(std::string_view collection,
-                                                                std::span<const std::string> texts,
-                                                                const SearchOptions& options = {}) = 0;
+  virtual Result<std::vector<std::vector<Hit>>> SearchTextBatch(
+      std::string_view collection, std::span<const std::string> texts,
+      const SearchOptions& options = {}) = 0;
   // More like this: the k records most related to the stored record `key`,
   // excluding that record itself. NotFound if the key is missing.
   virtual Result<std::vector<Hit>> SearchByKey(std::string_view collection, std::string_view key,
@@ -203,7 +203,8 @@ class DB {
   // rewritten, counts recomputed, and indexes rebuilt from storage. The report
   // names what was done and what was lost. Busy if the database is open for
   // writing; NotFound if there is no database.
-  static Result<StorageReport> Repair(const std::filesystem::path& dir, const Options& options = {});
+  static Result<StorageReport> Repair(const std::filesystem::path& dir,
+                                      const Options& options = {});
 
   // The collection's index: kind, live and dead vectors, memory, knobs, the
   // last tuning. NotFound if there is no such collection.

@@ -40,11 +40,18 @@ namespace relate {
 class Filter {
  public:
   enum class Op {
-    kEq, kNe, kLt, kLe, kGt, kGe,  // field, values[0]
-    kIn, kNotIn,                   // field, values
-    kExists,                       // field
-    kAnd, kOr,                     // children (two or more)
-    kNot,                          // children[0]
+    kEq,
+    kNe,
+    kLt,
+    kLe,
+    kGt,
+    kGe,  // field, values[0]
+    kIn,
+    kNotIn,   // field, values
+    kExists,  // field
+    kAnd,
+    kOr,   // children (two or more)
+    kNot,  // children[0]
   };
   // One node of the expression tree; immutable once built.
   struct Node {

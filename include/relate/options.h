@@ -60,10 +60,10 @@ struct WriteOptions {
 
 // How SearchText ranks records (SearchOptions::ranking).
 enum class Ranking {
-  kVector,           // by the similarity of the text's vector (the default)
-  kKeyword,          // by BM25 over the records' text (the collection's keyword index)
-  kHybridRrf,        // both lists fused by reciprocal rank: sum of 1 / (rrf_k + rank)
-  kHybridWeighted,   // both scores, each scaled to [0, 1] over its list, mixed by hybrid_weight
+  kVector,          // by the similarity of the text's vector (the default)
+  kKeyword,         // by BM25 over the records' text (the collection's keyword index)
+  kHybridRrf,       // both lists fused by reciprocal rank: sum of 1 / (rrf_k + rank)
+  kHybridWeighted,  // both scores, each scaled to [0, 1] over its list, mixed by hybrid_weight
 };
 
 struct SearchOptions {

@@ -168,14 +168,14 @@ struct QueryExplain {
   // The plan the planner chose: "index search" (no filter), "exact over
   // candidates", "index search with filter", "scan and exact search", "keyword", ...
   std::string plan;
-  std::string why;            // why it chose it ("1,204 candidates of 100,000: below ...")
-  std::string filter;         // the filter, as Filter::ToString gives it
-  uint64_t records = 0;       // records in the collection
-  uint64_t candidates = 0;    // records the filter matched (or, when not counted, 0)
+  std::string why;          // why it chose it ("1,204 candidates of 100,000: below ...")
+  std::string filter;       // the filter, as Filter::ToString gives it
+  uint64_t records = 0;     // records in the collection
+  uint64_t candidates = 0;  // records the filter matched (or, when not counted, 0)
   bool candidates_counted = false;
   uint64_t distance_computations = 0;
-  uint32_t widenings = 0;     // times the index search widened to find k matches
-  SearchKnobs knobs;          // the knobs of the last index search
+  uint32_t widenings = 0;  // times the index search widened to find k matches
+  SearchKnobs knobs;       // the knobs of the last index search
   std::vector<QueryStage> stages;
   double total_ms = 0;
 };
@@ -189,22 +189,22 @@ struct SpaceUsage {
 // A collection's index as it stands (DB::Stats).
 struct CollectionStats {
   std::string name;
-  uint64_t count = 0;           // records stored
-  std::string index_spec;       // as the collection was created ("auto" included)
-  std::string index_in_use;     // what it resolved to ("Flat", "HNSW32", ...)
-  bool trained = true;          // false while a trainable index searches exactly
-  uint64_t live = 0;            // vectors searches can return
-  uint64_t dead = 0;            // deleted or replaced vectors still in the index
-  double dead_fraction = 0;     // dead / (live + dead); a rebuild drops them
-  uint64_t memory_bytes = 0;    // the index in memory (estimate)
-  SearchKnobs knobs;            // the collection's defaults
+  uint64_t count = 0;         // records stored
+  std::string index_spec;     // as the collection was created ("auto" included)
+  std::string index_in_use;   // what it resolved to ("Flat", "HNSW32", ...)
+  bool trained = true;        // false while a trainable index searches exactly
+  uint64_t live = 0;          // vectors searches can return
+  uint64_t dead = 0;          // deleted or replaced vectors still in the index
+  double dead_fraction = 0;   // dead / (live + dead); a rebuild drops them
+  uint64_t memory_bytes = 0;  // the index in memory (estimate)
+  SearchKnobs knobs;          // the collection's defaults
   // The last DB::Tune: recall@10 it measured with `knobs`, the target it was
   // asked for and when (0: never tuned).
   double tuned_recall = 0;
   double tuned_target = 0;
   int64_t tuned_unix_ms = 0;
-  bool rebuilding = false;      // a background rebuild is running
-  std::string last_rebuild;     // why and when the index was last rebuilt, if it was
+  bool rebuilding = false;   // a background rebuild is running
+  std::string last_rebuild;  // why and when the index was last rebuilt, if it was
 };
 
 // How DB::Tune measures.
@@ -228,8 +228,8 @@ struct TuneTrial {
 };
 
 struct TuneReport {
-  SearchKnobs knobs;     // stored as the collection's defaults
-  double recall = 0;     // what they reached
+  SearchKnobs knobs;  // stored as the collection's defaults
+  double recall = 0;  // what they reached
   double ms_per_query = 0;
   bool reached = false;  // false: no setting reached the target; the best recall is stored
   std::vector<TuneTrial> trials;
@@ -247,9 +247,9 @@ struct VerifyReport {
 
 // What DB::Backup wrote.
 struct BackupReport {
-  uint64_t files = 0;       // files in the backup, manifest excluded
-  uint64_t bytes = 0;       // their size
-  uint64_t linked = 0;      // of them, hard links to the database's own (immutable) files
+  uint64_t files = 0;   // files in the backup, manifest excluded
+  uint64_t bytes = 0;   // their size
+  uint64_t linked = 0;  // of them, hard links to the database's own (immutable) files
   uint64_t collections = 0;
 };
 
@@ -258,9 +258,10 @@ struct StorageReport {
   // Storage files whose checksums failed (CheckStorage), or that RocksDB could
   // not read and set aside in store/lost (Repair).
   std::vector<std::string> damaged_files;
-  uint64_t records = 0;       // whole records (after a repair: kept)
-  uint64_t records_lost = 0;  // records that do not decode or lack their vector (Repair removes them)
-  uint64_t entries_fixed = 0; // key, vector and catalog entries that disagree with the records
+  uint64_t records = 0;  // whole records (after a repair: kept)
+  uint64_t records_lost =
+      0;  // records that do not decode or lack their vector (Repair removes them)
+  uint64_t entries_fixed = 0;  // key, vector and catalog entries that disagree with the records
   // Human-readable findings naming collection and key or id; empty when all is well.
   std::vector<std::string> problems;
   // Repair: what it did to storage's files, a line each (empty: they were whole
@@ -337,13 +338,13 @@ struct TransferReport {
 
 // Where DB::TrainModel is, for progress displays.
 struct TrainProgress {
-  std::string phase;          // "counting", "encoding" or "training"
-  uint32_t epoch = 0;         // 1-based while training
+  std::string phase;   // "counting", "encoding" or "training"
+  uint32_t epoch = 0;  // 1-based while training
   uint32_t epochs = 0;
-  uint64_t words_done = 0;    // corpus words processed: read (counting, encoding) or trained
-  uint64_t words_total = 0;   // words to process in this phase (0 while unknown)
+  uint64_t words_done = 0;   // corpus words processed: read (counting, encoding) or trained
+  uint64_t words_total = 0;  // words to process in this phase (0 while unknown)
   double words_per_second_per_thread = 0;
-  double loss = 0;            // mean loss per prediction since the last report
+  double loss = 0;  // mean loss per prediction since the last report
   double learning_rate = 0;
   double elapsed_seconds = 0;  // since the phase began
   double eta_seconds = 0;      // until the phase ends (0 while unknown)

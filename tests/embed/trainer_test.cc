@@ -1,3 +1,5 @@
+#include "embed/trainer.h"
+
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <fstream>
@@ -7,7 +9,6 @@
 
 #include "embed/corpus.h"
 #include "embed/sgns.h"
-#include "embed/trainer.h"
 #include "tests/testutil/testutil.h"
 
 using namespace relate;
@@ -160,7 +161,8 @@ BOOST_AUTO_TEST_CASE(WordsOfOneTopicEndUpNearerThanWordsOfTwo) {
       same += Cosine(row(a.c_str()), row(b.c_str()));
       other += Cosine(row(a.c_str()), row(c.c_str()));
     }
-    BOOST_TEST(same / 10 > other / 10 + 0.3, arch << ": same " << same / 10 << " other " << other / 10);
+    BOOST_TEST(same / 10 > other / 10 + 0.3,
+               arch << ": same " << same / 10 << " other " << other / 10);
   }
 }
 

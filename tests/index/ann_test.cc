@@ -1,18 +1,17 @@
 // Approximate search: recall of every index kind against exact search,
 // deletes and replacements never showing in results, the knobs, checkpoints of
 // every kind, and relate's exact scan against brute force.
-#include <boost/test/unit_test.hpp>
-#include <chrono>
-#include <set>
-#include <unordered_set>
-
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 #include <xxhash.h>
 
+#include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <fstream>
 #include <iterator>
+#include <set>
+#include <unordered_set>
 
 #include "index/exact_search.h"
 #include "index/vector_index.h"
@@ -34,8 +33,8 @@ struct Data {
   std::vector<std::vector<size_t>> truth;
   Data() {
     for (size_t q = 0; q < kQueries; ++q) {
-      truth.push_back(testutil::BruteForce(Metric::kInnerProduct, base, kD,
-                                           queries.data() + q * kD, kK));
+      truth.push_back(
+          testutil::BruteForce(Metric::kInnerProduct, base, kD, queries.data() + q * kD, kK));
     }
   }
 };
@@ -85,9 +84,10 @@ void CheckFloors(const std::vector<std::pair<std::string, double>>& floors) {
       auto index = Build(spec);
       BOOST_TEST(!index->needs_training());
       const double recall = Recall(*index, {});
-      BOOST_TEST_MESSAGE(spec << " recall@10 " << recall << " in "
-                              << std::chrono::duration<double>(
-                                     std::chrono::steady_clock::now() - start).count() << " s");
+      BOOST_TEST_MESSAGE(
+          spec << " recall@10 " << recall << " in "
+               << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+               << " s");
       BOOST_TEST(recall >= floor);
     }
   }
@@ -145,7 +145,8 @@ BOOST_AUTO_TEST_CASE(MoreEfSearchAndNprobeBuyRecall) {
   auto sq = Build("HNSW16,SQ8");  // FAISS's own HNSW search takes the knob too
   BOOST_TEST(Recall(*sq, {.ef_search = 10}) < Recall(*sq, {.ef_search = 256}));
   BOOST_TEST_MESSAGE("HNSW16,SQ8 ef 10/64/256: " << Recall(*sq, {.ef_search = 10}) << " "
-                     << Recall(*sq, {}) << " " << Recall(*sq, {.ef_search = 256}));
+                                                 << Recall(*sq, {}) << " "
+                                                 << Recall(*sq, {.ef_search = 256}));
   auto ivf = Build("IVF64,Flat");
   const double one = Recall(*ivf, {.nprobe = 1});
   const double all = Recall(*ivf, {.nprobe = 64});
@@ -182,9 +183,11 @@ BOOST_AUTO_TEST_CASE(ParallelBuildLeavesEveryVectorFindable) {
     for (size_t i = 0; i < n; ++i) ids[i] = i;
     std::vector<float> rows = v;
     PrepareVectors(Metric::kCosine, d, rows);
-    BOOST_TEST_REQUIRE(index->Add(std::span(ids.data(), 1000), std::span(rows.data(), 1000 * d)).ok());
     BOOST_TEST_REQUIRE(
-        index->Add(std::span(ids.data() + 1000, 500), std::span(rows.data() + 1000 * d, 500 * d)).ok());
+        index->Add(std::span(ids.data(), 1000), std::span(rows.data(), 1000 * d)).ok());
+    BOOST_TEST_REQUIRE(
+        index->Add(std::span(ids.data() + 1000, 500), std::span(rows.data() + 1000 * d, 500 * d))
+            .ok());
     for (size_t i = 0; i < n; ++i) {
       auto nb = index->Search(std::span(rows.data() + i * d, d), 1, {.ef_search = 200}).value();
       missing += nb.ids[0] != static_cast<int64_t>(i);
@@ -314,13 +317,14 @@ BOOST_AUTO_TEST_CASE(AGraphLinkingOutsideTheIndexIsRefusedDespiteItsChecksum) {
   const uint64_t hash = XXH64(forged.data(), forged.size(), 0);
   forged.insert(forged.end(), reinterpret_cast<const char*>(&hash),
                 reinterpret_cast<const char*>(&hash) + 8);
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(forged.data(),
-                                                                static_cast<std::streamsize>(forged.size()));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(forged.data(), static_cast<std::streamsize>(forged.size()));
   auto loaded = VectorIndex::Load(path, 1, kD, Metric::kInnerProduct, "HNSW8");
   BOOST_TEST_REQUIRE(!loaded.has_value());
   BOOST_TEST(loaded.error().code() == Status::Code::kCorruption);
-  BOOST_TEST(std::string(loaded.error().message()).find("links to node 1000000") != std::string::npos,
-             loaded.error().ToString());
+  BOOST_TEST(
+      std::string(loaded.error().message()).find("links to node 1000000") != std::string::npos,
+      loaded.error().ToString());
 }
 
 BOOST_AUTO_TEST_CASE(UntrainedIndexSavesItsStagedVectors) {
@@ -356,8 +360,8 @@ BOOST_AUTO_TEST_CASE(ScanAndBlasAgreeWithBruteForce) {
         std::vector<int64_t> one(nq * k), many(nq * k);
         std::vector<float> one_d(nq * k), many_d(nq * k);
         for (size_t q = 0; q < nq; ++q) {
-          ExactSearch(metric, rows.data(), n, d, queries.data() + q * d, 1, k,
-                      one.data() + q * k, one_d.data() + q * k);
+          ExactSearch(metric, rows.data(), n, d, queries.data() + q * d, 1, k, one.data() + q * k,
+                      one_d.data() + q * k);
         }
         ExactSearch(metric, rows.data(), n, d, queries.data(), nq, k, many.data(), many_d.data());
         const Metric m = metric == ScanMetric::kL2 ? Metric::kL2 : Metric::kInnerProduct;
@@ -370,8 +374,10 @@ BOOST_AUTO_TEST_CASE(ScanAndBlasAgreeWithBruteForce) {
               continue;
             }
             double exact = testutil::Score(m, rows.data() + want[j] * d, queries.data() + q * d, d);
-            if (m == Metric::kL2) exact *= exact;  // distances here are squared
-            else exact = -exact;                  // and "lower is closer"
+            if (m == Metric::kL2)
+              exact *= exact;  // distances here are squared
+            else
+              exact = -exact;  // and "lower is closer"
             BOOST_TEST(one_d[q * k + j] == exact, boost::test_tools::tolerance(1e-3));
             BOOST_TEST(many_d[q * k + j] == exact, boost::test_tools::tolerance(1e-3));
           }

@@ -1,10 +1,11 @@
+#include "index/distance.h"
+
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
-#include "index/distance.h"
 #include "tests/testutil/testutil.h"
 
 using namespace relate;
@@ -104,7 +105,8 @@ BOOST_AUTO_TEST_CASE(TheMeasuredLevelPerDimensionIsSupportedAndStable) {
     BOOST_TEST(std::count(supported.begin(), supported.end(), k.level) == 1);
     BOOST_TEST(&KernelsForDimension(d) == &k);
     const auto a = testutil::RandomVectors(1, d, 8), b = testutil::RandomVectors(1, d, 9);
-    BOOST_TEST(Close(k.inner_product(a.data(), b.data(), d), InnerProduct(a.data(), b.data(), d), d));
+    BOOST_TEST(
+        Close(k.inner_product(a.data(), b.data(), d), InnerProduct(a.data(), b.data(), d), d));
     BOOST_TEST_MESSAGE("d " << d << ": " << SimdLevelName(k.level));
   }
 }

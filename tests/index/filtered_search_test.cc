@@ -2,8 +2,8 @@
 // over an id subset, and range search, on every index kind: checked against
 // brute force over the allowed, live vectors.
 #include <algorithm>
-#include <chrono>
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <random>
@@ -260,11 +260,10 @@ BOOST_AUTO_TEST_CASE(EveryKindReturnsMinOfKAndTheAllowedLiveIds) {
             BOOST_TEST(stats.distances > 0u);
           }
         }
-        BOOST_TEST_MESSAGE(spec << " " << MetricName(metric) << ": "
-                                << std::chrono::duration<double>(
-                                       std::chrono::steady_clock::now() - start)
-                                       .count()
-                                << " s");
+        BOOST_TEST_MESSAGE(
+            spec << " " << MetricName(metric) << ": "
+                 << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+                 << " s");
       }
     }
   }

@@ -42,9 +42,9 @@ struct AnnDb {
   void Fill(const std::vector<float>& v, size_t n, size_t first = 0, uint32_t dim = kD) {
     std::vector<Record> batch;
     for (size_t i = first; i < first + n; ++i) {
-      batch.push_back(Record{.key = "k" + std::to_string(i),
-                             .vector = std::vector<float>(v.begin() + i * dim,
-                                                          v.begin() + (i + 1) * dim)});
+      batch.push_back(
+          Record{.key = "k" + std::to_string(i),
+                 .vector = std::vector<float>(v.begin() + i * dim, v.begin() + (i + 1) * dim)});
       if (batch.size() == 1000) {
         BOOST_TEST_REQUIRE(db->Upsert("c", batch).ok());
         batch.clear();
@@ -99,9 +99,9 @@ BOOST_AUTO_TEST_CASE(DeletedAndReplacedRecordsNeverAnswerOnAnyKind) {
       for (size_t i = 0; i < 2000; i += 3) gone.push_back("k" + std::to_string(i));
       for (size_t i = 1; i < 2000; i += 3) {
         const size_t from = (i + 1000) % 2000;
-        moved.push_back(Record{.key = "k" + std::to_string(i),
-                               .vector = std::vector<float>(v.begin() + from * kD,
-                                                            v.begin() + (from + 1) * kD)});
+        moved.push_back(Record{
+            .key = "k" + std::to_string(i),
+            .vector = std::vector<float>(v.begin() + from * kD, v.begin() + (from + 1) * kD)});
       }
       BOOST_TEST_REQUIRE(t.db->Delete("c", gone).value() == gone.size());
       BOOST_TEST_REQUIRE(t.db->Upsert("c", moved).ok());
@@ -110,8 +110,8 @@ BOOST_AUTO_TEST_CASE(DeletedAndReplacedRecordsNeverAnswerOnAnyKind) {
       // carry the score of its new vector, never the old one.
       for (size_t i = 1; i < 300; i += 3) {
         std::span<const float> old(v.data() + i * kD, kD);
-        auto hits = t.db->Search("c", old, {.k = 20, .knobs = {.ef_search = 200, .nprobe = 16}})
-                        .value();
+        auto hits =
+            t.db->Search("c", old, {.k = 20, .knobs = {.ef_search = 200, .nprobe = 16}}).value();
         BOOST_TEST_REQUIRE(hits.size() == 20u);
         for (const Hit& h : hits) {
           BOOST_TEST_REQUIRE(!deleted.count(h.key));
@@ -222,22 +222,21 @@ BOOST_AUTO_TEST_CASE(AutoGrowsFromFlatIntoAGraph) {
   const auto v = testutil::ClusteredVectors(2100, dim, 20, 0.05f, 3);
   std::vector<Record> batch;
   for (size_t i = 0; i < 2000; ++i) {
-    batch.push_back(Record{.key = "k" + std::to_string(i),
-                           .vector = std::vector<float>(v.begin() + i * dim,
-                                                        v.begin() + (i + 1) * dim)});
+    batch.push_back(
+        Record{.key = "k" + std::to_string(i),
+               .vector = std::vector<float>(v.begin() + i * dim, v.begin() + (i + 1) * dim)});
   }
   BOOST_TEST_REQUIRE(db->Upsert("c", batch).ok());
   BOOST_TEST(db->Stats("c").value().index_in_use == "Flat");
   batch.clear();
   for (size_t i = 2000; i < 2100; ++i) {
-    batch.push_back(Record{.key = "k" + std::to_string(i),
-                           .vector = std::vector<float>(v.begin() + i * dim,
-                                                        v.begin() + (i + 1) * dim)});
+    batch.push_back(
+        Record{.key = "k" + std::to_string(i),
+               .vector = std::vector<float>(v.begin() + i * dim, v.begin() + (i + 1) * dim)});
   }
   BOOST_TEST_REQUIRE(db->Upsert("c", batch).ok());
-  BOOST_TEST(WaitFor([](const CollectionStats& s) {
-    return s.index_in_use == "HNSW32" && !s.rebuilding;
-  }));
+  BOOST_TEST(WaitFor(
+      [](const CollectionStats& s) { return s.index_in_use == "HNSW32" && !s.rebuilding; }));
   auto st = db->Stats("c").value();
   BOOST_TEST(st.index_spec == "auto");
   BOOST_TEST(st.live == 2100u);
@@ -260,8 +259,8 @@ BOOST_AUTO_TEST_CASE(RefineOverStoredVectorsGivesExactScoresAndRecall) {
   BOOST_TEST(refined > plain);
   BOOST_TEST(refined >= 0.9);
   // Refined scores are the exact cosines of the stored vectors.
-  auto hits = db->Search("c", std::span(queries.data(), kD), {.k = 5, .knobs = {.refine = 4}})
-                  .value();
+  auto hits =
+      db->Search("c", std::span(queries.data(), kD), {.k = 5, .knobs = {.refine = 4}}).value();
   for (const Hit& h : hits) {
     const size_t row = std::stoul(h.key.substr(1));
     const double exact = testutil::Score(Metric::kCosine, v.data() + row * kD, queries.data(), kD);
@@ -374,10 +373,11 @@ BOOST_AUTO_TEST_CASE(OutOfRangeKAndKnobsAreRefused) {
   const auto v = Vectors(100);
   Fill(v, 100);
   std::span<const float> q(v.data(), kD);
-  for (SearchOptions bad : {SearchOptions{.k = 0}, SearchOptions{.k = size_t{1} << 40},
-                            SearchOptions{.k = 10, .knobs = {.refine = 4000000000u}},
-                            SearchOptions{.k = 2000, .knobs = {.refine = 1024}},  // 2,048,000 candidates
-                            SearchOptions{.k = 10, .knobs = {.ef_search = 4000000000u}}}) {
+  for (SearchOptions bad :
+       {SearchOptions{.k = 0}, SearchOptions{.k = size_t{1} << 40},
+        SearchOptions{.k = 10, .knobs = {.refine = 4000000000u}},
+        SearchOptions{.k = 2000, .knobs = {.refine = 1024}},  // 2,048,000 candidates
+        SearchOptions{.k = 10, .knobs = {.ef_search = 4000000000u}}}) {
     auto hits = db->Search("c", q, bad);
     BOOST_TEST(hits.error().code() == Status::Code::kInvalidArgument, hits.error().ToString());
     BOOST_TEST(db->SearchByKey("c", "k1", bad).error().code() == Status::Code::kInvalidArgument);

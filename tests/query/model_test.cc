@@ -1,6 +1,6 @@
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
-#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -30,15 +30,14 @@ struct ModelDb {
   }
 };
 
-
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(ModelTest, ModelDb)
 
 BOOST_AUTO_TEST_CASE(ImportedModelIsListedDescribedAndKeptAcrossReopen) {
-  BOOST_TEST(
-      db->ImportModel("small", Write("small.vec", testutil::kSmallModel), {.pooling = "sif", .sif_a = 0.01})
-          .ok());
+  BOOST_TEST(db->ImportModel("small", Write("small.vec", testutil::kSmallModel),
+                             {.pooling = "sif", .sif_a = 0.01})
+                 .ok());
   auto info = db->DescribeModel("small").value();
   BOOST_TEST(info.dimension == 3u);
   BOOST_TEST(info.words == 4u);
@@ -80,10 +79,11 @@ BOOST_AUTO_TEST_CASE(BadFileImportsNothing) {
   BOOST_TEST(db->ListModels().value().empty());
   BOOST_TEST(db->DescribeModel("bad").error().code() == Status::Code::kNotFound);
   BOOST_TEST(db->ImportModel("m", dir.path() / "missing.vec").code() == Status::Code::kNotFound);
-  BOOST_TEST(db->ImportModel("m", Write("ok.vec", testutil::kSmallModel), {.format = "pickle"}).code() ==
-             Status::Code::kInvalidArgument);
-  BOOST_TEST(db->ImportModel("m", Write("ok.vec", testutil::kSmallModel), {.activation = "sigmoid"}).code() ==
-             Status::Code::kInvalidArgument);
+  BOOST_TEST(
+      db->ImportModel("m", Write("ok.vec", testutil::kSmallModel), {.format = "pickle"}).code() ==
+      Status::Code::kInvalidArgument);
+  BOOST_TEST(db->ImportModel("m", Write("ok.vec", testutil::kSmallModel), {.activation = "sigmoid"})
+                 .code() == Status::Code::kInvalidArgument);
   BOOST_TEST(db->ListModels().value().empty());
 }
 
@@ -175,7 +175,8 @@ BOOST_AUTO_TEST_CASE(LargeTextBatchesEmbedInParallelAndReportTheFirstBadRecord) 
 }
 
 BOOST_AUTO_TEST_CASE(FittedSifComponentIsRemovedFromStoredAndLaterTexts) {
-  BOOST_TEST_REQUIRE(db->ImportModel("sif", Write("s.vec", testutil::kSmallModel), {.pooling = "sif"}).ok());
+  BOOST_TEST_REQUIRE(
+      db->ImportModel("sif", Write("s.vec", testutil::kSmallModel), {.pooling = "sif"}).ok());
   BOOST_TEST_REQUIRE(db->ImportModel("mean", Write("m.vec", testutil::kSmallModel)).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "docs", .model = "sif"}).ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "plain", .model = "mean"}).ok());
@@ -231,7 +232,8 @@ BOOST_AUTO_TEST_CASE(ModelBindingIsCheckedAtCreationAndProtectsTheModel) {
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "x", .model = "small"}).ok());
   BOOST_TEST(db->DropModel("small").code() == Status::Code::kFailedPrecondition);
   // Replacing it adds a version; the collection keeps version 1 until applied.
-  BOOST_TEST(db->ImportModel("small", Write("s2.vec", testutil::kSmallModel), {.replace = true}).ok());
+  BOOST_TEST(
+      db->ImportModel("small", Write("s2.vec", testutil::kSmallModel), {.replace = true}).ok());
   BOOST_TEST(db->DescribeModel("small").value().version == 2u);
   BOOST_TEST(db->DescribeCollection("x").value().model_version == 1u);
   BOOST_TEST(db->DropModel("small").code() == Status::Code::kFailedPrecondition);
@@ -259,7 +261,8 @@ BOOST_AUTO_TEST_CASE(ANewVersionServesOnlyAfterApplyAndApplySwapsEveryVector) {
   BOOST_TEST_REQUIRE(db->Upsert("docs", records).ok());
   const auto king_v1 = db->Get("docs", "k").value().vector;
 
-  BOOST_TEST_REQUIRE(db->ImportModel("small", Write("v2.vec", kSmallModelV2), {.replace = true}).ok());
+  BOOST_TEST_REQUIRE(
+      db->ImportModel("small", Write("v2.vec", kSmallModelV2), {.replace = true}).ok());
   // Still version 1: the query "king" is embedded with v1 and finds k.
   BOOST_TEST(db->DescribeCollection("docs").value().model_version == 1u);
   BOOST_TEST(db->SearchText("docs", "king", {.k = 1}).value().at(0).key == "k");

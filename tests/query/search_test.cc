@@ -83,7 +83,8 @@ struct SearchDb {
     std::vector<std::pair<double, size_t>> scored;
     for (size_t i = 0; i < n; ++i) {
       if (!keep(i)) continue;
-      scored.push_back({-testutil::Score(Metric::kCosine, base.data() + i * kD, query.data(), kD), i});
+      scored.push_back(
+          {-testutil::Score(Metric::kCosine, base.data() + i * kD, query.data(), kD), i});
     }
     std::sort(scored.begin(), scored.end());
     std::vector<size_t> out;
@@ -92,7 +93,9 @@ struct SearchDb {
   }
 };
 
-size_t RankOf(const Hit& h) { return static_cast<size_t>(std::get<int64_t>(h.metadata.at("rank"))); }
+size_t RankOf(const Hit& h) {
+  return static_cast<size_t>(std::get<int64_t>(h.metadata.at("rank")));
+}
 
 std::vector<float> Query(uint32_t seed) {
   return testutil::ClusteredVectors(1, kD, 50, 0.3f, 1000 + seed);
@@ -154,25 +157,29 @@ BOOST_AUTO_TEST_CASE(PlannerPicksExactForFewAndChecksHitsForMany) {
   const auto query = Query(1);
   QueryExplain few, many, unindexed, codes;
   BOOST_TEST_REQUIRE(
-      db->Search("hnsw", query, {.filter = Filter::Lt("rank", int64_t(100)), .explain = &few}).has_value());
+      db->Search("hnsw", query, {.filter = Filter::Lt("rank", int64_t(100)), .explain = &few})
+          .has_value());
   BOOST_TEST(few.plan == "exact over candidates");
   BOOST_TEST(few.candidates_counted);
   BOOST_TEST(few.candidates == 100u);
   BOOST_TEST(few.distance_computations == 100u);
-  BOOST_TEST_REQUIRE(db->Search("hnsw", query,
-                                {.filter = Filter::Eq("colour", std::string("red")), .explain = &many})
-                         .has_value());
+  BOOST_TEST_REQUIRE(
+      db->Search("hnsw", query,
+                 {.filter = Filter::Eq("colour", std::string("red")), .explain = &many})
+          .has_value());
   BOOST_TEST(many.plan == "index search, filter on hits");
   BOOST_TEST(!many.candidates_counted);
   BOOST_TEST(many.distance_computations < kN / 2);  // less than a scan
   BOOST_TEST_REQUIRE(
-      db->Search("hnsw", query, {.filter = Filter::Ge("free_rank", int64_t(10)), .explain = &unindexed})
+      db->Search("hnsw", query,
+                 {.filter = Filter::Ge("free_rank", int64_t(10)), .explain = &unindexed})
           .has_value());
   BOOST_TEST(unindexed.plan == "index search, filter on hits");
   BOOST_TEST(!unindexed.candidates_counted);
   Make("ivf", "IVF16,Flat");
   WaitTrained("ivf");
-  auto hits = db->Search("ivf", query, {.filter = Filter::Lt("rank", int64_t(1000)), .explain = &codes});
+  auto hits =
+      db->Search("ivf", query, {.filter = Filter::Lt("rank", int64_t(1000)), .explain = &codes});
   BOOST_TEST_REQUIRE(hits.has_value());
   BOOST_TEST(codes.plan == "index search with filter");
   BOOST_TEST(codes.candidates == 1000u);
@@ -201,8 +208,8 @@ BOOST_AUTO_TEST_CASE(CombinedFiltersEqualExactFilteredSearch) {
       BOOST_TEST_REQUIRE(filter.has_value(), filter.error().ToString());
       auto hits = db->Search("flat", query, {.k = 25, .filter = *filter});
       BOOST_TEST_REQUIRE(hits.has_value(), hits.error().ToString());
-      const auto truth =
-          Brute(query, 25, [&](size_t i) { return filter->Matches(MetaOf(i)); }, 4000);
+      const auto truth = Brute(
+          query, 25, [&](size_t i) { return filter->Matches(MetaOf(i)); }, 4000);
       std::vector<size_t> got;
       for (const auto& h : *hits) got.push_back(RankOf(h));
       BOOST_TEST(got == truth, boost::test_tools::per_element());
@@ -238,7 +245,8 @@ BOOST_AUTO_TEST_CASE(UpsertsAndDeletesMoveRecordsBetweenFilters) {
 // More like this with a filter: the record itself is left out, the rest match.
 BOOST_AUTO_TEST_CASE(MoreLikeThisTakesAFilter) {
   Make("flat", "Flat", 1000);
-  auto hits = db->SearchByKey("flat", "k2", {.k = 5, .filter = Filter::Eq("colour", std::string("blue"))});
+  auto hits =
+      db->SearchByKey("flat", "k2", {.k = 5, .filter = Filter::Eq("colour", std::string("blue"))});
   BOOST_TEST_REQUIRE(hits.has_value());
   BOOST_TEST(hits->size() == 5u);
   for (const auto& h : *hits) {
@@ -276,7 +284,8 @@ BOOST_AUTO_TEST_CASE(RangeSearchEqualsBruteForceThresholdScan) {
     double covered = 0, total = 0;
     for (uint32_t q = 0; q < 5; ++q) {
       const auto query = Query(q);
-      const auto top = Brute(query, 60, [](size_t) { return true; }, 5000);
+      const auto top = Brute(
+          query, 60, [](size_t) { return true; }, 5000);
       // Halfway between the 50th and 51st best: no record sits on the threshold.
       const float threshold = static_cast<float>(
           (testutil::Score(Metric::kCosine, base.data() + top[49] * kD, query.data(), kD) +
@@ -287,11 +296,14 @@ BOOST_AUTO_TEST_CASE(RangeSearchEqualsBruteForceThresholdScan) {
         if (filtered) o.filter = Filter::Eq("colour", std::string("green"));
         auto hits = db->Search(name, query, o);
         BOOST_TEST_REQUIRE(hits.has_value(), hits.error().ToString());
-        const auto truth = Brute(query, 1000, [&](size_t i) {
-          return (!filtered || i % 4 == 1) &&
-                 testutil::Score(Metric::kCosine, base.data() + i * kD, query.data(), kD) >=
-                     threshold;
-        }, 5000);
+        const auto truth = Brute(
+            query, 1000,
+            [&](size_t i) {
+              return (!filtered || i % 4 == 1) &&
+                     testutil::Score(Metric::kCosine, base.data() + i * kD, query.data(), kD) >=
+                         threshold;
+            },
+            5000);
         std::vector<size_t> got;
         for (const auto& h : *hits) {
           got.push_back(RankOf(h));
@@ -330,9 +342,11 @@ struct TextDb {
 
   void Add(const std::string& c, const std::string& key, const std::string& text,
            std::vector<float> v, Metadata m = {}) {
-    BOOST_TEST_REQUIRE(db->Upsert(c, std::vector<Record>{Record{.key = key, .text = text, .metadata = std::move(m),
-                                             .vector = std::move(v)}})
-                           .ok());
+    BOOST_TEST_REQUIRE(
+        db->Upsert(c,
+                   std::vector<Record>{Record{
+                       .key = key, .text = text, .metadata = std::move(m), .vector = std::move(v)}})
+            .ok());
   }
 };
 
@@ -345,7 +359,8 @@ BOOST_FIXTURE_TEST_SUITE(KeywordSearchTest, TextDb)
 //   d2: idf x 2.2 / (1 + 1.2 (0.25 + 0.75 x 6/4)) = idf x 2.2 / 2.65  = 0.814273
 // d3 has "cats", not "cat".
 BOOST_AUTO_TEST_CASE(Bm25ScoresEqualAHandComputedExample) {
-  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .dimension = 2, .keyword_index = true}).ok());
+  BOOST_TEST_REQUIRE(
+      db->CreateCollection({.name = "t", .dimension = 2, .keyword_index = true}).ok());
   Add("t", "d1", "The cat sat", {1, 0});
   Add("t", "d2", "the dog sat on the mat", {0, 1});
   Add("t", "d3", "cats and dogs", {1, 1});
@@ -366,11 +381,12 @@ BOOST_AUTO_TEST_CASE(Bm25ScoresEqualAHandComputedExample) {
 }
 
 BOOST_AUTO_TEST_CASE(KeywordSearchTakesAFilter) {
-  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .dimension = 2, .keyword_index = true}).ok());
+  BOOST_TEST_REQUIRE(
+      db->CreateCollection({.name = "t", .dimension = 2, .keyword_index = true}).ok());
   Add("t", "a", "red apple", {1, 0}, {{"n", int64_t(1)}});
   Add("t", "b", "red red car", {0, 1}, {{"n", int64_t(2)}});
-  auto hits = db->SearchText("t", "red", {.filter = Filter::Eq("n", int64_t(1)),
-                                          .ranking = Ranking::kKeyword});
+  auto hits = db->SearchText("t", "red",
+                             {.filter = Filter::Eq("n", int64_t(1)), .ranking = Ranking::kKeyword});
   BOOST_TEST_REQUIRE(hits.has_value());
   BOOST_TEST_REQUIRE(hits->size() == 1u);
   BOOST_TEST((*hits)[0].key == "a");
@@ -389,11 +405,13 @@ BOOST_AUTO_TEST_CASE(CollectionWithoutKeywordIndexSaysSo) {
 BOOST_AUTO_TEST_CASE(HybridFusesKeywordAndVectorRanks) {
   std::ofstream(dir.path() / "small.vec") << testutil::kSmallModel;
   BOOST_TEST_REQUIRE(db->ImportModel("small", dir.path() / "small.vec").ok());
-  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .model = "small", .keyword_index = true}).ok());
-  BOOST_TEST_REQUIRE(db->Upsert("t", std::vector<Record>{Record{.key = "royal", .text = "king queen"},
-                                      Record{.key = "fruit", .text = "apple pear"},
-                                      Record{.key = "mixed", .text = "pear king king"}})
-                         .ok());
+  BOOST_TEST_REQUIRE(
+      db->CreateCollection({.name = "t", .model = "small", .keyword_index = true}).ok());
+  BOOST_TEST_REQUIRE(
+      db->Upsert("t", std::vector<Record>{Record{.key = "royal", .text = "king queen"},
+                                          Record{.key = "fruit", .text = "apple pear"},
+                                          Record{.key = "mixed", .text = "pear king king"}})
+          .ok());
   for (Ranking r : {Ranking::kHybridRrf, Ranking::kHybridWeighted}) {
     auto hits = db->SearchText("t", "queen", {.k = 3, .ranking = r});
     BOOST_TEST_REQUIRE(hits.has_value(), hits.error().ToString());
@@ -411,11 +429,10 @@ BOOST_AUTO_TEST_CASE(HybridFusesKeywordAndVectorRanks) {
 // Export and import carry the filterable fields and the keyword index, and
 // import writes their entries: the imported collection answers alike.
 BOOST_AUTO_TEST_CASE(ImportRebuildsSecondaryAndKeywordEntries) {
-  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t",
-                                           .dimension = 2,
-                                           .filterable = {"n"},
-                                           .keyword_index = true})
-                         .ok());
+  BOOST_TEST_REQUIRE(
+      db->CreateCollection(
+            {.name = "t", .dimension = 2, .filterable = {"n"}, .keyword_index = true})
+          .ok());
   Add("t", "a", "red apple", {1, 0}, {{"n", int64_t(1)}});
   Add("t", "b", "red red car", {0, 1}, {{"n", int64_t(2)}});
   Add("t", "c", "blue car", {1, 1}, {{"n", int64_t(2)}});
@@ -476,7 +493,8 @@ BOOST_AUTO_TEST_CASE(GroupByKeepsTheBestHitsPerValue) {
   Add("c", "y", "", {0.5f, 0.5f}, {{"author", std::string("y")}});
   Add("c", "z", "", {0, 1}, {{"author", std::string("z")}});
   Add("c", "none", "", {0.9f, 0.1f});
-  auto hits = db->Search("c", std::vector<float>{1, 0}, {.k = 3, .group_by = "author", .group_size = 2});
+  auto hits =
+      db->Search("c", std::vector<float>{1, 0}, {.k = 3, .group_by = "author", .group_size = 2});
   BOOST_TEST_REQUIRE(hits.has_value(), hits.error().ToString());
   std::vector<std::string> keys;
   for (const auto& h : *hits) keys.push_back(h.key);
@@ -486,7 +504,8 @@ BOOST_AUTO_TEST_CASE(GroupByKeepsTheBestHitsPerValue) {
 
 // Hits carry the stored vector on request only.
 BOOST_AUTO_TEST_CASE(VectorsComeBackOnRequest) {
-  BOOST_TEST_REQUIRE(db->CreateCollection({.name = "c", .dimension = 2, .metric = Metric::kL2}).ok());
+  BOOST_TEST_REQUIRE(
+      db->CreateCollection({.name = "c", .dimension = 2, .metric = Metric::kL2}).ok());
   Add("c", "a", "", {3, 4});
   BOOST_TEST(db->Search("c", std::vector<float>{3, 4}).value()[0].vector.empty());
   auto hits = db->Search("c", std::vector<float>{3, 4}, {.with_vector = true}).value();
@@ -500,8 +519,8 @@ BOOST_AUTO_TEST_CASE(TextBatchEqualsOneByOne) {
   BOOST_TEST_REQUIRE(db->ImportModel("small", dir.path() / "small.vec").ok());
   BOOST_TEST_REQUIRE(db->CreateCollection({.name = "t", .model = "small"}).ok());
   BOOST_TEST_REQUIRE(db->Upsert("t", std::vector<Record>{Record{.key = "1", .text = "king"},
-                                      Record{.key = "2", .text = "apple"},
-                                      Record{.key = "3", .text = "queen pear"}})
+                                                         Record{.key = "2", .text = "apple"},
+                                                         Record{.key = "3", .text = "queen pear"}})
                          .ok());
   const std::vector<std::string> texts{"queen", "pear", "king apple"};
   auto batch = db->SearchTextBatch("t", texts, {.k = 2});

@@ -27,14 +27,14 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cmath>
-#include <map>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -130,7 +130,7 @@ struct Shadow {
   std::vector<State> deletes;  // value: keys deleted by the write
 
   // Writer thread only.
-  std::vector<uint64_t> current;  // key index -> op of its record, 0: absent
+  std::vector<uint64_t> current;   // key index -> op of its record, 0: absent
   std::vector<size_t> live, gone;  // key indexes, live and deleted
   std::unordered_map<size_t, size_t> live_at;
   uint64_t live_count = 0;
@@ -155,7 +155,8 @@ struct RebuildLog {
   std::map<std::string, std::map<std::string, int>> done;  // collection -> reason -> count
   std::vector<std::string> failures;
   const Clock::time_point start = Clock::now();
-  std::map<std::string, double> first;  // "collection/reason" -> seconds into the run when first done
+  std::map<std::string, double>
+      first;  // "collection/reason" -> seconds into the run when first done
 
   static std::string Kind(std::string_view why) {
     if (why.find("deleted or replaced") != std::string_view::npos) return "tombstones";
@@ -230,13 +231,12 @@ class Stress {
   }
 
   void Add(const std::string& name, uint32_t dim, const std::string& spec) {
-    BOOST_TEST_REQUIRE(
-        db_->CreateCollection({.name = name,
-                               .dimension = dim,
-                               .index_spec = spec,
-                               .filterable = {"op"},
-                               .keyword_index = true})
-            .ok());
+    BOOST_TEST_REQUIRE(db_->CreateCollection({.name = name,
+                                              .dimension = dim,
+                                              .index_spec = spec,
+                                              .filterable = {"op"},
+                                              .keyword_index = true})
+                           .ok());
     auto s = std::make_unique<Shadow>();
     s->name = name;
     s->dim = dim;
@@ -479,8 +479,8 @@ class Stress {
   // What the histories say about the keys of an answer, copied under the lock.
   struct Window {
     uint64_t t0 = 0, t1 = 0;
-    uint64_t min_count = 0;   // fewest records the collection held in the window
-    uint64_t deleted = 0;     // keys deleted in the window
+    uint64_t min_count = 0;  // fewest records the collection held in the window
+    uint64_t deleted = 0;    // keys deleted in the window
     std::unordered_map<size_t, std::vector<uint64_t>> states;  // key -> values seen possible
     std::unordered_map<size_t, std::vector<uint64_t>> ever;    // key -> every op it has held
   };
@@ -515,8 +515,8 @@ class Stress {
   // Checks one hit list. `query` is the query vector, or empty for a search by
   // `by_key` (whose vector is then one of its states').
   void CheckHits(const Shadow& s, const std::string& what, std::span<const float> query,
-                 std::optional<size_t> by_key, size_t k, const std::vector<Hit>& hits,
-                 uint64_t t0, uint64_t t1) {
+                 std::optional<size_t> by_key, size_t k, const std::vector<Hit>& hits, uint64_t t0,
+                 uint64_t t1) {
     std::vector<size_t> keys;
     if (by_key) keys.push_back(*by_key);
     for (const Hit& h : hits) {
@@ -534,7 +534,8 @@ class Stress {
            " with at least " + std::to_string(w.min_count) + " records stored and " +
            std::to_string(w.deleted) + " deleted meanwhile");
     }
-    if (hits.size() > k) Fail(what + ": " + std::to_string(hits.size()) + " hits for k " + std::to_string(k));
+    if (hits.size() > k)
+      Fail(what + ": " + std::to_string(hits.size()) + " hits for k " + std::to_string(k));
     std::vector<std::vector<float>> query_vectors;
     if (by_key) {
       for (uint64_t op : w.states.at(*by_key)) {
@@ -585,9 +586,8 @@ class Stress {
         }
       }
       if (!explained) {
-        Fail(what + ": hit " + h.key + " scores " + std::to_string(h.score) +
-             ", off by at least " + std::to_string(closest) +
-             " from the cosine of every vector it held during the call");
+        Fail(what + ": hit " + h.key + " scores " + std::to_string(h.score) + ", off by at least " +
+             std::to_string(closest) + " from the cosine of every vector it held during the call");
       }
     }
   }
@@ -597,7 +597,8 @@ class Stress {
     uint64_t query_op = (1ull << 63) + static_cast<uint64_t>(index) * (1ull << 40);
     const size_t ks[] = {1, 5, 10, 10, 30};
     while (!stop_) {
-      if (reader_pause_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(reader_pause_us_));
+      if (reader_pause_us_ > 0)
+        std::this_thread::sleep_for(std::chrono::microseconds(reader_pause_us_));
       Shadow& s = *shadows_[rng() % shadows_.size()];
       size_t key_space;
       {
@@ -673,8 +674,8 @@ class Stress {
             const auto m = h.metadata.find("op");
             if (m == h.metadata.end() || std::get<int64_t>(m->second) < since ||
                 !keys.insert(h.key).second || hits->size() > options.k) {
-              Fail("filtered search in " + s.name + ": hit " + h.key + " does not match op >= " +
-                   std::to_string(since) + " or comes twice");
+              Fail("filtered search in " + s.name + ": hit " + h.key +
+                   " does not match op >= " + std::to_string(since) + " or comes twice");
             }
           }
         } else {
@@ -687,7 +688,8 @@ class Stress {
             continue;
           }
           for (const auto& h : *hits) {
-            if (h.text != word) Fail("keyword search for " + word + " in " + s.name + ": hit " + h.text);
+            if (h.text != word)
+              Fail("keyword search for " + word + " in " + s.name + ": hit " + h.text);
           }
         }
       } else if (op < 85) {
@@ -751,9 +753,8 @@ class Stress {
   std::vector<std::string> MissingRebuilds() {
     std::vector<std::string> missing;
     const std::pair<const char*, const char*> wanted[] = {
-        {"hnsw", "tombstones"}, {"ivf", "trained"},     {"ivf", "retrained"},
-        {"auto", "auto"},       {"flat", "compaction"}, {"hnsw", "compaction"},
-        {"ivf", "compaction"}};
+        {"hnsw", "tombstones"}, {"ivf", "trained"},     {"ivf", "retrained"}, {"auto", "auto"},
+        {"flat", "compaction"}, {"hnsw", "compaction"}, {"ivf", "compaction"}};
     for (auto [name, kind] : wanted) {
       if (log_->Done(name, kind) == 0) missing.push_back(std::string(name) + " " + kind);
     }
@@ -816,13 +817,13 @@ class Stress {
 
     std::ostringstream out;
     out << "stress: " << elapsed << " s; searches " << counters_.search << ", batch searches "
-        << counters_.batch << ", searches by key " << counters_.by_key << ", gets "
-        << counters_.get << ", counts " << counters_.count << ", stats " << counters_.stats
-        << ", filtered " << counters_.filtered << ", keyword " << counters_.keyword
-        << ", hits checked " << counters_.hits_checked << "; upserts " << counters_.upserts
-        << " (" << counters_.records_written << " records), deletes " << counters_.deletes
-        << " (" << counters_.records_deleted << " records); compactions "
-        << counters_.compactions << "; rebuilds seen:";
+        << counters_.batch << ", searches by key " << counters_.by_key << ", gets " << counters_.get
+        << ", counts " << counters_.count << ", stats " << counters_.stats << ", filtered "
+        << counters_.filtered << ", keyword " << counters_.keyword << ", hits checked "
+        << counters_.hits_checked << "; upserts " << counters_.upserts << " ("
+        << counters_.records_written << " records), deletes " << counters_.deletes << " ("
+        << counters_.records_deleted << " records); compactions " << counters_.compactions
+        << "; rebuilds seen:";
     {
       std::lock_guard lock(log_->mu);
       for (const auto& [name, kinds] : log_->done) {
@@ -845,10 +846,12 @@ class Stress {
     for (const auto& f : failures_) BOOST_TEST_MESSAGE("failure: " << f);
     const auto missing = MissingRebuilds();
     if (all_rebuilds_) {
-      BOOST_TEST(missing.empty(), "rebuilds not seen in " << elapsed << " s: "
-                                      << (missing.empty() ? "" : missing.front()));
+      BOOST_TEST(missing.empty(), "rebuilds not seen in "
+                                      << elapsed
+                                      << " s: " << (missing.empty() ? "" : missing.front()));
     } else {
-      BOOST_TEST(SomeRebuildsSeen(), "no compaction or no background rebuild in " << elapsed << " s");
+      BOOST_TEST(SomeRebuildsSeen(),
+                 "no compaction or no background rebuild in " << elapsed << " s");
     }
     {
       std::lock_guard lock(log_->mu);

@@ -20,9 +20,9 @@ struct TrainDb {
   TrainDb() { Open(); }
   void Open(bool read_only = false) {
     db.reset();
-    db = DB::Open(dir.path() / "db", {.create_if_missing = true,
-                                      .read_only = read_only,
-                                      .log = [](std::string_view) {}})
+    db = DB::Open(
+             dir.path() / "db",
+             {.create_if_missing = true, .read_only = read_only, .log = [](std::string_view) {}})
              .value();
   }
   fs::path TopicCorpus(size_t n, uint32_t seed) const {

@@ -17,7 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 Options Quiet() {
   return {.create_if_missing = true, .log = [](std::string_view) {}};
 }
@@ -528,10 +527,9 @@ BOOST_AUTO_TEST_CASE(DamagedStreamsAreRefusedNamingTheFrameAndLeaveNothing) {
             std::get<storage::ExportRecord>(f[record]).record.key = "bad\xff\xfekey";
           }),
           "key not UTF-8", {"the key is not valid UTF-8", frame_at(record)});
-  refused(edited([&](auto& f) {
-            std::get<storage::ExportRecord>(f[record]).record.text = "caf\xc3";
-          }),
-          "text not UTF-8", {"the text is not valid UTF-8"});
+  refused(
+      edited([&](auto& f) { std::get<storage::ExportRecord>(f[record]).record.text = "caf\xc3"; }),
+      "text not UTF-8", {"the text is not valid UTF-8"});
   refused(edited([&](auto& f) {
             std::get<storage::ExportRecord>(f[record]).record.metadata["n\x80"] = int64_t{1};
           }),

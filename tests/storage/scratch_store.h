@@ -1,9 +1,8 @@
 // A fresh Store in a scratch directory, for the storage suites.
 #pragma once
 
-#include <memory>
-
 #include <boost/test/unit_test.hpp>
+#include <memory>
 
 #include "storage/store.h"
 #include "tests/testutil/testutil.h"

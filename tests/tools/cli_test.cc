@@ -228,7 +228,7 @@ BOOST_AUTO_TEST_CASE(TuneStatsAndCompactOnAGraphIndex) {
   json after = json::parse(Db({"stats", "g", "--json"}).out)["collections"][0]["index"]["knobs"];
   BOOST_TEST(after["ef_search"] == 40);
   BOOST_TEST(after["refine"] == 2);
-  Db({"tune", "g"}, tools::kExitUsage);                                  // neither
+  Db({"tune", "g"}, tools::kExitUsage);                                         // neither
   Db({"tune", "g", "--recall", "0.9", "--ef-search", "5"}, tools::kExitUsage);  // both
   Db({"tune", "g", "--recall", "1.5"}, tools::kExitUsage);
   Db({"tune", "nope", "--recall", "0.9"}, tools::kExitNotFound);
@@ -419,12 +419,11 @@ BOOST_AUTO_TEST_CASE(IngestReadsStandardInput) {
   BOOST_TEST(CountOf(db, "docs") == 12u);
 }
 
-
 BOOST_AUTO_TEST_CASE(ModelTrainReportsProgressAsJsonAndApplyMovesCollections) {
   const auto corpus = WriteFile("topics.txt", testutil::TopicText(3000, 1));
-  Outcome trained = Db({"--create", "--json", "model", "train", "--name", "topics", "--corpus",
-                        corpus, "--dim", "8", "--epochs", "2", "--min-count", "1", "--threads",
-                        "1"});
+  Outcome trained =
+      Db({"--create", "--json", "model", "train", "--name", "topics", "--corpus", corpus, "--dim",
+          "8", "--epochs", "2", "--min-count", "1", "--threads", "1"});
   std::istringstream lines(trained.out);
   std::string line;
   std::set<std::string> phases;
@@ -468,8 +467,8 @@ BOOST_AUTO_TEST_CASE(ModelTrainRefusesBadInputWithClearErrors) {
   BOOST_TEST(rare.err.find("min_count") != std::string::npos, rare.err);
   Db({"model", "train", "--name", "m"}, tools::kExitBadInput);
   Db({"model", "train", "--name", "m", "--corpus", corpus, "--collection", "c"}, tools::kExitUsage);
-  Outcome resume = Db({"model", "train", "--name", "m", "--corpus", corpus, "--resume"},
-                      tools::kExitNotFound);
+  Outcome resume =
+      Db({"model", "train", "--name", "m", "--corpus", corpus, "--resume"}, tools::kExitNotFound);
   BOOST_TEST(resume.err.find("no stopped training") != std::string::npos, resume.err);
   Db({"model", "apply", "m"}, tools::kExitNotFound);
   BOOST_TEST(Db({"--json", "model", "list"}).out == "[]\n");
@@ -744,8 +743,8 @@ struct QueryFixture : CliFixture {
   // "r0".."r149": year 1990-2019, genre jazz/blues/rock, text "record i"
   // (record 37's text also has the rare word "zeppelin").
   void MakeCollection(const std::string& name, std::vector<std::string> create_args = {}) {
-    std::vector<std::string> args = {"--create", "create", name, "--dim", std::to_string(kDim),
-                                     "--keyword-index"};
+    std::vector<std::string> args = {"--create",           "create",         name, "--dim",
+                                     std::to_string(kDim), "--keyword-index"};
     args.insert(args.end(), create_args.begin(), create_args.end());
     Db(args);
     std::string lines;
@@ -1570,9 +1569,9 @@ BOOST_AUTO_TEST_CASE(CtrlCStopsTrainingCleanlyAndResumeFinishesIt) {
   const auto corpus = WriteFile("topics.txt", testutil::TopicText(30000, 3));
   Db({"--create", "list"});
   const std::string log = (dir.path() / "train.log").string();
-  const std::vector<std::string> args{"--db", db, "model", "train", "--name", "topics",
-                                      "--corpus", corpus, "--dim", "32", "--epochs", "20",
-                                      "--min-count", "1", "--threads", "1"};
+  const std::vector<std::string> args{
+      "--db",  db,   "model",    "train", "--name",      "topics", "--corpus",  corpus,
+      "--dim", "32", "--epochs", "20",    "--min-count", "1",      "--threads", "1"};
   pid_t pid = Spawn(args, log);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   ::kill(pid, SIGINT);

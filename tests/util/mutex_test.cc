@@ -1,7 +1,7 @@
 #include "util/mutex.h"
 
-#include <boost/test/unit_test.hpp>
 #include <atomic>
+#include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <thread>
 #include <vector>
