@@ -12,6 +12,7 @@
 
 #include "index/distance.h"
 #include "util/bitset.h"
+#include "util/mutex.h"
 
 namespace relate::index {
 namespace {
@@ -313,7 +314,7 @@ void HnswScratch::Prepare(size_t n) {
 }
 
 std::unique_ptr<HnswScratch> HnswScratchPool::Acquire() {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(&mu_);
   if (free_.empty()) return std::make_unique<HnswScratch>();
   auto s = std::move(free_.back());
   free_.pop_back();
@@ -321,7 +322,7 @@ std::unique_ptr<HnswScratch> HnswScratchPool::Acquire() {
 }
 
 void HnswScratchPool::Release(std::unique_ptr<HnswScratch> scratch) {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(&mu_);
   free_.push_back(std::move(scratch));
 }
 

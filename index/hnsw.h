@@ -20,6 +20,7 @@
 
 #include "index/exact_search.h"
 #include "relate/status.h"
+#include "util/mutex.h"
 
 namespace faiss {
 struct HNSW;
@@ -56,8 +57,8 @@ class HnswScratchPool {
   void Release(std::unique_ptr<HnswScratch> scratch);
 
  private:
-  std::mutex mu_;
-  std::vector<std::unique_ptr<HnswScratch>> free_;
+  util::Mutex mu_;
+  std::vector<std::unique_ptr<HnswScratch>> free_ RELATE_GUARDED_BY(mu_);
 };
 
 // Links rows [graph size, end) of `space` into `graph` with up to `threads`

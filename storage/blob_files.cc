@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "storage/rocks_format.h"
+#include "util/mutex.h"
 
 namespace relate::storage {
 namespace fs = std::filesystem;
@@ -94,7 +95,7 @@ bool BlobFiles::Decode(std::string_view value, Index* out) {
 }
 
 std::vector<int> BlobFiles::Files(uint64_t number) {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(&mu_);
   auto it = fds_.find(number);
   if (it == fds_.end()) {
     std::vector<int> fds;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "relate/status.h"
+#include "util/mutex.h"
 
 namespace relate::storage {
 
@@ -64,8 +65,8 @@ class BlobFiles {
                                         const Index& index);
 
   std::vector<std::filesystem::path> dirs_;
-  std::mutex mu_;
-  std::map<uint64_t, std::vector<int>> fds_;
+  util::Mutex mu_;
+  std::map<uint64_t, std::vector<int>> fds_ RELATE_GUARDED_BY(mu_);
 };
 
 // Copies each value that a table of a blob family points at out of the
@@ -87,7 +88,7 @@ class BlobResolver : public rocksdb::CompactionFilter {
     if (key.size() < 8) return Decision::kKeep;
     auto got = files_->Resolve(std::string_view(key.data(), key.size() - 8),
                                std::string_view(value.data(), value.size()));
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(&mu_);
     if (got) {
       *new_value = std::move(*got);
       ++resolved_;
@@ -98,23 +99,24 @@ class BlobResolver : public rocksdb::CompactionFilter {
     return Decision::kRemove;
   }
   uint64_t resolved() const {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(&mu_);
     return resolved_;
   }
   uint64_t lost() const {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(&mu_);
     return lost_;
   }
   std::set<std::string> problems() const {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(&mu_);
     return problems_;
   }
 
  private:
   BlobFiles* files_;
-  mutable std::mutex mu_;
-  mutable uint64_t resolved_ = 0, lost_ = 0;
-  mutable std::set<std::string> problems_;
+  mutable util::Mutex mu_;
+  mutable uint64_t resolved_ RELATE_GUARDED_BY(mu_) = 0;
+  mutable uint64_t lost_ RELATE_GUARDED_BY(mu_) = 0;
+  mutable std::set<std::string> problems_ RELATE_GUARDED_BY(mu_);
 };
 
 }  // namespace relate::storage

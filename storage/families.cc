@@ -11,6 +11,7 @@
 #include <string>
 
 #include "util/durable_file.h"
+#include "util/mutex.h"
 
 namespace relate::storage {
 
@@ -118,25 +119,25 @@ class OpenGuard::Listener : public rocksdb::EventListener {
  public:
   const char* Name() const override { return "relate.OpenGuard"; }
   void OnCompactionCompleted(rocksdb::DB* /*db*/, const rocksdb::CompactionJobInfo& info) override {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(&mu_);
     if (stopped_) return;
     for (const auto& f : info.input_files) benign_.insert(FileName(f));
   }
   void OnTableFileDeleted(const rocksdb::TableFileDeletionInfo& info) override { Deleted(info); }
   void OnBlobFileDeleted(const rocksdb::BlobFileDeletionInfo& info) override { Deleted(info); }
   void OpenReturned() {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(&mu_);
     open_returned_ = true;
   }
   // Keep has looked: the listener, which lives as long as the database, stops
   // noting files.
   void Stop() {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(&mu_);
     stopped_ = true;
     benign_.clear();
   }
   bool Benign(const std::string& name) {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(&mu_);
     return benign_.count(name) != 0;
   }
 
@@ -145,13 +146,14 @@ class OpenGuard::Listener : public rocksdb::EventListener {
     return std::filesystem::path(path).filename().string();
   }
   void Deleted(const rocksdb::FileDeletionInfo& info) {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(&mu_);
     if (open_returned_ && !stopped_) benign_.insert(FileName(info.file_path));
   }
 
-  std::mutex mu_;
-  bool open_returned_ = false, stopped_ = false;
-  std::set<std::string> benign_;  // file names
+  util::Mutex mu_;
+  bool open_returned_ RELATE_GUARDED_BY(mu_) = false;
+  bool stopped_ RELATE_GUARDED_BY(mu_) = false;
+  std::set<std::string> benign_ RELATE_GUARDED_BY(mu_);  // file names
 };
 
 OpenGuard::OpenGuard(std::filesystem::path store)

@@ -31,10 +31,12 @@ struct Guarded {
     ++value;
   }
 
-  void Unlocked() { ++counter; }  // expected-warning {{requires holding mutex 'mu' exclusively}}
+  void Unlocked() {
+    ++counter;  // expected-warning {{requires holding mutex 'mu' exclusively}}
+  }
   void CallsWithoutMu() {
-    NeedsMu();
-  }  // expected-warning {{requires holding mutex 'mu' exclusively}}
+    NeedsMu();  // expected-warning {{requires holding mutex 'mu' exclusively}}
+  }
   void WritesUnderReaderLock() {
     relate::util::SharedLock lock(&shared_mu);
     ++value;  // expected-warning {{requires holding mutex 'shared_mu' exclusively}}
